@@ -1,0 +1,53 @@
+// Per-sequence sampling parameters and the counter-based RNG every backend uses, so the same
+// seed gives the same tokens whichever thread or device runs the step. The functions marked
+// IK_HOST_DEVICE compile for CUDA device code too.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#if defined(__CUDACC__)
+#define IK_HOST_DEVICE __host__ __device__
+#else
+#define IK_HOST_DEVICE
+#endif
+
+namespace inferkit {
+
+struct SamplingParams {
+  float temperature = 0.0f;  // <= 0: greedy (argmax, lowest id on ties)
+  int top_k = 0;             // <= 0: disabled
+  float top_p = 1.0f;        // >= 1: disabled; else keep the smallest set with mass >= top_p
+  uint64_t seed = 0;
+};
+
+// splitmix64 finaliser: a bijective 64-bit mix.
+IK_HOST_DEVICE inline uint64_t rng_mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// The uniform draw in [0, 1) for the `step`-th sampled token of a sequence seeded with `seed`.
+// Stateless (counter-based) so a step can be replayed and a GPU thread needs no state.
+IK_HOST_DEVICE inline float rng_uniform(uint64_t seed, uint64_t step) {
+  uint64_t r = rng_mix64(seed ^ rng_mix64(step));
+  return static_cast<float>(r >> 40) * (1.0f / 16777216.0f);  // 24 random bits
+}
+
+// Reference sampler, used by the CPU backend and usable by any backend that copies logits to
+// the host. Algorithm (a device implementation must match it to give the same tokens):
+//   temperature <= 0 -> argmax. Else scale logits by 1/temperature; order candidates by logit
+//   descending, id ascending; keep the first top_k; softmax over them; keep the shortest prefix
+//   whose cumulative probability reaches top_p; draw u = rng_uniform(seed, step) and return the
+//   first candidate whose cumulative (renormalised) probability exceeds u.
+// `scratch` is reused between calls to avoid allocation in the decode loop.
+struct SamplerScratch {
+  std::vector<int32_t> ids;
+  std::vector<float> probs;
+};
+int32_t sample_token(const float* logits, int vocab_size, const SamplingParams& params,
+                     uint64_t step, SamplerScratch* scratch);
+
+}  // namespace inferkit
