@@ -1,0 +1,30 @@
+import type { Message } from './message.js';
+import type { ResponseFormat } from './response-format.js';
+import type { SamplingParams } from './sampling-params.js';
+import type { ToolChoice } from './tool-choice.js';
+import type { ToolDefinition } from './tool-definition.js';
+
+/** One inference request, as handed to `ModelRunner.execute`. */
+export interface ExecuteBatch {
+  /** Caller-chosen id, echoed on every `TokenChunk` and in errors and events. */
+  requestId: string;
+  /** Model name as the runner knows it (provider model id, or local model name). */
+  model: string;
+  /** The conversation so far. */
+  messages: Message[];
+  /** Sampling settings (all fields optional). */
+  sampling: SamplingParams;
+  /**
+   * Whether the caller wants incremental output. Output always arrives as a `RunHandle` stream;
+   * with `false` a runner may use a unary upstream call and emit a single chunk.
+   */
+  stream: boolean;
+  /** Estimated total tokens (prompt + expected output), used for rate limiting and budgets. */
+  estimatedTokens: number;
+  /** Tools the model may call. */
+  tools?: ToolDefinition[];
+  /** Whether and which tool the model must call. */
+  toolChoice?: ToolChoice;
+  /** Requested output format (e.g. JSON schema). */
+  responseFormat?: ResponseFormat;
+}

@@ -1,0 +1,16 @@
+import type { ContentPart } from './content-part.js';
+import type { ToolCall } from './tool-call.js';
+
+/** A chat message. */
+export interface Message {
+  /** Who speaks: instructions (`system`), the user, the model (`assistant`), or a tool result (`tool`). */
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  /** Plain text, or a list of parts for multi-modal input. */
+  content: string | ContentPart[];
+  /** Optional participant name (passed through where the provider supports it). */
+  name?: string;
+  /** `assistant` only: tool calls the model made in this turn. */
+  toolCalls?: ToolCall[];
+  /** `tool` only: the `ToolCall.id` this message answers. */
+  toolCallId?: string;
+}

@@ -1,0 +1,264 @@
+import { InferenceError, liftInternal } from './inference-error.js';
+import type { TokenChunk } from './token-chunk.js';
+import { Tokens } from './tokens.js';
+
+/**
+ * What a runner streams from: an async iterable of chunks, or a factory that receives the
+ * handle's `AbortSignal` (aborted on `cancel()`, on a `break` out of `for await`, and when the
+ * caller's signal aborts) and returns one. Prefer the factory: it lets the producer stop at once.
+ */
+export type RunHandleSource = AsyncIterable<TokenChunk> | ((signal: AbortSignal) => AsyncIterable<TokenChunk>);
+
+/**
+ * Called exactly once when the consumer stops the stream before it ended: `cancel()`, a `break`
+ * out of `for await`, or the caller's abort signal. Not called when the stream finished (a chunk
+ * with `finishReason` was delivered, or the source ended) or failed. `reason` is the `cancelled`
+ * (or caller-supplied) `InferenceError`.
+ */
+export type RunHandleCancelHook = (reason: InferenceError) => void;
+
+/** Options of `RunHandle.streaming`. */
+export interface RunHandleOptions {
+  /** The caller's signal (`execute(batch, { signal })`): aborting it cancels with kind `cancelled`. */
+  signal?: AbortSignal;
+  /** Request id used in the errors this handle creates. */
+  requestId?: string;
+}
+
+// Handle states. Plain small integers: compared on every chunk.
+const OPEN = 0; // producing
+const FINISHED = 1; // source ended, or a finish chunk was delivered (no cancel hook after this)
+const ENDED = 2; // source iterator returned done
+const CANCELLED = 3; // stopped by the consumer
+const FAILED = 4; // source threw
+
+const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
+
+/**
+ * The stream of one request. Iterate it once with `for await`, or `collect()` it.
+ *
+ * - Errors from the runner are thrown from the iterator as `InferenceError` (others are lifted
+ *   with `liftInternal`).
+ * - `cancel(reason?)` stops the producer (the runner's cancel hook runs exactly once, the source's
+ *   signal aborts, its iterator is `return()`ed) and a pending or later `next()` rejects with the
+ *   `cancelled` error. A `break` out of `for await` cancels the same way, without an error.
+ * - The caller's abort signal cancels with kind `cancelled` (or with its `reason` when that is an
+ *   `InferenceError`).
+ * - The handle passes chunks through unchanged; it does not police the runner (the conformance
+ *   kit does).
+ */
+export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<TokenChunk> {
+  /** Request id given in the options, if any. */
+  readonly requestId: string | undefined;
+
+  private state: number;
+  private iterated: boolean;
+  private iterator: AsyncIterator<TokenChunk> | null;
+  private error: InferenceError | null;
+  private onCancel: RunHandleCancelHook | undefined;
+  private controller: AbortController | null;
+  private callerSignal: AbortSignal | undefined;
+  // The consumer's pending next(): kept so cancel() can reject it at once, even while the source
+  // is stuck waiting.
+  private resolvePending: ((r: IteratorResult<TokenChunk>) => void) | null;
+  private rejectPending: ((e: unknown) => void) | null;
+
+  // Bound once here, not per chunk: no closures are allocated on the hot path.
+  private readonly executor: (resolve: (r: IteratorResult<TokenChunk>) => void, reject: (e: unknown) => void) => void;
+  private readonly onValue: (r: IteratorResult<TokenChunk>) => void;
+  private readonly onError: (e: unknown) => void;
+  private readonly onAbort: () => void;
+
+  /** Same as `RunHandle.streaming`. */
+  constructor(source: RunHandleSource, onCancel?: RunHandleCancelHook, options?: RunHandleOptions) {
+    this.requestId = options?.requestId;
+    this.state = OPEN;
+    this.iterated = false;
+    this.iterator = null;
+    this.error = null;
+    this.onCancel = onCancel;
+    this.controller = null;
+    this.callerSignal = options?.signal;
+    this.resolvePending = null;
+    this.rejectPending = null;
+    this.executor = (resolve, reject) => {
+      this.resolvePending = resolve;
+      this.rejectPending = reject;
+      let p: Promise<IteratorResult<TokenChunk>>;
+      try {
+        p = this.iterator!.next();
+      } catch (e) {
+        this.onError(e);
+        return;
+      }
+      p.then(this.onValue, this.onError);
+    };
+    this.onValue = (r) => {
+      const resolve = this.resolvePending;
+      if (resolve === null) return; // already rejected by cancel()
+      if (typeof r !== 'object' || r === null) {
+        this.onError(new TypeError('RunHandle source iterator returned a non-object result'));
+        return;
+      }
+      this.resolvePending = null;
+      this.rejectPending = null;
+      if (r.done === true) {
+        this.state = ENDED;
+        this.cleanup();
+      } else if (this.state === OPEN && r.value != null && r.value.finishReason !== undefined) {
+        this.state = FINISHED;
+      }
+      resolve(r);
+    };
+    this.onError = (e) => {
+      const reject = this.rejectPending;
+      if (reject === null) return;
+      this.resolvePending = null;
+      this.rejectPending = null;
+      if (this.state === CANCELLED) {
+        reject(this.error);
+        return;
+      }
+      this.state = FAILED;
+      this.error = liftInternal(e, this.requestId);
+      this.cleanup();
+      reject(this.error);
+    };
+    this.onAbort = () => {
+      const reason: unknown = this.callerSignal?.reason;
+      this.cancel(InferenceError.isInstance(reason) ? reason : 'aborted by caller signal');
+    };
+
+    try {
+      const iterable = typeof source === 'function' ? source(this.signal) : source;
+      this.iterator = iterable[Symbol.asyncIterator]();
+    } catch (e) {
+      this.state = FAILED;
+      this.error = liftInternal(e, this.requestId);
+      return;
+    }
+    const signal = this.callerSignal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.onAbort();
+      else signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /**
+   * Builds a handle from a chunk source and an optional cancel hook (called exactly once, see
+   * `RunHandleCancelHook`). Runners return this from `execute`.
+   */
+  static streaming(source: RunHandleSource, onCancel?: RunHandleCancelHook, options?: RunHandleOptions): RunHandle {
+    return new RunHandle(source, onCancel, options);
+  }
+
+  /** Aborted when the handle is cancelled; the factory form of the source receives it. */
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.state === CANCELLED) this.controller.abort(this.error);
+    }
+    return this.controller.signal;
+  }
+
+  /** Whether the stream was cancelled (by `cancel()`, a `break`, or the caller's signal). */
+  get cancelled(): boolean {
+    return this.state === CANCELLED;
+  }
+
+  /**
+   * Stops the request. No-op once the stream ended, failed or was already cancelled.
+   * @param reason text for the `cancelled` error, or a ready `InferenceError` to fail with.
+   */
+  cancel(reason?: string | InferenceError): void {
+    if (this.state !== OPEN && this.state !== FINISHED) return;
+    const hookDue = this.state === OPEN;
+    this.state = CANCELLED;
+    const err = InferenceError.isInstance(reason)
+      ? reason
+      : new InferenceError('cancelled', reason ?? 'cancelled', {
+          details: reason !== undefined ? { reason } : {},
+          requestId: this.requestId,
+        });
+    this.error = err;
+    this.cleanup();
+    if (this.controller !== null) this.controller.abort(err);
+    const reject = this.rejectPending;
+    if (reject !== null) {
+      this.resolvePending = null;
+      this.rejectPending = null;
+      reject(err);
+    }
+    this.stopSource();
+    const hook = this.onCancel;
+    this.onCancel = undefined;
+    if (hookDue && hook !== undefined) {
+      try {
+        hook(err);
+      } catch {
+        // A throwing hook must not break cancellation; the runner owns its own error reporting.
+      }
+    }
+  }
+
+  /** Reads the whole stream into a `Tokens`. Rejects with the stream's `InferenceError`. */
+  async collect(): Promise<Tokens> {
+    const tokens = new Tokens();
+    for await (const chunk of this) tokens.push(chunk);
+    return tokens;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<TokenChunk> {
+    if (this.iterated) {
+      throw new InferenceError('internal', 'RunHandle can only be iterated once', { requestId: this.requestId });
+    }
+    this.iterated = true;
+    return this;
+  }
+
+  /** Iterator protocol; use `for await` instead of calling this. */
+  next(): Promise<IteratorResult<TokenChunk>> {
+    const state = this.state;
+    if (state === OPEN || state === FINISHED) {
+      if (this.rejectPending !== null) {
+        return Promise.reject(new InferenceError('internal', 'RunHandle.next() called while a previous next() is pending'));
+      }
+      return new Promise(this.executor);
+    }
+    if (state === ENDED) return Promise.resolve(DONE_RESULT);
+    return Promise.reject(this.error);
+  }
+
+  /** Iterator protocol: called by `break`; stops the producer like `cancel()`, without an error. */
+  return(): Promise<IteratorResult<TokenChunk>> {
+    if (this.state === OPEN) {
+      this.cancel('consumer stopped iterating');
+    } else if (this.state === FINISHED) {
+      this.state = ENDED;
+      this.cleanup();
+      this.stopSource();
+    }
+    return Promise.resolve(DONE_RESULT);
+  }
+
+  private stopSource(): void {
+    const it = this.iterator;
+    if (it === null || typeof it.return !== 'function') return;
+    try {
+      const p = it.return();
+      if (p !== undefined && typeof (p as Promise<unknown>).then === 'function') (p as Promise<unknown>).then(undefined, noop);
+    } catch {
+      // The source failed while closing; the consumer has already moved on.
+    }
+  }
+
+  private cleanup(): void {
+    const signal = this.callerSignal;
+    if (signal !== undefined) {
+      this.callerSignal = undefined;
+      signal.removeEventListener('abort', this.onAbort);
+    }
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,20 @@
+/**
+ * Where a local runtime gets its weights from.
+ * - `hugging_face`: a Hub repository, optionally pinned to a `revision` (branch, tag or commit).
+ * - `local_path`: a directory (or single file) already on disk.
+ * - `runtime_managed`: the runtime resolves weights itself (e.g. vLLM given a model name).
+ */
+export type WeightSource =
+  | {
+      kind: 'hugging_face';
+      /** Repository id, e.g. `'meta-llama/Llama-3.2-1B-Instruct'`. */
+      repo: string;
+      /** Branch, tag or commit; `undefined` means the repository's default branch. */
+      revision?: string;
+    }
+  | {
+      kind: 'local_path';
+      /** Absolute or cwd-relative path to a weights directory or file. */
+      path: string;
+    }
+  | { kind: 'runtime_managed' };
