@@ -1,1 +1,23 @@
-export {};
+export { RemoteRunner } from './remote-runner.js';
+export type { ChunkEmitter, ProviderWire, RemoteRunnerInit, RemoteRunnerOptions } from './remote-runner.js';
+
+export { createOpenAIRunner, OPENAI_BASE_URL, OpenAIWire, parseOpenAIError } from './openai/openai-runner.js';
+export type { OpenAIRunnerOptions, TokenLimitField } from './openai/openai-runner.js';
+export { createOpenAICompatibleRunner, OPENAI_COMPATIBLE_PRESETS } from './openai/openai-compatible-runner.js';
+export type { OpenAICompatiblePreset, OpenAICompatibleRunnerOptions } from './openai/openai-compatible-runner.js';
+export { AZURE_OPENAI_DEFAULT_API_VERSION, createAzureOpenAIRunner } from './openai/azure-openai-runner.js';
+export type { AzureOpenAIRunnerOptions } from './openai/azure-openai-runner.js';
+
+export { CredentialSource, Secret } from './http/credentials.js';
+export type { CredentialInput } from './http/credentials.js';
+export { DEFAULT_TIMEOUTS } from './http/timeouts.js';
+export type { HttpTimeouts } from './http/timeouts.js';
+export type { HttpPoolStats } from './http/http-transport.js';
+export { DEFAULT_MAX_EVENT_BYTES, SseEventTooLargeError, SseParser } from './http/sse-parser.js';
+export type { SseEventHandler } from './http/sse-parser.js';
+export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './http/response-headers.js';
+export type { RateLimitSnapshot } from './http/response-headers.js';
+
+export { costFromUsage, estimateCost, findPrice, mergePriceTables } from './pricing/cost.js';
+export type { ModelPrice, PriceTable } from './pricing/model-price.js';
+export { ANTHROPIC_PRICES, DEEPSEEK_PRICES, GEMINI_PRICES, OPENAI_PRICES } from './pricing/pricing-table.js';

@@ -1,0 +1,306 @@
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { InferenceError } from '@inferkit/inference-core';
+import { Pool, type Dispatcher } from 'undici';
+import { classifyUndiciError } from './classify-undici-error.js';
+import { header, type ResponseHeaders } from './response-headers.js';
+import type { HttpTimeouts } from './timeouts.js';
+
+/** One request as the providers describe it; the transport owns the origin. */
+export interface HttpRequest {
+  method: 'POST' | 'GET';
+  /** Path and query, starting with `/`. */
+  path: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+}
+
+/**
+ * Receives one response. `onStart`/`onData`/`onEnd` may throw an `InferenceError` to fail
+ * the call (the socket is torn down). `onError` is terminal and called at most once; after it
+ * nothing else is called.
+ */
+export interface ResponseSink {
+  onStart(status: number, headers: ResponseHeaders): void;
+  /** Body bytes, already decompressed. */
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  onError(error: InferenceError): void;
+}
+
+/** Connection counts of the pool (undici's `PoolStats`). */
+export interface HttpPoolStats {
+  connected: number;
+  free: number;
+  pending: number;
+  queued: number;
+  running: number;
+  size: number;
+}
+
+export interface HttpTransportOptions {
+  timeouts: HttpTimeouts;
+  /** Provider label put on errors. */
+  provider: string;
+  /** Most sockets to the origin (undici `connections`); `undefined` = unlimited. */
+  maxConnections?: number;
+  /** How long an idle keep-alive socket is kept (ms). */
+  keepAliveMs?: number;
+}
+
+/**
+ * The only module that talks to undici. One keep-alive `Pool` per origin, driven through
+ * `dispatch` with a handler object: benchmarked against `request()` (bench/http/dispatch.mjs),
+ * it skips the Readable stream and its per-chunk promise, and its pause/resume maps directly
+ * onto the consumer's queue for backpressure.
+ */
+export class HttpTransport {
+  readonly origin: string;
+  readonly timeouts: HttpTimeouts;
+  readonly provider: string;
+  private readonly poolOptions: Pool.Options;
+  private pool: Pool;
+  private readonly calls: Set<HttpCall>;
+
+  constructor(origin: string, options: HttpTransportOptions) {
+    this.origin = origin;
+    this.timeouts = options.timeouts;
+    this.provider = options.provider;
+    this.poolOptions = {
+      connect: { timeout: options.timeouts.connectMs },
+      // Explicit, so undici's 300 s defaults never cut a long stream: first byte and idle are ours.
+      headersTimeout: options.timeouts.firstByteMs,
+      bodyTimeout: options.timeouts.idleMs,
+      keepAliveTimeout: options.keepAliveMs ?? 30_000,
+      ...(options.maxConnections !== undefined ? { connections: options.maxConnections } : {}),
+    };
+    this.pool = new Pool(origin, this.poolOptions);
+    this.calls = new Set();
+  }
+
+  get stats(): HttpPoolStats {
+    const s = this.pool.stats;
+    return { connected: s.connected, free: s.free, pending: s.pending, queued: s.queued, running: s.running, size: s.size };
+  }
+
+  /** Calls in flight. */
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  /** Starts a request; the sink hears about everything that follows. */
+  request(req: HttpRequest, sink: ResponseSink): HttpCall {
+    const call = new HttpCall(this, sink);
+    this.calls.add(call);
+    call.start(this.pool, req);
+    return call;
+  }
+
+  /** @internal */
+  forget(call: HttpCall): void {
+    this.calls.delete(call);
+  }
+
+  /**
+   * Swaps in a fresh pool (after a credential or config change). Calls in flight finish on the
+   * old pool, which closes once they are done.
+   */
+  rebuild(): void {
+    const old = this.pool;
+    this.pool = new Pool(this.origin, this.poolOptions);
+    old.close().catch(() => undefined);
+  }
+
+  /** Aborts calls in flight and destroys every socket. */
+  async close(): Promise<void> {
+    for (const call of [...this.calls]) call.abort(new InferenceError('cancelled', 'runner closed', { provider: this.provider }));
+    await this.pool.destroy();
+  }
+}
+
+/** One request in flight. Implements undici's dispatch handler directly (no wrapper objects). */
+export class HttpCall implements Dispatcher.DispatchHandler {
+  private readonly transport: HttpTransport;
+  private readonly sink: ResponseSink;
+  private controller: Dispatcher.DispatchController | null;
+  private done: boolean;
+  private paused: boolean;
+  /** Set when abort() came before undici handed over its controller. */
+  private pendingAbort: Error | null;
+  private inflater: Transform | null;
+  private totalTimer: ReturnType<typeof setTimeout> | null;
+
+  constructor(transport: HttpTransport, sink: ResponseSink) {
+    this.transport = transport;
+    this.sink = sink;
+    this.controller = null;
+    this.done = false;
+    this.paused = false;
+    this.pendingAbort = null;
+    this.inflater = null;
+    this.totalTimer = null;
+  }
+
+  /** @internal */
+  start(pool: Pool, req: HttpRequest): void {
+    const totalMs = this.transport.timeouts.totalMs;
+    if (totalMs !== undefined) {
+      this.totalTimer = setTimeout(() => {
+        this.abort(
+          new InferenceError('timeout', `total timeout after ${totalMs} ms`, {
+            provider: this.transport.provider,
+            details: { phase: 'total', timeoutMs: totalMs },
+          }),
+        );
+      }, totalMs);
+    }
+    try {
+      pool.dispatch({ origin: this.transport.origin, method: req.method, path: req.path, headers: req.headers, body: req.body }, this);
+    } catch (e) {
+      this.fail(classifyUndiciError(e, this.transport.timeouts, this.transport.provider));
+    }
+  }
+
+  /** Tears the request down; the sink's `onError` receives `error` (unless the call already ended). */
+  abort(error: InferenceError): void {
+    if (this.done) return;
+    this.fail(error);
+  }
+
+  /** Stops reading from the socket until `resume()` (the consumer is behind). */
+  pause(): void {
+    this.paused = true;
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.controller?.resume();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort !== null) controller.abort(this.pendingAbort);
+    else if (this.paused) controller.pause();
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: ResponseHeaders): void {
+    if (this.done || statusCode < 200) return;
+    const encoding = header(headers, 'content-encoding')?.trim().toLowerCase();
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      const inflater = createDecompressor(encoding);
+      if (inflater === null) {
+        this.fail(
+          new InferenceError('server_error', `unsupported content-encoding ${JSON.stringify(encoding)}`, {
+            provider: this.transport.provider,
+            status: statusCode,
+            retryable: false,
+            details: { code: 'unsupported_content_encoding' },
+          }),
+        );
+        return;
+      }
+      this.inflater = inflater;
+      inflater.on('data', (chunk: Buffer) => this.deliver(chunk));
+      inflater.on('end', () => this.finish());
+      inflater.on('error', (e: Error) => this.fail(classifyUndiciError(e, this.transport.timeouts, this.transport.provider)));
+    }
+    try {
+      this.sink.onStart(statusCode, headers);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    if (this.inflater !== null) this.inflater.write(chunk);
+    else this.deliver(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    if (this.inflater !== null) this.inflater.end();
+    else this.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.done) return;
+    this.fail(classifyUndiciError(error, this.transport.timeouts, this.transport.provider));
+  }
+
+  private deliver(chunk: Buffer): void {
+    if (this.done) return;
+    try {
+      this.sink.onData(chunk);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.cleanup();
+    try {
+      this.sink.onEnd();
+    } catch (e) {
+      this.sink.onError(toInferenceError(e, this.transport.provider));
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    const error = toInferenceError(e, this.transport.provider);
+    this.cleanup();
+    // Tear the socket down: a half-read response cannot be reused for keep-alive.
+    if (this.controller !== null) {
+      if (!this.controller.aborted) this.controller.abort(error);
+    } else {
+      this.pendingAbort = error;
+    }
+    this.sink.onError(error);
+  }
+
+  private cleanup(): void {
+    if (this.totalTimer !== null) {
+      clearTimeout(this.totalTimer);
+      this.totalTimer = null;
+    }
+    if (this.inflater !== null) {
+      const inflater = this.inflater;
+      this.inflater = null;
+      inflater.removeAllListeners('data');
+      inflater.removeAllListeners('end');
+      inflater.on('error', () => undefined);
+      inflater.destroy();
+    }
+    this.transport.forget(this);
+  }
+}
+
+function createDecompressor(encoding: string): Transform | null {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      return null;
+  }
+}
+
+function toInferenceError(e: unknown, provider: string): InferenceError {
+  if (InferenceError.isInstance(e)) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new InferenceError('internal', `response handling failed: ${message}`, {
+    cause: e,
+    provider,
+    details: { originalName: (e as Error)?.name },
+  });
+}

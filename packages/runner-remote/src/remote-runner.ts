@@ -1,0 +1,303 @@
+import { inspect } from 'node:util';
+import {
+  InferenceError,
+  RunHandle,
+  type ExecuteBatch,
+  type ExecuteOptions,
+  type ModelRunner,
+  type ProviderKind,
+  type RateLimits,
+  type RuntimeKind,
+  type SessionRebuildCause,
+  type TokenChunk,
+  type TokenUsage,
+  type TransportKind,
+} from '@inferkit/inference-core';
+import { ChunkStream } from './http/chunk-stream.js';
+import { classifyHttpError, type ClassifyContext, type ProviderErrorInfo } from './http/classify-http-error.js';
+import { CredentialSource, type CredentialInput, type Secret } from './http/credentials.js';
+import { HttpTransport, type HttpPoolStats, type HttpRequest } from './http/http-transport.js';
+import { parseRateLimitHeaders, type RateLimitSnapshot, type ResponseHeaders } from './http/response-headers.js';
+import { JsonResponseSink, SseResponseSink, type StreamDecoder } from './http/response-sinks.js';
+import { resolveTimeouts, type HttpTimeouts } from './http/timeouts.js';
+import { costFromUsage, estimateCost, findPrice, mergePriceTables } from './pricing/cost.js';
+import type { ModelPrice, PriceTable } from './pricing/model-price.js';
+
+/** Emits one chunk of the current request. */
+export type ChunkEmitter = (chunk: TokenChunk) => void;
+
+/**
+ * What a provider module supplies: how to build its requests and read its responses. The
+ * runner around it owns transport, credentials, errors, cost and cancellation.
+ */
+export interface ProviderWire {
+  /** Label on errors and in `toJSON()` (`'openai'`, `'azure-openai'`, `'vllm'`, ...). */
+  readonly label: string;
+  readonly runtime: RuntimeKind;
+  readonly provider: ProviderKind;
+  /** Builds the HTTP request; throws `bad_request` for input the provider cannot take. */
+  buildRequest(batch: ExecuteBatch, secret: Secret | undefined): HttpRequest;
+  /** A decoder for one streamed response; `ctx` classifies error events. */
+  createDecoder(batch: ExecuteBatch, emit: ChunkEmitter, ctx: ClassifyContext): StreamDecoder;
+  /** Emits the chunks of one unary response; throws `InferenceError` for malformed bodies. */
+  decodeUnary(json: unknown, batch: ExecuteBatch, emit: ChunkEmitter, ctx: ClassifyContext): void;
+  /** Reads the provider's error body (any shape, possibly not JSON). */
+  parseError(bodyText: string): ProviderErrorInfo;
+}
+
+/** Options every remote runner takes. */
+export interface RemoteRunnerOptions {
+  /** API root, e.g. `https://api.openai.com/v1` (providers and presets have defaults). */
+  baseUrl?: string;
+  /** API key or token; see `CredentialInput`. Never printed. */
+  apiKey?: CredentialInput;
+  /** Extra request headers (not for secrets: use `apiKey`). */
+  headers?: Record<string, string>;
+  /** Connect, first-byte, idle and total deadlines (ms). */
+  timeouts?: Partial<HttpTimeouts>;
+  /** Price overrides by model id prefix (USD per million tokens); `null` removes a default. */
+  pricing?: Record<string, ModelPrice | null>;
+  /** Your account's limits, returned by `rateLimits()` for `supervise` to enforce. */
+  rateLimits?: RateLimits;
+  /** Most sockets to the origin. */
+  maxConnections?: number;
+  /** Largest single SSE event accepted (bytes, default 4 MiB). */
+  maxEventBytes?: number;
+  /** Called with the rate-limit headers of every response (`createRemoteRunner` feeds its limiter). */
+  onRateLimitHeaders?: (snapshot: RateLimitSnapshot, status: number) => void;
+}
+
+/** Internal construction parameters resolved by each provider's factory. */
+export interface RemoteRunnerInit {
+  wire: ProviderWire;
+  baseUrl: string;
+  options: RemoteRunnerOptions;
+  defaultPrices: PriceTable;
+  /** Whether requests fail without a credential (hosted APIs) or go out without one (local servers). */
+  credentialRequired: boolean;
+}
+
+const EMPTY_USAGE_KEYS = ['inputTokens', 'outputTokens', 'reasoningTokens', 'cachedTokens'] as const;
+
+/**
+ * A `ModelRunner` over one provider wire. Exposed through the provider factories
+ * (`createOpenAIRunner`, ...); `createRemoteRunner` wraps it in `supervise`.
+ */
+export class RemoteRunner implements ModelRunner {
+  readonly #wire: ProviderWire;
+  readonly #credential: CredentialSource;
+  readonly #credentialRequired: boolean;
+  readonly #transport: HttpTransport;
+  readonly #prices: PriceTable;
+  readonly #basePath: string;
+  readonly #extraHeaders: Record<string, string>;
+  readonly #options: RemoteRunnerOptions;
+  #closed: boolean;
+
+  constructor(init: RemoteRunnerInit) {
+    const { wire, options } = init;
+    let url: URL;
+    try {
+      url = new URL(init.baseUrl);
+    } catch {
+      throw new InferenceError('bad_request', `${wire.label}: baseUrl ${JSON.stringify(init.baseUrl)} is not a valid URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InferenceError('bad_request', `${wire.label}: baseUrl must be http(s), got ${url.protocol}`);
+    }
+    if (url.username !== '' || url.password !== '') {
+      throw new InferenceError('bad_request', `${wire.label}: put credentials in apiKey, not in baseUrl`);
+    }
+    this.#wire = wire;
+    this.#credential = new CredentialSource(options.apiKey, `${wire.label} apiKey`);
+    this.#credentialRequired = init.credentialRequired;
+    this.#transport = new HttpTransport(url.origin, {
+      timeouts: resolveTimeouts(options.timeouts),
+      provider: wire.label,
+      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+    });
+    this.#prices = mergePriceTables(init.defaultPrices, options.pricing);
+    this.#basePath = url.pathname.replace(/\/+$/, '') + url.search;
+    this.#extraHeaders = { ...options.headers };
+    this.#options = options;
+    this.#closed = false;
+  }
+
+  /** Path prefix of `baseUrl` (e.g. `/v1`), for the wire to build full paths. */
+  get basePath(): string {
+    return this.#basePath;
+  }
+
+  async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
+    validateBatch(batch, this.#wire.label);
+    const signal = options?.signal;
+    if (signal?.aborted) throw cancelledBy(signal, batch.requestId);
+    if (this.#closed) throw new InferenceError('cancelled', `${this.#wire.label} runner is closed`, { requestId: batch.requestId });
+    let stream: ChunkStream;
+    try {
+      stream = await this.#attempt(batch, signal);
+    } catch (e) {
+      if (!InferenceError.isInstance(e) || e.kind !== 'unauthorized' || !this.#credential.configured || e.status === undefined) throw e;
+      // A rotated key or an expired token: re-read it, start a fresh pool, and try once more.
+      await this.rebuildSession('remote_auth_failure');
+      stream = await this.#attempt(batch, signal);
+    }
+    return RunHandle.streaming(stream, (reason) => stream.cancel(reason), {
+      ...(signal !== undefined ? { signal } : {}),
+      requestId: batch.requestId,
+    });
+  }
+
+  async #attempt(batch: ExecuteBatch, signal: AbortSignal | undefined): Promise<ChunkStream> {
+    const secret = await this.#credential.get();
+    if (secret === undefined && this.#credentialRequired) {
+      throw new InferenceError('unauthorized', `${this.#wire.label}: no apiKey configured`, {
+        details: { code: 'missing_credential' },
+        provider: this.#wire.label,
+        requestId: batch.requestId,
+      });
+    }
+    const req = this.#wire.buildRequest(batch, secret);
+    for (const [k, v] of Object.entries(this.#extraHeaders)) if (!(k.toLowerCase() in req.headers)) req.headers[k.toLowerCase()] = v;
+    const stream = new ChunkStream(batch.requestId);
+    const price = findPrice(this.#prices, batch.model);
+    const ctx: ClassifyContext = {
+      provider: this.#wire.label,
+      model: batch.model,
+      redact: (t: string) => (secret === undefined ? t : secret.redactFrom(t)),
+    };
+    const sinkOptions = {
+      provider: this.#wire.label,
+      classify: (status: number, headers: ResponseHeaders, text: string) =>
+        classifyHttpError(status, headers, this.#wire.parseError(text), text, ctx),
+      ...(this.#options.onRateLimitHeaders !== undefined ? { onHeaders: this.#observeHeaders } : {}),
+      ...(this.#options.maxEventBytes !== undefined ? { maxEventBytes: this.#options.maxEventBytes } : {}),
+    };
+    const emit = usageTrackingEmitter(stream, price);
+    const sink = batch.stream
+      ? new SseResponseSink(stream, this.#wire.createDecoder(batch, emit, ctx), sinkOptions)
+      : new JsonResponseSink(stream, (json) => this.#wire.decodeUnary(json, batch, emit, ctx), sinkOptions);
+    const call = this.#transport.request(req, sink);
+    stream.attach(call);
+    if (signal === undefined) {
+      await stream.ready;
+      return stream;
+    }
+    const onAbort = (): void => stream.cancel(cancelledBy(signal, batch.requestId));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await stream.ready;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    return stream;
+  }
+
+  readonly #observeHeaders = (status: number, headers: ResponseHeaders): void => {
+    const snapshot = parseRateLimitHeaders(headers);
+    if (snapshot !== undefined) this.#options.onRateLimitHeaders!(snapshot, status);
+  };
+
+  /** Re-reads the credential and replaces the connection pool (in-flight calls finish on the old one). */
+  async rebuildSession(_cause: SessionRebuildCause): Promise<void> {
+    if (this.#credential.configured) await this.#credential.refresh();
+    this.#transport.rebuild();
+  }
+
+  runtimeKind(): RuntimeKind {
+    return this.#wire.runtime;
+  }
+
+  transportKind(): TransportKind {
+    return { kind: 'remote', provider: this.#wire.provider };
+  }
+
+  /** A remote server never holds this process's GIL, whatever engine it runs. */
+  gilPinned(): boolean {
+    return false;
+  }
+
+  rateLimits(): RateLimits | undefined {
+    return this.#options.rateLimits;
+  }
+
+  estimateCostUsd(batch: ExecuteBatch): number | undefined {
+    return estimateCost(findPrice(this.#prices, batch.model), batch);
+  }
+
+  /** Price used for `model`, or `undefined` when unknown. */
+  priceFor(model: string): ModelPrice | undefined {
+    return findPrice(this.#prices, model);
+  }
+
+  /** Socket counts of the current pool (all zero but `connected`/`free` when idle). */
+  connectionStats(): HttpPoolStats & { activeCalls: number } {
+    return { ...this.#transport.stats, activeCalls: this.#transport.activeCalls };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#transport.close();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      provider: this.#wire.label,
+      origin: this.#transport.origin,
+      basePath: this.#basePath,
+      apiKey: this.#credential.toJSON(),
+      headers: Object.keys(this.#extraHeaders),
+    };
+  }
+
+  [inspect.custom](): string {
+    return `RemoteRunner(${this.#wire.label} ${this.#transport.origin}${this.#basePath}, apiKey: ${this.#credential.toJSON()})`;
+  }
+}
+
+/**
+ * Wraps the stream's push: merges usage across chunks and, on the final chunk, attaches the
+ * actual cost computed from it.
+ */
+function usageTrackingEmitter(stream: ChunkStream, price: ModelPrice | undefined): ChunkEmitter {
+  let usage: TokenUsage | undefined;
+  return (chunk) => {
+    const u = chunk.usage;
+    if (u !== undefined) {
+      if (usage === undefined) usage = {};
+      for (const k of EMPTY_USAGE_KEYS) if (u[k] !== undefined) usage[k] = u[k];
+    }
+    if (chunk.finishReason !== undefined) {
+      const cost = costFromUsage(price, usage);
+      if (cost !== undefined) chunk.costUsd = cost;
+    }
+    stream.push(chunk);
+  };
+}
+
+function validateBatch(batch: ExecuteBatch, label: string): void {
+  const bad = (msg: string, param: string): InferenceError =>
+    new InferenceError('bad_request', `${label}: ${msg}`, {
+      details: { param },
+      ...(typeof batch?.requestId === 'string' ? { requestId: batch.requestId } : {}),
+    });
+  if (typeof batch !== 'object' || batch === null) throw bad('batch must be an object', 'batch');
+  if (typeof batch.requestId !== 'string') throw bad('requestId must be a string', 'requestId');
+  if (typeof batch.model !== 'string' || batch.model === '') throw bad('model must be a non-empty string', 'model');
+  if (!Array.isArray(batch.messages) || batch.messages.length === 0) throw bad('messages must be a non-empty array', 'messages');
+  if (typeof batch.sampling !== 'object' || batch.sampling === null) throw bad('sampling must be an object', 'sampling');
+  const max = batch.sampling.maxTokens;
+  if (max !== undefined && (!Number.isInteger(max) || max <= 0)) throw bad('sampling.maxTokens must be a positive integer', 'maxTokens');
+  const stop = batch.sampling.stop;
+  if (stop !== undefined && (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string'))) {
+    throw bad('sampling.stop must be an array of strings', 'stop');
+  }
+}
+
+function cancelledBy(signal: AbortSignal, requestId: string): InferenceError {
+  const reason: unknown = signal.reason;
+  if (InferenceError.isInstance(reason)) return reason;
+  const text = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted by caller signal';
+  return new InferenceError('cancelled', text, { details: { reason: text }, requestId });
+}
