@@ -1,0 +1,49 @@
+#include "activation.cuh"
+
+namespace inferkit {
+namespace cuda {
+
+__device__ __forceinline__ float silu(float g) { return g / (1.f + __expf(-g)); }
+
+template <typename OT>
+__global__ void swiglu_kernel(const float* __restrict__ gate_up, OT* __restrict__ out, int inter) {
+  const float* g = gate_up + static_cast<int64_t>(blockIdx.y) * 2 * inter;
+  OT* o = out + static_cast<int64_t>(blockIdx.y) * inter;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x)
+    o[i] = from_f32<OT>(silu(g[i]) * g[inter + i]);
+}
+
+template <typename OT>
+__global__ void convert_kernel(const float* __restrict__ in, OT* __restrict__ out, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = from_f32<OT>(in[i]);
+}
+
+template <typename OT>
+cudaError_t launch_swiglu(const float* gate_up, OT* out, int rows, int inter, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  dim3 grid(ceil_div(inter, kActivationThreads), rows);
+  if (grid.x > 64) grid.x = 64;
+  swiglu_kernel<OT><<<grid, kActivationThreads, 0, stream>>>(gate_up, out, inter);
+  return cudaGetLastError();
+}
+
+template <typename OT>
+cudaError_t launch_convert(const float* in, OT* out, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
+  int64_t blocks = (n + kActivationThreads - 1) / kActivationThreads;
+  if (blocks > 4096) blocks = 4096;
+  convert_kernel<OT><<<static_cast<int>(blocks), kActivationThreads, 0, stream>>>(in, out, n);
+  return cudaGetLastError();
+}
+
+template cudaError_t launch_swiglu<float>(const float*, float*, int, int, cudaStream_t);
+template cudaError_t launch_swiglu<bf16>(const float*, bf16*, int, int, cudaStream_t);
+template cudaError_t launch_swiglu<f16>(const float*, f16*, int, int, cudaStream_t);
+template cudaError_t launch_convert<float>(const float*, float*, int64_t, cudaStream_t);
+template cudaError_t launch_convert<bf16>(const float*, bf16*, int64_t, cudaStream_t);
+template cudaError_t launch_convert<f16>(const float*, f16*, int64_t, cudaStream_t);
+
+}  // namespace cuda
+}  // namespace inferkit

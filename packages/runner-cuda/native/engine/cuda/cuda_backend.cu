@@ -1,0 +1,799 @@
+// The CUDA backend: weights, paged KV cache and activations in device memory; one stream;
+// sampling on the device so a decode step moves only token ids back to the host.
+//
+// Linear layers take one of two paths per step: up to kMatvecMaxRows tokens (decode at small
+// batch) stream the weights through the matrix-vector kernel with f32 activations; larger
+// steps (prefill, batched decode) convert activations to the weights' 16-bit type and use the
+// tensor-core matmul. F32 weights (exact-parity mode) always use the matrix-vector kernel.
+//
+// q|k|v and gate|up are fused into one weight matrix each at load, so a layer runs two
+// projections instead of five; residual adds are fused into the o_proj and down_proj epilogues,
+// and on the decode path SiLU(gate) * up is fused into the down projection's input load.
+//
+// Failure handling: every runtime call and launch goes through IK_CUDA (file, line, statement).
+// Any CUDA failure during compute() poisons the backend; a sticky one (illegal address, launch
+// failure, ...) also marks the context unusable, and the destructor then resets the device
+// (cudaDeviceReset) instead of freeing, so the engine's rebuild starts from a fresh context.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../backend.h"
+#include "activation.cuh"
+#include "attention.cuh"
+#include "cuda_common.cuh"
+#include "embedding.cuh"
+#include "fault_injection.cuh"
+#include "matmul.cuh"
+#include "matvec.cuh"
+#include "rmsnorm.cuh"
+#include "rope.cuh"
+#include "sampling.cuh"
+
+namespace inferkit {
+
+namespace {
+
+using cuda::bf16;
+using cuda::f16;
+
+// Tokens per internal chunk of a step: a longer step runs as consecutive chunks (chunked
+// prefill), which bounds the activation buffers.
+constexpr int kMaxChunkTokens = 2048;
+// Output rows whose logits are computed at once; bounds the logits buffer for logits() calls
+// over long prompts.
+constexpr int kMaxLogitRows = 64;
+
+std::string fmt_bytes(size_t b) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%zu bytes (%.2f GiB)", b, static_cast<double>(b) / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+float host_to_f32(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::kF32: return static_cast<const float*>(p)[i];
+    case DType::kBF16: {
+      uint32_t u = static_cast<uint32_t>(static_cast<const uint16_t*>(p)[i]) << 16;
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    }
+    case DType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
+  }
+  return 0.f;
+}
+
+// Device copy of one matrix element type: T is float, bf16 or f16.
+template <typename T>
+void host_convert(const TensorView& t, T* out) {
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = host_to_f32(t.data, t.dtype, i);
+    if constexpr (std::is_same_v<T, float>) out[i] = f;
+    else if constexpr (std::is_same_v<T, bf16>) out[i] = __float2bfloat16(f);
+    else out[i] = __float2half(f);
+  }
+}
+
+struct DevLayer {
+  void* qkv = nullptr;        // [q_dim + 2 kv_dim, hidden]
+  float* qkv_bias = nullptr;  // [q_dim + 2 kv_dim] or null
+  void* o = nullptr;          // [hidden, q_dim]
+  float* o_bias = nullptr;
+  void* gate_up = nullptr;    // [2 inter, hidden]
+  float* gate_up_bias = nullptr;
+  void* down = nullptr;       // [hidden, inter]
+  float* down_bias = nullptr;
+  float* attn_norm = nullptr;
+  float* ffn_norm = nullptr;
+  float* q_norm = nullptr;
+  float* k_norm = nullptr;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend() = default;
+  ~CudaBackend() override;
+
+  const char* name() const override { return "cuda"; }
+  std::string device_description() const override { return description_; }
+  Status load(const ModelConfig& config, const ModelWeights& weights,
+              const BackendOptions& options) override;
+  Status compute(const StepBatch& batch, const StepOutput& out) override;
+  Status release_slot(int slot) override;
+  bool supports_op(Op op, DType weight_dtype) const override {
+    (void)op;
+    return weight_dtype == DType::kF32 || weight_dtype == DType::kBF16 || weight_dtype == DType::kF16;
+  }
+  Status poisoned() const override { return poison_; }
+  size_t memory_bytes() const override { return allocated_bytes_; }
+  Status inject_fault(FaultKind kind) override {
+    if (kind != FaultKind::kStickyFailure) return Status::BadRequest("unknown fault kind");
+    fault_armed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  // Records a failed runtime call; poisons when `in_compute` or the error is sticky.
+  Status cuda_fail(cudaError_t e, const char* expr, const char* file, int line, bool in_compute);
+  template <typename T>
+  Status alloc(T** p, size_t count, const char* what);
+  Status upload_f32(const TensorView& t, float** out, const char* what);
+  Status upload_matrix(const std::vector<const TensorView*>& parts, void** out);
+  Status upload_bias(const std::vector<const TensorView*>& parts, const std::vector<int64_t>& sizes,
+                     float** out);
+  Status check_batch(const StepBatch& b) const;
+  Status ensure_blocks(const StepBatch& b);
+  Status run_chunk(const StepBatch& b, int t0, int t1, const StepOutput& out);
+  Status linear(const void* w, int n, int k, const float* bias, const float* x_f32,
+                const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
+                cuda::MatvecInput input = cuda::MatvecInput::kPlain);
+  template <typename KT>
+  Status layer_attention(int layer, int rows, bool decode_only, int max_ctx, int num_tiles,
+                         bool use_mm);
+  Status logits_for(const StepBatch& b, const std::vector<int32_t>& local_rows,
+                    const std::vector<int>& out_index, const StepOutput& out);
+
+  // Identity
+  int device_ = 0;
+  std::string description_;
+  cudaStream_t stream_ = nullptr;
+  bool loaded_ = false;
+  ModelConfig cfg_;
+  BackendOptions opt_;
+  DType wtype_ = DType::kF32;  // device dtype of every projection matrix and the embedding
+  size_t wsize_ = 4;
+
+  // Weights
+  void* embed_ = nullptr;
+  void* lm_head_ = nullptr;
+  float* final_norm_ = nullptr;
+  std::vector<DevLayer> layers_;
+  float* rope_cos_ = nullptr;
+  float* rope_sin_ = nullptr;
+
+  // Paged KV cache
+  void* k_pool_ = nullptr;  // [layers][blocks][kv_heads][16][head_dim]
+  void* v_pool_ = nullptr;
+  size_t layer_pool_elems_ = 0;
+  int blocks_per_slot_ = 0;
+  std::vector<int32_t> block_table_;  // host mirror, -1 = unassigned
+  std::vector<int32_t> free_blocks_;
+  int32_t* d_block_table_ = nullptr;
+  bool table_dirty_ = false;
+
+  // Per-chunk buffers (capacity kMaxChunkTokens rows unless noted)
+  int chunk_cap_ = 0;
+  int32_t* d_meta_ = nullptr;       // tokens | positions | slots | output rows, [4 * cap]
+  int32_t* h_meta_ = nullptr;       // pinned staging for d_meta_
+  float* x_ = nullptr;              // residual stream [cap, hidden]
+  float* xn_ = nullptr;             // normed rows f32 [cap, hidden]
+  void* x16_ = nullptr;             // 16-bit matmul input [cap, max(hidden, q_dim, inter)]
+  float* qkv_ = nullptr;            // [cap, q_dim + 2 kv_dim]
+  float* att_ = nullptr;            // attention output f32 [cap, q_dim]
+  float* gate_up_ = nullptr;        // [cap, 2 inter]
+  void* attn_ws_ = nullptr;         // split-K partials
+  size_t attn_ws_bytes_ = 0;
+  cuda::PrefillTile* d_tiles_ = nullptr;
+  std::vector<cuda::PrefillTile> h_tiles_;
+  int tiles_cap_ = 0;
+  float* logits_ = nullptr;         // [kMaxLogitRows, vocab]
+  float* final_h_ = nullptr;        // [kMaxLogitRows, hidden]
+  SamplingParams* d_params_ = nullptr;  // [kMaxLogitRows]
+  uint64_t* d_steps_ = nullptr;
+  int32_t* d_sampled_ = nullptr;
+  int32_t* h_sampled_ = nullptr;    // pinned
+
+  std::vector<void*> device_allocs_;
+  std::vector<void*> host_allocs_;
+  size_t allocated_bytes_ = 0;
+
+  Status poison_;
+  bool context_lost_ = false;
+  bool fault_armed_ = false;
+};
+
+#define IK_CUDA(expr)                                                                     \
+  do {                                                                                    \
+    cudaError_t ik_e_ = (expr);                                                           \
+    if (ik_e_ != cudaSuccess) return cuda_fail(ik_e_, #expr, __FILE__, __LINE__, true);   \
+  } while (0)
+#define IK_CUDA_LOAD(expr)                                                                \
+  do {                                                                                    \
+    cudaError_t ik_e_ = (expr);                                                           \
+    if (ik_e_ != cudaSuccess) return cuda_fail(ik_e_, #expr, __FILE__, __LINE__, false);  \
+  } while (0)
+
+Status CudaBackend::cuda_fail(cudaError_t e, const char* expr, const char* file, int line,
+                              bool in_compute) {
+  cudaGetLastError();  // clear a non-sticky error so later calls are not blamed for it
+  const char* base = std::strrchr(file, '/');
+  std::string msg = std::string("CUDA error ") + cudaGetErrorName(e) + " (" +
+                    cudaGetErrorString(e) + ") at " + (base ? base + 1 : file) + ":" +
+                    std::to_string(line) + " in `" + expr + "`";
+  if (cuda::is_sticky_error(e)) {
+    context_lost_ = true;
+    poison_ = Status::Poisoned(msg + "; the CUDA context is unusable until the engine is rebuilt");
+    return poison_;
+  }
+  if (in_compute) {
+    poison_ = Status::Poisoned(msg + "; device state after the failed step is unknown");
+    return poison_;
+  }
+  return Status::Internal(msg);
+}
+
+CudaBackend::~CudaBackend() {
+  if (context_lost_) {
+    // Frees would fail on a lost context; resetting destroys it with everything in it, and the
+    // next backend creates a fresh one.
+    cudaSetDevice(device_);
+    cudaDeviceReset();
+    return;
+  }
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (void* p : device_allocs_) cudaFree(p);
+  for (void* p : host_allocs_) cudaFreeHost(p);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+template <typename T>
+Status CudaBackend::alloc(T** p, size_t count, const char* what) {
+  const size_t bytes = std::max<size_t>(count * sizeof(T), 16);
+  void* raw = nullptr;
+  cudaError_t e = cudaMalloc(&raw, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    return Status::Internal(std::string("CUDA out of memory allocating ") + what + ": needs " +
+                            fmt_bytes(bytes) + ", device has " + fmt_bytes(free_b) + " free of " +
+                            fmt_bytes(total_b));
+  }
+  if (e != cudaSuccess) return cuda_fail(e, "cudaMalloc", __FILE__, __LINE__, false);
+  device_allocs_.push_back(raw);
+  allocated_bytes_ += bytes;
+  *p = static_cast<T*>(raw);
+  return Status::Ok();
+}
+
+Status CudaBackend::upload_f32(const TensorView& t, float** out, const char* what) {
+  *out = nullptr;
+  if (!t.present()) return Status::Ok();
+  std::vector<float> h(static_cast<size_t>(t.numel()));
+  host_convert<float>(t, h.data());
+  IK_RETURN_IF_ERROR(alloc(out, h.size(), what));
+  IK_CUDA_LOAD(cudaMemcpy(*out, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+// Concatenates matrices with equal column counts row-wise into one device matrix of wtype_.
+Status CudaBackend::upload_matrix(const std::vector<const TensorView*>& parts, void** out) {
+  int64_t rows = 0;
+  const int64_t cols = parts[0]->cols();
+  for (const TensorView* t : parts) rows += t->rows();
+  char* dev = nullptr;
+  IK_RETURN_IF_ERROR(alloc(&dev, static_cast<size_t>(rows * cols) * wsize_, parts[0]->name.c_str()));
+  size_t off = 0;
+  std::vector<unsigned char> staging;
+  for (const TensorView* t : parts) {
+    const size_t bytes = static_cast<size_t>(t->numel()) * wsize_;
+    if (t->dtype == wtype_) {
+      IK_CUDA_LOAD(cudaMemcpy(dev + off, t->data, bytes, cudaMemcpyHostToDevice));
+    } else {
+      staging.resize(bytes);
+      if (wtype_ == DType::kF32) host_convert<float>(*t, reinterpret_cast<float*>(staging.data()));
+      else if (wtype_ == DType::kBF16) host_convert<bf16>(*t, reinterpret_cast<bf16*>(staging.data()));
+      else host_convert<f16>(*t, reinterpret_cast<f16*>(staging.data()));
+      IK_CUDA_LOAD(cudaMemcpy(dev + off, staging.data(), bytes, cudaMemcpyHostToDevice));
+    }
+    off += bytes;
+  }
+  *out = dev;
+  return Status::Ok();
+}
+
+// Concatenated biases; a missing part is zeros. Null when every part is missing.
+Status CudaBackend::upload_bias(const std::vector<const TensorView*>& parts,
+                                const std::vector<int64_t>& sizes, float** out) {
+  *out = nullptr;
+  bool any = false;
+  for (const TensorView* t : parts) any = any || t->present();
+  if (!any) return Status::Ok();
+  std::vector<float> h;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const size_t at = h.size();
+    h.resize(at + static_cast<size_t>(sizes[i]), 0.f);
+    if (parts[i]->present()) host_convert<float>(*parts[i], h.data() + at);
+  }
+  IK_RETURN_IF_ERROR(alloc(out, h.size(), "bias"));
+  IK_CUDA_LOAD(cudaMemcpy(*out, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
+                         const BackendOptions& options) {
+  if (loaded_) return Status::Internal("cuda backend loaded twice");
+  cfg_ = config;
+  opt_ = options;
+  device_ = options.device_index;
+  if (opt_.max_slots < 1 || opt_.max_seq_len < 1)
+    return Status::BadRequest("max_slots and max_seq_len must be positive");
+  const int hd = cfg_.head_dim;
+  if (!cuda::attention_supports_head_dim(hd))
+    return Status::BadRequest("head_dim " + std::to_string(hd) +
+                              " is not supported by the CUDA backend (16, 32, 64 or 128)");
+  if (cfg_.hidden_size % 8 || cfg_.intermediate_size % 8 || cfg_.q_dim() % 8)
+    return Status::BadRequest("the CUDA backend needs hidden, intermediate and q sizes divisible by 8");
+  if (cfg_.num_heads % cfg_.num_kv_heads)
+    return Status::BadRequest("num_heads must be a multiple of num_key_value_heads");
+
+  IK_CUDA_LOAD(cudaSetDevice(device_));
+  cudaDeviceProp prop{};
+  IK_CUDA_LOAD(cudaGetDeviceProperties(&prop, device_));
+  description_ = "cuda:" + std::to_string(device_) + " " + prop.name + " (" +
+                 std::to_string(prop.multiProcessorCount) + " SMs, cc " +
+                 std::to_string(prop.major) + "." + std::to_string(prop.minor) + ", " +
+                 std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
+  IK_CUDA_LOAD(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+
+  const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;
+  wtype_ = options.convert_at_load ? DType::kF32 : src;
+  wsize_ = dtype_size(wtype_);
+  const bool kv16 = wtype_ != DType::kF32;
+  const size_t kv_elem = kv16 ? 2 : 4;
+
+  // Everything this backend will hold, checked against free memory before the first byte moves.
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(),
+                KV = cfg_.kv_dim(), V = cfg_.vocab_size, L = cfg_.num_layers;
+  const bool tied = w.lm_head.data == w.embed_tokens.data;
+  const size_t weight_bytes =
+      static_cast<size_t>((V * H) * (tied ? 1 : 2) + L * ((Q + 2 * KV) * H + H * Q + 3 * I * H)) * wsize_;
+  blocks_per_slot_ = (opt_.max_seq_len + cuda::kKvBlockTokens - 1) / cuda::kKvBlockTokens;
+  const int64_t total_blocks = static_cast<int64_t>(blocks_per_slot_) * opt_.max_slots;
+  layer_pool_elems_ = static_cast<size_t>(total_blocks) * cfg_.num_kv_heads * cuda::kKvBlockTokens * hd;
+  const size_t kv_bytes = 2 * static_cast<size_t>(L) * layer_pool_elems_ * kv_elem;
+  chunk_cap_ = static_cast<int>(std::min<int64_t>(kMaxChunkTokens,
+                                                  static_cast<int64_t>(opt_.max_slots) * opt_.max_seq_len));
+  attn_ws_bytes_ = cuda::attention_decode_workspace_bytes(
+      opt_.max_slots, cfg_.num_heads, hd, opt_.max_seq_len, cfg_.num_heads / cfg_.num_kv_heads);
+  const int64_t x16_cols = std::max({H, Q, I});
+  const size_t scratch_bytes =
+      static_cast<size_t>(chunk_cap_) * (4 * 4 + 4 * (2 * H + (Q + 2 * KV) + Q + 2 * I) + 2 * x16_cols) +
+      attn_ws_bytes_ + static_cast<size_t>(kMaxLogitRows) * (V + H) * 4 +
+      2 * static_cast<size_t>(opt_.max_seq_len) * (hd / 2) * 4;
+  const size_t need = weight_bytes + kv_bytes + scratch_bytes;
+  size_t free_b = 0, total_b = 0;
+  IK_CUDA_LOAD(cudaMemGetInfo(&free_b, &total_b));
+  if (need > free_b) {
+    return Status::Internal("CUDA out of memory: the model needs " + fmt_bytes(need) +
+                            " on the device (weights " + fmt_bytes(weight_bytes) + ", KV cache " +
+                            fmt_bytes(kv_bytes) + ", activations " + fmt_bytes(scratch_bytes) +
+                            "), but " + prop.name + " has " + fmt_bytes(free_b) + " free of " +
+                            fmt_bytes(total_b) + "; lower maxBatch or maxSeqLen");
+  }
+
+  // Weights
+  IK_RETURN_IF_ERROR(upload_matrix({&w.embed_tokens}, &embed_));
+  if (tied) lm_head_ = embed_;
+  else IK_RETURN_IF_ERROR(upload_matrix({&w.lm_head}, &lm_head_));
+  IK_RETURN_IF_ERROR(upload_f32(w.final_norm, &final_norm_, "model.norm.weight"));
+  layers_.resize(w.layers.size());
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const LayerWeights& s = w.layers[i];
+    DevLayer& d = layers_[i];
+    IK_RETURN_IF_ERROR(upload_matrix({&s.q_proj, &s.k_proj, &s.v_proj}, &d.qkv));
+    IK_RETURN_IF_ERROR(upload_bias({&s.q_bias, &s.k_bias, &s.v_bias}, {Q, KV, KV}, &d.qkv_bias));
+    IK_RETURN_IF_ERROR(upload_matrix({&s.o_proj}, &d.o));
+    IK_RETURN_IF_ERROR(upload_bias({&s.o_bias}, {H}, &d.o_bias));
+    IK_RETURN_IF_ERROR(upload_matrix({&s.gate_proj, &s.up_proj}, &d.gate_up));
+    IK_RETURN_IF_ERROR(upload_bias({&s.gate_bias, &s.up_bias}, {I, I}, &d.gate_up_bias));
+    IK_RETURN_IF_ERROR(upload_matrix({&s.down_proj}, &d.down));
+    IK_RETURN_IF_ERROR(upload_bias({&s.down_bias}, {H}, &d.down_bias));
+    IK_RETURN_IF_ERROR(upload_f32(s.attn_norm, &d.attn_norm, "input_layernorm"));
+    IK_RETURN_IF_ERROR(upload_f32(s.ffn_norm, &d.ffn_norm, "post_attention_layernorm"));
+    IK_RETURN_IF_ERROR(upload_f32(s.q_norm, &d.q_norm, "q_norm"));
+    IK_RETURN_IF_ERROR(upload_f32(s.k_norm, &d.k_norm, "k_norm"));
+  }
+
+  // RoPE tables, computed exactly as the CPU backend does.
+  {
+    const int half = hd / 2;
+    const std::vector<float> inv = rope_inv_freq(cfg_);
+    std::vector<float> c(static_cast<size_t>(opt_.max_seq_len) * half), s(c.size());
+    for (int p = 0; p < opt_.max_seq_len; ++p)
+      for (int i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(p) * inv[i];
+        c[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        s[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+    IK_RETURN_IF_ERROR(alloc(&rope_cos_, c.size(), "rope tables"));
+    IK_RETURN_IF_ERROR(alloc(&rope_sin_, s.size(), "rope tables"));
+    IK_CUDA_LOAD(cudaMemcpy(rope_cos_, c.data(), c.size() * 4, cudaMemcpyHostToDevice));
+    IK_CUDA_LOAD(cudaMemcpy(rope_sin_, s.data(), s.size() * 4, cudaMemcpyHostToDevice));
+  }
+
+  // KV cache and block table
+  {
+    char* kp = nullptr;
+    char* vp = nullptr;
+    IK_RETURN_IF_ERROR(alloc(&kp, static_cast<size_t>(L) * layer_pool_elems_ * kv_elem, "KV cache"));
+    IK_RETURN_IF_ERROR(alloc(&vp, static_cast<size_t>(L) * layer_pool_elems_ * kv_elem, "KV cache"));
+    k_pool_ = kp;
+    v_pool_ = vp;
+    block_table_.assign(static_cast<size_t>(total_blocks), -1);
+    free_blocks_.clear();
+    for (int64_t b = total_blocks - 1; b >= 0; --b) free_blocks_.push_back(static_cast<int32_t>(b));
+    IK_RETURN_IF_ERROR(alloc(&d_block_table_, block_table_.size(), "block table"));
+    // Unassigned entries point at block 0 on the device: a stray read stays in bounds.
+    IK_CUDA_LOAD(cudaMemset(d_block_table_, 0, block_table_.size() * sizeof(int32_t)));
+  }
+
+  // Activations
+  const int cap = chunk_cap_;
+  IK_RETURN_IF_ERROR(alloc(&d_meta_, 4 * static_cast<size_t>(cap), "step metadata"));
+  {
+    void* h = nullptr;
+    IK_CUDA_LOAD(cudaMallocHost(&h, 4 * static_cast<size_t>(cap) * sizeof(int32_t)));
+    host_allocs_.push_back(h);
+    h_meta_ = static_cast<int32_t*>(h);
+    IK_CUDA_LOAD(cudaMallocHost(&h, kMaxLogitRows * sizeof(int32_t)));
+    host_allocs_.push_back(h);
+    h_sampled_ = static_cast<int32_t*>(h);
+  }
+  IK_RETURN_IF_ERROR(alloc(&x_, static_cast<size_t>(cap) * H, "activations"));
+  IK_RETURN_IF_ERROR(alloc(&xn_, static_cast<size_t>(cap) * H, "activations"));
+  {
+    char* p = nullptr;
+    IK_RETURN_IF_ERROR(alloc(&p, static_cast<size_t>(cap) * x16_cols * 2, "activations"));
+    x16_ = p;
+  }
+  IK_RETURN_IF_ERROR(alloc(&qkv_, static_cast<size_t>(cap) * (Q + 2 * KV), "activations"));
+  IK_RETURN_IF_ERROR(alloc(&att_, static_cast<size_t>(cap) * Q, "activations"));
+  IK_RETURN_IF_ERROR(alloc(&gate_up_, static_cast<size_t>(cap) * 2 * I, "activations"));
+  {
+    char* p = nullptr;
+    IK_RETURN_IF_ERROR(alloc(&p, attn_ws_bytes_, "attention workspace"));
+    attn_ws_ = p;
+  }
+  tiles_cap_ = cap + opt_.max_slots;
+  IK_RETURN_IF_ERROR(alloc(&d_tiles_, static_cast<size_t>(tiles_cap_), "attention tiles"));
+  IK_RETURN_IF_ERROR(alloc(&logits_, static_cast<size_t>(kMaxLogitRows) * V, "logits"));
+  IK_RETURN_IF_ERROR(alloc(&final_h_, static_cast<size_t>(kMaxLogitRows) * H, "activations"));
+  IK_RETURN_IF_ERROR(alloc(&d_params_, kMaxLogitRows, "sampling"));
+  IK_RETURN_IF_ERROR(alloc(&d_steps_, kMaxLogitRows, "sampling"));
+  IK_RETURN_IF_ERROR(alloc(&d_sampled_, kMaxLogitRows, "sampling"));
+  IK_CUDA_LOAD(cudaDeviceSynchronize());
+  loaded_ = true;
+  return Status::Ok();
+}
+
+Status CudaBackend::release_slot(int slot) {
+  if (slot < 0 || slot >= opt_.max_slots) return Status::BadRequest("slot out of range");
+  int32_t* row = block_table_.data() + static_cast<size_t>(slot) * blocks_per_slot_;
+  for (int i = 0; i < blocks_per_slot_; ++i) {
+    if (row[i] >= 0) {
+      free_blocks_.push_back(row[i]);
+      row[i] = -1;
+    }
+  }
+  return Status::Ok();
+}
+
+Status CudaBackend::check_batch(const StepBatch& b) const {
+  if (b.n_tokens <= 0 || !b.tokens || !b.positions || !b.slots)
+    return Status::BadRequest("empty step batch");
+  for (int i = 0; i < b.n_tokens; ++i) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= cfg_.vocab_size)
+      return Status::BadRequest("token id " + std::to_string(b.tokens[i]) + " is outside the vocabulary");
+    if (b.slots[i] < 0 || b.slots[i] >= opt_.max_slots) return Status::BadRequest("bad slot");
+    if (b.positions[i] < 0 || b.positions[i] >= opt_.max_seq_len)
+      return Status::ContextLength("position " + std::to_string(b.positions[i]) +
+                                   " exceeds max_seq_len " + std::to_string(opt_.max_seq_len));
+  }
+  for (int i = 0; i < b.n_outputs; ++i) {
+    if (b.output_rows[i] < 0 || b.output_rows[i] >= b.n_tokens ||
+        (i > 0 && b.output_rows[i] <= b.output_rows[i - 1]))
+      return Status::BadRequest("output rows must be ascending indexes into the batch");
+  }
+  return Status::Ok();
+}
+
+// Assigns cache blocks for every position up to each token's (all earlier positions too, so a
+// read below the current position never meets an unassigned block).
+Status CudaBackend::ensure_blocks(const StepBatch& b) {
+  for (int i = 0; i < b.n_tokens; ++i) {
+    int32_t* row = block_table_.data() + static_cast<size_t>(b.slots[i]) * blocks_per_slot_;
+    const int last = b.positions[i] / cuda::kKvBlockTokens;
+    for (int j = 0; j <= last; ++j) {
+      if (row[j] >= 0) continue;
+      if (free_blocks_.empty()) return Status::Internal("KV cache block pool exhausted");
+      row[j] = free_blocks_.back();
+      free_blocks_.pop_back();
+      table_dirty_ = true;
+    }
+  }
+  if (table_dirty_) {
+    // Pageable source: cudaMemcpyAsync returns once the bytes are staged, so the host table can
+    // change right after.
+    IK_CUDA(cudaMemcpyAsync(d_block_table_, block_table_.data(), block_table_.size() * sizeof(int32_t),
+                            cudaMemcpyHostToDevice, stream_));
+    table_dirty_ = false;
+  }
+  return Status::Ok();
+}
+
+Status CudaBackend::linear(const void* w, int n, int k, const float* bias, const float* x_f32,
+                           const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
+                           cuda::MatvecInput input) {
+  if (x16 == nullptr) {
+    cuda::MatvecArgs a;
+    a.weight = w;
+    a.in = x_f32;
+    a.in_stride = ldx;
+    a.bias = bias;
+    a.out = y;
+    a.out_stride = ldy;
+    a.rows = rows;
+    a.n = n;
+    a.k = k;
+    a.accumulate = accumulate;
+    a.input = input;
+    switch (wtype_) {
+      case DType::kF32: IK_CUDA(cuda::launch_matvec<float>(a, stream_)); break;
+      case DType::kBF16: IK_CUDA(cuda::launch_matvec<bf16>(a, stream_)); break;
+      case DType::kF16: IK_CUDA(cuda::launch_matvec<f16>(a, stream_)); break;
+    }
+    return Status::Ok();
+  }
+  cuda::MatmulArgs a;
+  a.x = x16;
+  a.ldx = ldx;
+  a.weight = w;
+  a.bias = bias;
+  a.y = y;
+  a.ldy = ldy;
+  a.m = rows;
+  a.n = n;
+  a.k = k;
+  a.accumulate = accumulate;
+  if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_matmul<bf16>(a, stream_));
+  else IK_CUDA(cuda::launch_matmul<f16>(a, stream_));
+  return Status::Ok();
+}
+
+template <typename KT>
+Status CudaBackend::layer_attention(int layer, int rows, bool decode_only, int max_ctx,
+                                    int num_tiles, bool use_mm) {
+  const int32_t* d_pos = d_meta_ + chunk_cap_;
+  const int32_t* d_slots = d_meta_ + 2 * chunk_cap_;
+  KT* kpool = static_cast<KT*>(k_pool_) + static_cast<size_t>(layer) * layer_pool_elems_;
+  KT* vpool = static_cast<KT*>(v_pool_) + static_cast<size_t>(layer) * layer_pool_elems_;
+  const DevLayer& L = layers_[layer];
+  cuda::KvView kv{d_block_table_, blocks_per_slot_, cfg_.num_kv_heads, cfg_.head_dim};
+
+  cuda::RopeArgs r;
+  r.qkv = qkv_;
+  r.positions = d_pos;
+  r.slots = d_slots;
+  r.q_norm = L.q_norm;
+  r.k_norm = L.k_norm;
+  r.cos_table = rope_cos_;
+  r.sin_table = rope_sin_;
+  r.norm_eps = cfg_.rms_norm_eps;
+  r.num_tokens = rows;
+  r.num_q_heads = cfg_.num_heads;
+  IK_CUDA(cuda::launch_rope_kv_write<KT>(r, kv, kpool, vpool, stream_));
+
+  cuda::AttentionArgs a;
+  a.q = qkv_;
+  a.q_stride = cfg_.q_dim() + 2 * cfg_.kv_dim();
+  a.positions = d_pos;
+  a.slots = d_slots;
+  a.num_tokens = rows;
+  a.num_q_heads = cfg_.num_heads;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+  a.window = cfg_.sliding_window;
+  a.out = use_mm ? x16_ : static_cast<void*>(att_);
+  if (decode_only) {
+    if (!use_mm) IK_CUDA((cuda::launch_attention_decode<KT, float>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
+    else if (wtype_ == DType::kBF16) IK_CUDA((cuda::launch_attention_decode<KT, bf16>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
+    else IK_CUDA((cuda::launch_attention_decode<KT, f16>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
+  } else {
+    if (!use_mm) IK_CUDA((cuda::launch_attention_prefill<KT, float>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+    else if (wtype_ == DType::kBF16) IK_CUDA((cuda::launch_attention_prefill<KT, bf16>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+    else IK_CUDA((cuda::launch_attention_prefill<KT, f16>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+  }
+  return Status::Ok();
+}
+
+Status CudaBackend::run_chunk(const StepBatch& b, int t0, int t1, const StepOutput& out) {
+  const int n = t1 - t0;
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+  const int QKV = Q + 2 * KV;
+  const bool use_mm = wtype_ != DType::kF32 && n > cuda::kMatvecMaxRows;
+
+  // Output rows that fall in this chunk.
+  std::vector<int32_t> local_rows;
+  std::vector<int> out_index;
+  for (int i = 0; i < b.n_outputs; ++i) {
+    if (b.output_rows[i] >= t0 && b.output_rows[i] < t1) {
+      local_rows.push_back(b.output_rows[i] - t0);
+      out_index.push_back(i);
+    }
+  }
+
+  // Metadata: tokens | positions | slots | output rows, one pinned copy. The staging buffer is
+  // reused by the next chunk, so wait for the previous chunk's work first.
+  IK_CUDA(cudaStreamSynchronize(stream_));
+  std::memcpy(h_meta_, b.tokens + t0, n * sizeof(int32_t));
+  std::memcpy(h_meta_ + chunk_cap_, b.positions + t0, n * sizeof(int32_t));
+  std::memcpy(h_meta_ + 2 * chunk_cap_, b.slots + t0, n * sizeof(int32_t));
+  std::memcpy(h_meta_ + 3 * chunk_cap_, local_rows.data(), local_rows.size() * sizeof(int32_t));
+  IK_CUDA(cudaMemcpyAsync(d_meta_, h_meta_, 4 * chunk_cap_ * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+
+  // Decode-only when no slot has two tokens in this chunk; else prefill tiles per slot run.
+  bool decode_only = true;
+  int max_ctx = 0;
+  h_tiles_.clear();
+  const int tile_rows = cuda::prefill_tile_rows(cfg_.head_dim);
+  for (int i = t0; i < t1;) {
+    int j = i + 1;
+    while (j < t1 && b.slots[j] == b.slots[i]) ++j;
+    if (j - i > 1) decode_only = false;
+    for (int r = i; r < j; r += tile_rows) {
+      const int e = std::min(j, r + tile_rows);
+      h_tiles_.push_back({r - t0, e - r, b.positions[r], b.positions[e - 1]});
+    }
+    max_ctx = std::max(max_ctx, b.positions[j - 1] + 1);
+    i = j;
+  }
+  const int num_tiles = static_cast<int>(h_tiles_.size());
+  if (decode_only && n > opt_.max_slots) decode_only = false;  // workspace is sized per slot
+  if (!decode_only) {
+    if (num_tiles > tiles_cap_) return Status::Internal("attention tile list overflow");
+    IK_CUDA(cudaMemcpyAsync(d_tiles_, h_tiles_.data(), num_tiles * sizeof(cuda::PrefillTile),
+                            cudaMemcpyHostToDevice, stream_));
+    // h_tiles_ is pageable: the copy is staged before cudaMemcpyAsync returns.
+  }
+#if defined(INFERKIT_CUDA_FAULT_INJECTION)
+  if (fault_armed_) {
+    fault_armed_ = false;
+    IK_CUDA(cuda::launch_out_of_bounds_store(x_, stream_));
+  }
+#endif
+
+  const int32_t* d_tokens = d_meta_;
+  switch (wtype_) {
+    case DType::kF32: IK_CUDA(cuda::launch_embedding<float>(static_cast<const float*>(embed_), d_tokens, x_, n, H, stream_)); break;
+    case DType::kBF16: IK_CUDA(cuda::launch_embedding<bf16>(static_cast<const bf16*>(embed_), d_tokens, x_, n, H, stream_)); break;
+    case DType::kF16: IK_CUDA(cuda::launch_embedding<f16>(static_cast<const f16*>(embed_), d_tokens, x_, n, H, stream_)); break;
+  }
+
+  const float eps = cfg_.rms_norm_eps;
+  auto norm_into_input = [&](const float* wnorm) -> Status {
+    if (!use_mm) IK_CUDA(cuda::launch_rmsnorm<float>(x_, wnorm, xn_, n, H, eps, stream_));
+    else if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_rmsnorm<bf16>(x_, wnorm, static_cast<bf16*>(x16_), n, H, eps, stream_));
+    else IK_CUDA(cuda::launch_rmsnorm<f16>(x_, wnorm, static_cast<f16*>(x16_), n, H, eps, stream_));
+    return Status::Ok();
+  };
+  const void* in16 = use_mm ? x16_ : nullptr;
+
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    const DevLayer& L = layers_[l];
+    IK_RETURN_IF_ERROR(norm_into_input(L.attn_norm));
+    IK_RETURN_IF_ERROR(linear(L.qkv, QKV, H, L.qkv_bias, xn_, in16, H, n, qkv_, QKV, false));
+    if (wtype_ == DType::kF32) IK_RETURN_IF_ERROR(layer_attention<float>(l, n, decode_only, max_ctx, num_tiles, use_mm));
+    else IK_RETURN_IF_ERROR(layer_attention<bf16>(l, n, decode_only, max_ctx, num_tiles, use_mm));
+    IK_RETURN_IF_ERROR(linear(L.o, H, Q, L.o_bias, att_, in16, Q, n, x_, H, true));
+
+    IK_RETURN_IF_ERROR(norm_into_input(L.ffn_norm));
+    IK_RETURN_IF_ERROR(linear(L.gate_up, 2 * I, H, L.gate_up_bias, xn_, in16, H, n, gate_up_, 2 * I, false));
+    if (use_mm) {
+      if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_swiglu<bf16>(gate_up_, static_cast<bf16*>(x16_), n, I, stream_));
+      else IK_CUDA(cuda::launch_swiglu<f16>(gate_up_, static_cast<f16*>(x16_), n, I, stream_));
+      IK_RETURN_IF_ERROR(linear(L.down, H, I, L.down_bias, nullptr, x16_, I, n, x_, H, true));
+    } else {
+      IK_RETURN_IF_ERROR(linear(L.down, H, I, L.down_bias, gate_up_, nullptr, 2 * I, n, x_, H, true,
+                                cuda::MatvecInput::kSwiGLU));
+    }
+  }
+
+  if (!local_rows.empty()) IK_RETURN_IF_ERROR(logits_for(b, local_rows, out_index, out));
+  return Status::Ok();
+}
+
+Status CudaBackend::logits_for(const StepBatch& b, const std::vector<int32_t>& local_rows,
+                               const std::vector<int>& out_index, const StepOutput& out) {
+  (void)b;
+  const int H = cfg_.hidden_size, V = cfg_.vocab_size;
+  for (size_t r0 = 0; r0 < local_rows.size(); r0 += kMaxLogitRows) {
+    const int m = static_cast<int>(std::min<size_t>(kMaxLogitRows, local_rows.size() - r0));
+    const int32_t* d_rows = d_meta_ + 3 * chunk_cap_ + r0;  // uploaded with the chunk metadata
+    const bool use_mm = wtype_ != DType::kF32 && m > cuda::kMatvecMaxRows;
+    if (!use_mm) {
+      IK_CUDA(cuda::launch_rmsnorm<float>(x_, final_norm_, final_h_, m, H, cfg_.rms_norm_eps, stream_, d_rows));
+      IK_RETURN_IF_ERROR(linear(lm_head_, V, H, nullptr, final_h_, nullptr, H, m, logits_, V, false));
+    } else {
+      if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_rmsnorm<bf16>(x_, final_norm_, static_cast<bf16*>(x16_), m, H, cfg_.rms_norm_eps, stream_, d_rows));
+      else IK_CUDA(cuda::launch_rmsnorm<f16>(x_, final_norm_, static_cast<f16*>(x16_), m, H, cfg_.rms_norm_eps, stream_, d_rows));
+      IK_RETURN_IF_ERROR(linear(lm_head_, V, H, nullptr, nullptr, x16_, H, m, logits_, V, false));
+    }
+    if (out.sampled) {
+      std::vector<SamplingParams> params(m);
+      std::vector<uint64_t> steps(m);
+      for (int r = 0; r < m; ++r) {
+        params[r] = out.sampling[out_index[r0 + r]];
+        steps[r] = out.sample_steps[out_index[r0 + r]];
+      }
+      IK_CUDA(cudaMemcpyAsync(d_params_, params.data(), m * sizeof(SamplingParams), cudaMemcpyHostToDevice, stream_));
+      IK_CUDA(cudaMemcpyAsync(d_steps_, steps.data(), m * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_));
+      IK_CUDA(cuda::launch_sample(logits_, m, V, d_params_, d_steps_, d_sampled_, stream_));
+      IK_CUDA(cudaMemcpyAsync(h_sampled_, d_sampled_, m * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+    }
+    if (out.logits) {
+      // Rows of this chunk are consecutive in the output (output_rows ascend).
+      IK_CUDA(cudaMemcpyAsync(out.logits + static_cast<size_t>(out_index[r0]) * V, logits_,
+                              static_cast<size_t>(m) * V * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    }
+    IK_CUDA(cudaStreamSynchronize(stream_));
+    if (out.sampled)
+      for (int r = 0; r < m; ++r) out.sampled[out_index[r0 + r]] = h_sampled_[r];
+  }
+  return Status::Ok();
+}
+
+Status CudaBackend::compute(const StepBatch& b, const StepOutput& out) {
+  if (!poison_.ok()) return poison_;
+  if (!loaded_) return Status::Internal("cuda backend used before load");
+#if !defined(INFERKIT_CUDA_FAULT_INJECTION)
+  if (fault_armed_) {
+    // Without the device-fault build the hook poisons the backend directly, as the CPU one does.
+    fault_armed_ = false;
+    poison_ = Status::Poisoned("injected sticky failure (test fault hook) in the cuda backend");
+    return poison_;
+  }
+#endif
+  IK_RETURN_IF_ERROR(check_batch(b));
+  if (out.sampled && (!out.sampling || !out.sample_steps))
+    return Status::BadRequest("sampling requested without parameters");
+  IK_RETURN_IF_ERROR(ensure_blocks(b));
+  // Chunks never split a slot's run of tokens across a decode/prefill decision incorrectly:
+  // any split is fine for correctness because every chunk's keys are in the cache before the
+  // next chunk attends to them.
+  for (int t0 = 0; t0 < b.n_tokens; t0 += chunk_cap_) {
+    const int t1 = std::min(b.n_tokens, t0 + chunk_cap_);
+    IK_RETURN_IF_ERROR(run_chunk(b, t0, t1, out));
+  }
+  IK_CUDA(cudaStreamSynchronize(stream_));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status create_cuda_backend(std::unique_ptr<Backend>* out) {
+  out->reset();
+  std::string why;
+  if (cuda_device_count(&why) <= 0) return Status::BadRequest("no CUDA device: " + why);
+  *out = std::make_unique<CudaBackend>();
+  return Status::Ok();
+}
+
+int cuda_device_count(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (why) *why = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    return 0;
+  }
+  if (n == 0 && why) *why = "the driver reports no CUDA devices";
+  return n;
+}
+
+}  // namespace inferkit
