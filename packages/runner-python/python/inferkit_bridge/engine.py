@@ -1,0 +1,102 @@
+"""The engine interface every adapter implements, and the values that flow through it.
+
+An engine is any object with:
+
+    async def generate(request: GenerateRequest) -> AsyncIterator[Delta | str]
+        An async generator (or a coroutine returning an async iterator). Yield a `str` for one
+        token of text (the cheap path), or a `Delta` for several tokens, a finish reason or usage.
+        Raise BridgeError for typed failures; anything else is reported as `internal`.
+    async def abort(request_id: str) -> None
+        Release the request in the engine. Called after the bridge cancels the generate task.
+    def info() -> EngineInfo
+    async def close() -> None
+
+Optional: `async def health() -> None` (raise when the engine is dead) and
+`def stats() -> dict` (JSON-serialisable, returned in pong frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Sampling parameters as sent by the host; None means "not set" (engine default)."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+
+
+@dataclass(slots=True)
+class GenerateRequest:
+    id: str
+    messages: list[dict[str, Any]] | None
+    prompt: str | None
+    sampling: Sampling = field(default_factory=Sampling)
+    model: str | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts; None means unknown (never reported as 0)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+
+    def to_json(self, output_tokens: int) -> dict[str, int]:
+        out: dict[str, int] = {"outputTokens": self.output_tokens if self.output_tokens is not None else output_tokens}
+        if self.input_tokens is not None:
+            out["inputTokens"] = self.input_tokens
+        if self.cached_tokens is not None:
+            out["cachedTokens"] = self.cached_tokens
+        return out
+
+
+@dataclass(slots=True)
+class Delta:
+    text: str = ""
+    tokens: int = 0
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    name: str
+    model: str | None
+    max_context: int | None
+    chat_template: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "maxContext": self.max_context,
+            "chatTemplate": self.chat_template,
+        }
+
+
+@runtime_checkable
+class Engine(Protocol):
+    def generate(self, request: GenerateRequest) -> AsyncIterator[Delta | str]: ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    def info(self) -> EngineInfo: ...
+
+    async def close(self) -> None: ...
+
+
+REQUIRED_METHODS = ("generate", "abort", "info", "close")

@@ -1,0 +1,233 @@
+"""The bridge as a real child process, driven through inferkit_bridge.client over its pipes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import sys
+
+import pytest
+
+from conftest import FAKES, FIXTURES
+from inferkit_bridge.client import BridgeClient, ClientError
+from inferkit_bridge.server import EXIT_ENGINE_DEAD, EXIT_PROTOCOL_ERROR, EXIT_STARTUP_FAILED
+
+ENGINE = "inferkit_test_engines:create"
+T = 15.0  # generous per-wait timeout; tests never wait for it unless something is broken
+
+
+@pytest.fixture
+def client():
+    c = BridgeClient(ENGINE, model="scripted-1", extra_path=[FIXTURES])
+    c.start(T)
+    yield c
+    c.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ready_reports_engine_info(client: BridgeClient) -> None:
+    ready = client.ready
+    assert ready["protocol"] == 1 and ready["pid"] == client.proc.pid
+    assert ready["engine"] == {"name": "scripted", "model": "scripted-1", "maxContext": 4096, "chatTemplate": True}
+
+
+def test_stream_text_usage_and_finish(client: BridgeClient) -> None:
+    client.generate("r1", messages=[{"role": "user", "content": "hello big world"}])
+    result = client.collect("r1", T)
+    assert result["text"] == "echo: hello big world "
+    assert result["tokens"] == 4
+    assert result["finishReason"] == "stop"
+    assert result["usage"] == {"inputTokens": 3, "outputTokens": 4}
+
+
+def test_max_tokens_and_stop_strings(client: BridgeClient) -> None:
+    client.generate("len", prompt="!tokens 50", sampling={"maxTokens": 5})
+    result = client.collect("len", T)
+    assert (result["text"], result["finishReason"]) == ("t0 t1 t2 t3 t4 ", "length")
+    client.generate("stop", prompt="a b c d", sampling={"stop": ["c d"]})
+    result = client.collect("stop", T)
+    assert (result["text"], result["finishReason"]) == ("echo: a b ", "stop")
+
+
+def test_concurrent_requests_interleave_and_stay_in_order(client: BridgeClient) -> None:
+    for i in range(40):
+        client.generate(f"c{i}", prompt=f"!tokens {200 + i}")
+    for i in range(40):
+        result = client.collect(f"c{i}", T)
+        assert result["text"] == "".join(f"t{k} " for k in range(200 + i))
+        assert result["tokens"] == 200 + i
+
+
+def test_abort_releases_the_request_in_the_engine(client: BridgeClient) -> None:
+    client.generate("f", prompt="!forever")
+    first = next(client.frames_for("f", T))
+    assert first["type"] == "delta"
+    client.abort("f")
+    frames = list(client.frames_for("f", T))
+    assert frames[-1] == {"type": "aborted", "id": "f"}
+    pong = client.ping(T)
+    assert pong["inFlight"] == 0
+    assert pong["stats"]["active"] == []
+    assert "f" in pong["stats"]["aborted"] and "f" in pong["stats"]["closedStreams"]
+
+
+def test_abort_of_unknown_or_finished_request_is_ignored(client: BridgeClient) -> None:
+    client.generate("done", prompt="x")
+    client.collect("done", T)
+    client.abort("done")
+    client.abort("never-existed")
+    assert client.ping(T)["inFlight"] == 0
+
+
+def test_typed_and_untyped_engine_errors(client: BridgeClient) -> None:
+    client.generate("e1", prompt="!error context_length_exceeded too long")
+    result = client.collect("e1", T)
+    assert result["text"] == "x "  # text produced before the failure is delivered first
+    assert result["error"]["kind"] == "context_length_exceeded"
+    assert result["error"]["message"] == "too long"
+    client.generate("e2", prompt="!raise")
+    error = client.collect("e2", T)["error"]
+    assert error["kind"] == "internal"
+    assert error["message"] == "RuntimeError: scripted failure"
+    assert error["details"] == {"originalName": "RuntimeError"}
+    # the worker is still serving
+    client.generate("ok", prompt="fine")
+    assert client.collect("ok", T)["finishReason"] == "stop"
+
+
+def test_bad_request_and_duplicate_ids(client: BridgeClient) -> None:
+    client.send({"type": "generate", "id": "bad", "prompt": "x", "sampling": {"temperature": "warm"}})
+    assert client.collect("bad", T)["error"]["kind"] == "bad_request"
+    client.generate("dup", prompt="!forever")
+    client.generate("dup", prompt="x")
+    frames = client.frames_for("dup", T)
+    seen_error = None
+    for frame in frames:
+        if frame["type"] == "error":
+            seen_error = frame
+            break
+    assert seen_error is not None and "already running" in seen_error["error"]["message"]
+    client.abort("dup")
+    assert list(client.frames_for("dup", T))[-1]["type"] == "aborted"
+
+
+def test_engine_output_on_stdout_does_not_touch_the_protocol(client: BridgeClient) -> None:
+    client.generate("p", prompt="!print 20")
+    result = client.collect("p", T)
+    assert result["text"] == "".join(f"p{i} " for i in range(20))
+    assert any("stdout noise 19" in line for line in client.logs)
+    assert any("stderr noise 19" in line for line in client.logs)
+
+
+def test_fatal_engine_error_fails_everything_and_exits(client: BridgeClient) -> None:
+    client.generate("slow", prompt="!forever")
+    next(client.frames_for("slow", T))
+    client.generate("boom", prompt="!fatal")
+    assert client.collect("boom", T)["error"]["kind"] == "runtime_crashed"
+    assert client.collect("slow", T)["error"]["kind"] == "runtime_crashed"
+    worker_error = client.recv(T)
+    assert worker_error["type"] == "error" and worker_error["fatal"] is True and "id" not in worker_error
+    assert client.proc.wait(T) == EXIT_ENGINE_DEAD
+
+
+def test_protocol_error_from_host_is_reported_then_exit(client: BridgeClient) -> None:
+    client.send_raw(struct.pack(">I", 5) + b"nope!")
+    frame = client.recv(T)
+    assert frame["type"] == "error" and frame["fatal"] is True
+    assert "protocol error from host" in frame["error"]["message"]
+    assert client.proc.wait(T) == EXIT_PROTOCOL_ERROR
+
+
+def test_unknown_frame_type_is_a_protocol_error(client: BridgeClient) -> None:
+    client.send({"type": "delta", "id": "x"})
+    frame = client.recv(T)
+    assert frame["fatal"] is True and "unknown host frame type" in frame["error"]["message"]
+    assert client.proc.wait(T) == EXIT_PROTOCOL_ERROR
+
+
+def test_shutdown_and_eof_exit_cleanly() -> None:
+    c = BridgeClient(ENGINE, extra_path=[FIXTURES])
+    c.start(T)
+    c.generate("f", prompt="!forever")
+    next(c.frames_for("f", T))
+    assert c.close() == 0  # shutdown aborts in-flight work and exits 0
+    c2 = BridgeClient(ENGINE, extra_path=[FIXTURES])
+    c2.start(T)
+    pid = c2.proc.pid
+    os.close(c2._to_worker)  # the host vanishes: EOF on the frame pipe
+    c2._to_worker = -1
+    assert c2.proc.wait(T) == 0
+    c2.close()
+    assert not alive(pid)
+
+
+@pytest.mark.parametrize(
+    "engine, args, kind, text",
+    [
+        (ENGINE, {"fail_startup": "no weights here"}, "bad_request", "no weights here"),
+        ("no_such_module_xyz:create", {}, "not_found", "no_such_module_xyz"),
+        ("inferkit_test_engines:missing", {}, "not_found", "no attribute"),
+        ("plainname", {}, "bad_request", "module:factory"),
+        ("inferkit_test_engines:ScriptedEngine", {}, "bad_request", "rejected its arguments"),
+    ],
+)
+def test_startup_failures_are_typed_and_exit(engine: str, args: dict, kind: str, text: str) -> None:
+    c = BridgeClient(engine, engine_args=args, extra_path=[FIXTURES])
+    with pytest.raises(ClientError) as info:
+        c.start(T)
+    assert f"'kind': '{kind}'" in str(info.value) and text in str(info.value)
+    assert c.proc.wait(T) == EXIT_STARTUP_FAILED
+    c.close()
+
+
+def test_builtin_adapters_without_their_libraries_fail_cleanly(no_fakes: None) -> None:
+    for engine, missing in (("vllm", "vllm"), ("transformers", "t")):
+        c = BridgeClient(engine, model="/nonexistent", env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        with pytest.raises(ClientError) as info:
+            c.start(T)
+        assert "'kind': 'not_found'" in str(info.value)
+        assert c.proc.wait(T) == EXIT_STARTUP_FAILED
+        c.close()
+
+
+def test_vllm_adapter_end_to_end_in_a_worker_with_the_fake_vllm() -> None:
+    c = BridgeClient("vllm", model="/models/tiny", engine_args={"max_model_len": 64, "tensor_parallel_size": 1},
+                     extra_path=[os.path.join(FAKES, "vllm_v1"), FAKES])
+    c.start(T)
+    try:
+        assert c.ready["engine"] == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True}
+        c.generate("v", messages=[{"role": "user", "content": "salut"}], sampling={"temperature": 0})
+        result = c.collect("v", T)
+        assert result["text"] == "Bonjour, ça va? Très bien."
+        assert result["finishReason"] == "stop"
+        assert result["usage"]["outputTokens"] == len("Bonjour, ça va? Très bien.".encode()) + 1  # + EOS
+    finally:
+        c.close()
+
+
+def test_close_kills_the_whole_process_group() -> None:
+    c = BridgeClient(ENGINE, extra_path=[FIXTURES])
+    c.start(T)
+    pid = c.proc.pid
+    os.kill(pid, signal.SIGSTOP)  # a wedged worker ignores the shutdown frame
+    code = c.close(timeout=0.5)
+    assert code == -signal.SIGKILL
+    assert not alive(pid)
+
+
+def test_module_refuses_to_run_without_its_pipes() -> None:
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(FIXTURES.replace("test/fixtures", "python/x")))
+    proc = subprocess.run([sys.executable, "-m", "inferkit_bridge", "--in-fd", "97", "--out-fd", "98"],
+                          env=env, capture_output=True, timeout=T)
+    assert proc.returncode == 64
+    assert b"file descriptor 97 is not open" in proc.stderr
