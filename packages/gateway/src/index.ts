@@ -1,1 +1,13 @@
-export {};
+export { createGateway, Gateway } from './gateway.js';
+export type { GatewayModel, GatewayOptions } from './gateway-options.js';
+export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SHUTDOWN_GRACE_MS } from './gateway-options.js';
+export { GatewayError } from './http/gateway-error.js';
+export { mapInferenceError } from './http/map-inference-error.js';
+export { GatewayMetrics } from './metrics/gateway-metrics.js';
+export { parseChatRequest, estimateTokens, toExecuteBatch } from './openai/parse-chat-request.js';
+export type { ChatRequest } from './openai/parse-chat-request.js';
+export type { GatewayConfig, ModelConfig, RunnerReference } from './config/gateway-config.js';
+export { RUNNER_KINDS } from './config/gateway-config.js';
+export { GatewayConfigError, parseGatewayConfig } from './config/parse-gateway-config.js';
+export { loadGatewayModels } from './config/load-gateway-models.js';
+export type { LoadedModels, LoadModelsOptions, SuperviseFn } from './config/load-gateway-models.js';
