@@ -21,3 +21,8 @@ export type { RateLimitSnapshot } from './http/response-headers.js';
 export { costFromUsage, estimateCost, findPrice, mergePriceTables } from './pricing/cost.js';
 export type { ModelPrice, PriceTable } from './pricing/model-price.js';
 export { ANTHROPIC_PRICES, DEEPSEEK_PRICES, GEMINI_PRICES, OPENAI_PRICES } from './pricing/pricing-table.js';
+
+export { ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicWire, createAnthropicRunner } from './anthropic/anthropic-runner.js';
+export type { AnthropicRunnerOptions } from './anthropic/anthropic-runner.js';
+export { createGeminiRunner, GEMINI_BASE_URL, GeminiWire } from './gemini/gemini-runner.js';
+export type { GeminiRunnerOptions } from './gemini/gemini-runner.js';

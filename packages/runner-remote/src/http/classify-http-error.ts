@@ -53,6 +53,10 @@ export function classifyHttpError(
   const code = info.code ?? info.type;
   const text = `${info.code ?? ''} ${info.type ?? ''} ${info.message ?? ''}`;
 
+  // Gemini answers a bad API key with 400 INVALID_ARGUMENT; the reason says what it is.
+  if (status === 400 && /API_KEY_INVALID|invalid_api_key/.test(info.code ?? '')) {
+    return new InferenceError('unauthorized', message, { ...base, details: { code: info.code! } });
+  }
   if (status === 429) {
     const quota = /insufficient_quota|billing|exceeded your current quota/i.test(text);
     return new InferenceError('rate_limited', message, {
