@@ -1,0 +1,136 @@
+// Load test: CLIENTS concurrent streaming clients on loopback, each sending ROUNDS requests
+// back to back over keep-alive, through the gateway (a child process) to a fast in-memory
+// runner. Prints requests/s, time to first token (first content event, client side) p50/p99,
+// the gateway's peak RSS and the error count; writes JSON to bench/out/.
+//
+//   pnpm --filter @inferkit/gateway build && node packages/gateway/bench/run.mjs
+//   BENCH_CLIENTS=1000 BENCH_ROUNDS=5 BENCH_TOKENS=16 (defaults)
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const TOKENS = Number(process.env.BENCH_TOKENS ?? 16);
+
+const server = fork(join(here, 'server.mjs'), { env: { ...process.env, BENCH_TOKENS: String(TOKENS) }, stdio: 'inherit' });
+const [hello] = await once(server, 'message');
+const port = hello.port;
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Tell me a story.' }], stream: true });
+
+function request() {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    let ttft = -1;
+    let text = '';
+    let buf = '';
+    let done = false;
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          resolve({ ok: false, error: `HTTP ${res.statusCode}` });
+          return;
+        }
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          buf += d;
+          let i;
+          while ((i = buf.indexOf('\n\n')) !== -1) {
+            const ev = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            if (ev === 'data: [DONE]') {
+              done = true;
+              continue;
+            }
+            const chunk = JSON.parse(ev.slice(6));
+            const c = chunk.choices[0]?.delta?.content;
+            if (c) {
+              if (ttft < 0) ttft = performance.now() - start;
+              text += c;
+            }
+          }
+        });
+        res.on('end', () => {
+          const expectedLen = TOKENS;
+          resolve(done && ttft >= 0 && text.length > expectedLen ? { ok: true, ttft } : { ok: false, error: done ? 'short output' : 'no [DONE]' });
+        });
+        res.on('error', (e) => resolve({ ok: false, error: e.message }));
+      },
+    );
+    req.on('error', (e) => resolve({ ok: false, error: e.code ?? e.message }));
+    req.end(body);
+  });
+}
+
+async function client(results) {
+  for (let r = 0; r < ROUNDS; r++) results.push(await request());
+}
+
+// Warm-up: opens the sockets and JIT-compiles both sides before timing.
+await Promise.all(Array.from({ length: Math.min(CLIENTS, 200) }, () => request()));
+
+const results = [];
+const t0 = performance.now();
+await Promise.all(Array.from({ length: CLIENTS }, () => client(results)));
+const seconds = (performance.now() - t0) / 1000;
+
+server.send({ type: 'stats' });
+const [stats] = await once(server, 'message');
+server.send({ type: 'stop' });
+agent.destroy();
+
+const ttfts = results.filter((r) => r.ok).map((r) => r.ttft).sort((a, b) => a - b);
+const pct = (p) => (ttfts.length === 0 ? NaN : ttfts[Math.min(ttfts.length - 1, Math.floor((p / 100) * ttfts.length))]);
+const errors = results.filter((r) => !r.ok);
+const errorKinds = {};
+for (const e of errors) errorKinds[e.error] = (errorKinds[e.error] ?? 0) + 1;
+const out = {
+  clients: CLIENTS,
+  roundsPerClient: ROUNDS,
+  tokensPerResponse: TOKENS,
+  requests: results.length,
+  seconds: +seconds.toFixed(3),
+  requestsPerSecond: +(results.length / seconds).toFixed(1),
+  tokensPerSecond: +((results.length * TOKENS) / seconds).toFixed(0),
+  ttftP50Ms: +pct(50).toFixed(2),
+  ttftP99Ms: +pct(99).toFixed(2),
+  gatewayPeakRssMiB: +(stats.peakRssBytes / 1024 / 1024).toFixed(1),
+  errors: errors.length,
+  errorKinds,
+  node: process.version,
+  date: new Date().toISOString(),
+};
+
+const rows = [
+  ['concurrent streaming clients', out.clients],
+  ['requests (clients × rounds)', out.requests],
+  ['tokens per response', out.tokensPerResponse],
+  ['wall time (s)', out.seconds],
+  ['requests/s', out.requestsPerSecond],
+  ['streamed tokens/s', out.tokensPerSecond],
+  ['TTFT p50 (ms)', out.ttftP50Ms],
+  ['TTFT p99 (ms)', out.ttftP99Ms],
+  ['gateway peak RSS (MiB)', out.gatewayPeakRssMiB],
+  ['errors', out.errors],
+];
+const w = Math.max(...rows.map((r) => r[0].length));
+console.log('\n@inferkit/gateway load test (loopback, gateway in a child process)\n');
+console.log(`| ${'metric'.padEnd(w)} | value |`);
+console.log(`|${'-'.repeat(w + 2)}|-------|`);
+for (const [k, v] of rows) console.log(`| ${k.padEnd(w)} | ${v} |`);
+const outDir = join(here, 'out');
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `load-${Date.now()}.json`);
+writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+console.log(`\nJSON: ${file}`);
+if (errors.length > 0) {
+  console.error('errors:', errorKinds);
+  process.exitCode = 1;
+}
