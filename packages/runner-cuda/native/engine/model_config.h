@@ -49,6 +49,7 @@ struct ModelConfig {
   bool o_bias = false;                 // llama "attention_bias" also biases o_proj
   bool mlp_bias = false;               // llama "mlp_bias"
   bool qk_norm = false;                // qwen3: RMSNorm over each q/k head before RoPE
+  int sliding_window = 0;              // > 0: attention window (mistral, qwen use_sliding_window)
   int bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;  // union of config.json and generation_config.json
 

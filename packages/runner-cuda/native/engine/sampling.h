@@ -36,13 +36,14 @@ IK_HOST_DEVICE inline float rng_uniform(uint64_t seed, uint64_t step) {
   return static_cast<float>(r >> 40) * (1.0f / 16777216.0f);  // 24 random bits
 }
 
-// Reference sampler, used by the CPU backend and usable by any backend that copies logits to
-// the host. Algorithm (a device implementation must match it to give the same tokens):
-//   temperature <= 0 -> argmax. Else scale logits by 1/temperature; order candidates by logit
-//   descending, id ascending; keep the first top_k; softmax over them; keep the shortest prefix
-//   whose cumulative probability reaches top_p; draw u = rng_uniform(seed, step) and return the
-//   first candidate whose cumulative (renormalised) probability exceeds u.
-// `scratch` is reused between calls to avoid allocation in the decode loop.
+// Reference sampler, used by the CPU backend and by any backend that copies logits to the
+// host. A device implementation must follow the same algorithm to give the same tokens:
+//   temperature <= 0 -> argmax (lowest id on ties).
+//   Otherwise scale logits by 1/temperature. With top_k or top_p active, order the candidates
+//   by logit descending (id ascending on ties), keep the first top_k, softmax over them, and
+//   keep the shortest prefix whose cumulative probability reaches top_p; with neither active,
+//   the candidates are the whole vocabulary in id order. Draw u = rng_uniform(seed, step) and
+//   return the first candidate whose cumulative (renormalised) probability exceeds u.
 struct SamplerScratch {
   std::vector<int32_t> ids;
   std::vector<float> probs;

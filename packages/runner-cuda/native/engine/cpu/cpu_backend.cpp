@@ -1,0 +1,464 @@
+// The CPU backend: the reference implementation and the fallback when no GPU is present.
+// Weights are read in place from the mmapped safetensors (F32) or converted per tile in the
+// matmul inner loop (F16/BF16), or converted once at load when convert_at_load is set. All
+// accumulation is f32. Work is split over output rows across the thread pool; batched steps
+// run every token through each weight tile while it is in cache.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../backend.h"
+#include "../sampling.h"
+#include "kernels.h"
+#include "thread_pool.h"
+
+namespace inferkit {
+
+namespace {
+
+using cpu::Kernels;
+using cpu::ThreadPool;
+
+// A weight matrix [rows, cols] in its stored or converted dtype.
+struct Matrix {
+  const void* data = nullptr;
+  DType type = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+struct CpuLayer {
+  std::vector<float> attn_norm, ffn_norm, q_norm, k_norm;
+  std::vector<float> q_bias, k_bias, v_bias, o_bias, gate_bias, up_bias, down_bias;
+  Matrix q, k, v, o, gate, up, down;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  std::string device_description() const override {
+    return "cpu: " + std::to_string(pool_ ? pool_->size() : 0) + " threads, " +
+           (kernels_ ? kernels_->name : "?") + " kernels";
+  }
+
+  Status load(const ModelConfig& config, const ModelWeights& w,
+              const BackendOptions& options) override;
+  Status compute(const StepBatch& batch, const StepOutput& out) override;
+  Status release_slot(int slot) override {
+    if (slot < 0 || slot >= opt_.max_slots) return Status::BadRequest("slot out of range");
+    return Status::Ok();
+  }
+  // Every op runs on the CPU, in every weight dtype (sampling on the host).
+  bool supports_op(Op, DType) const override { return true; }
+  Status poisoned() const override { return poisoned_; }
+  size_t memory_bytes() const override { return memory_bytes_; }
+  Status inject_fault(FaultKind kind) override {
+    if (kind == FaultKind::kStickyFailure) fault_armed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  Status to_f32(const TensorView& t, std::vector<float>* out);
+  Status matrix(const TensorView& t, Matrix* out);
+  Status check_batch(const StepBatch& b) const;
+
+  struct MatJob {
+    const Matrix* m;
+    float* y;
+    int64_t ldy;
+  };
+  // Runs all jobs (same input x, n rows) in one parallel region, rows split across workers.
+  void matmuls(const float* x, int64_t ldx, int n, std::initializer_list<MatJob> jobs);
+  void rmsnorm_rows(const float* x, int n, const float* w, float* y);
+  void attention(const StepBatch& b, int layer);
+
+  ModelConfig cfg_;
+  BackendOptions opt_;
+  const Kernels* kernels_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<std::vector<float>>> owned_;  // converted weight copies
+
+  TensorView embed_;
+  std::vector<float> final_norm_;
+  Matrix lm_head_;
+  std::vector<CpuLayer> layers_;
+
+  std::unique_ptr<float[]> k_cache_, v_cache_;  // [layers][slots][max_seq_len][kv_dim]
+  std::vector<float> rope_cos_, rope_sin_;     // [max_seq_len][head_dim / 2]
+
+  // Per-step activations, grown on demand.
+  std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, tmp_, out_h_, logits_;
+  std::vector<std::vector<float>> thread_scratch_;  // matmul tile conversion
+  std::vector<std::vector<float>> thread_scores_;   // attention scores
+  SamplerScratch sampler_;
+
+  size_t memory_bytes_ = 0;
+  bool loaded_ = false;
+  bool fault_armed_ = false;
+  Status poisoned_;
+};
+
+Status CpuBackend::to_f32(const TensorView& t, std::vector<float>* out) {
+  out->clear();
+  if (!t.present()) return Status::Ok();
+  out->resize(static_cast<size_t>(t.numel()));
+  kernels_->convert_row(t.data, t.dtype, out->data(), t.numel());
+  return Status::Ok();
+}
+
+Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
+  if (!t.present() || t.shape.size() != 2) {
+    return Status::Internal("weight '" + t.name + "' is not a matrix");
+  }
+  out->rows = t.shape[0];
+  out->cols = t.shape[1];
+  out->type = t.dtype;
+  out->data = t.data;
+  if (opt_.convert_at_load && t.dtype != DType::kF32) {
+    auto copy = std::make_unique<std::vector<float>>(static_cast<size_t>(t.numel()));
+    const size_t row_bytes = static_cast<size_t>(out->cols) * dtype_size(t.dtype);
+    const uint8_t* src = static_cast<const uint8_t*>(t.data);
+    float* dst = copy->data();
+    pool_->parallel_for(out->rows, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t r = b; r < e; ++r) {
+        kernels_->convert_row(src + r * row_bytes, t.dtype, dst + r * out->cols, out->cols);
+      }
+    });
+    memory_bytes_ += copy->size() * sizeof(float);
+    out->data = copy->data();
+    out->type = DType::kF32;
+    owned_.push_back(std::move(copy));
+  } else {
+    memory_bytes_ += t.nbytes;
+  }
+  return Status::Ok();
+}
+
+Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
+                        const BackendOptions& options) {
+  if (loaded_) return Status::Internal("cpu backend loaded twice");
+  cfg_ = config;
+  opt_ = options;
+  if (opt_.max_slots < 1 || opt_.max_seq_len < 1) {
+    return Status::BadRequest("max_slots and max_seq_len must be positive");
+  }
+  int threads = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (threads < 1) threads = 1;
+  opt_.threads = threads;
+  kernels_ = &cpu::best_kernels();
+  pool_ = std::make_unique<ThreadPool>(threads);
+
+  embed_ = w.embed_tokens;
+  IK_RETURN_IF_ERROR(to_f32(w.final_norm, &final_norm_));
+  const bool tied = w.lm_head.data == w.embed_tokens.data;
+  if (tied && !(opt_.convert_at_load && w.lm_head.dtype != DType::kF32)) {
+    // Tied and read in place: one copy of the bytes serves both.
+    lm_head_ = Matrix{w.lm_head.data, w.lm_head.dtype, w.lm_head.shape[0], w.lm_head.shape[1]};
+    memory_bytes_ += w.embed_tokens.nbytes;
+  } else {
+    IK_RETURN_IF_ERROR(matrix(w.lm_head, &lm_head_));
+    if (tied) {
+      // The embedding lookups read the converted lm_head copy.
+      embed_.data = lm_head_.data;
+      embed_.dtype = DType::kF32;
+    } else {
+      memory_bytes_ += w.embed_tokens.nbytes;
+    }
+  }
+
+  layers_.resize(w.layers.size());
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const LayerWeights& s = w.layers[i];
+    CpuLayer& d = layers_[i];
+    IK_RETURN_IF_ERROR(to_f32(s.attn_norm, &d.attn_norm));
+    IK_RETURN_IF_ERROR(to_f32(s.ffn_norm, &d.ffn_norm));
+    IK_RETURN_IF_ERROR(to_f32(s.q_norm, &d.q_norm));
+    IK_RETURN_IF_ERROR(to_f32(s.k_norm, &d.k_norm));
+    IK_RETURN_IF_ERROR(to_f32(s.q_bias, &d.q_bias));
+    IK_RETURN_IF_ERROR(to_f32(s.k_bias, &d.k_bias));
+    IK_RETURN_IF_ERROR(to_f32(s.v_bias, &d.v_bias));
+    IK_RETURN_IF_ERROR(to_f32(s.o_bias, &d.o_bias));
+    IK_RETURN_IF_ERROR(to_f32(s.gate_bias, &d.gate_bias));
+    IK_RETURN_IF_ERROR(to_f32(s.up_bias, &d.up_bias));
+    IK_RETURN_IF_ERROR(to_f32(s.down_bias, &d.down_bias));
+    IK_RETURN_IF_ERROR(matrix(s.q_proj, &d.q));
+    IK_RETURN_IF_ERROR(matrix(s.k_proj, &d.k));
+    IK_RETURN_IF_ERROR(matrix(s.v_proj, &d.v));
+    IK_RETURN_IF_ERROR(matrix(s.o_proj, &d.o));
+    IK_RETURN_IF_ERROR(matrix(s.gate_proj, &d.gate));
+    IK_RETURN_IF_ERROR(matrix(s.up_proj, &d.up));
+    IK_RETURN_IF_ERROR(matrix(s.down_proj, &d.down));
+  }
+
+  // KV cache: pages are committed by the OS only as positions are written, so a generous
+  // max_seq_len costs address space, not memory, until used.
+  const size_t per_cache = static_cast<size_t>(cfg_.num_layers) * opt_.max_slots *
+                           opt_.max_seq_len * cfg_.kv_dim();
+  const size_t limit = static_cast<size_t>(1) << 40;
+  if (per_cache == 0 || per_cache > limit / sizeof(float)) {
+    return Status::BadRequest("KV cache of " + std::to_string(per_cache) +
+                              " floats is too large; lower maxBatch or maxSeqLen");
+  }
+  k_cache_.reset(new (std::nothrow) float[per_cache]);
+  v_cache_.reset(new (std::nothrow) float[per_cache]);
+  if (!k_cache_ || !v_cache_) {
+    return Status::Internal("cannot allocate the KV cache (" +
+                            std::to_string(2 * per_cache * sizeof(float)) + " bytes)");
+  }
+  memory_bytes_ += 2 * per_cache * sizeof(float);
+
+  const int half = cfg_.head_dim / 2;
+  std::vector<float> inv = rope_inv_freq(cfg_);
+  rope_cos_.resize(static_cast<size_t>(opt_.max_seq_len) * half);
+  rope_sin_.resize(rope_cos_.size());
+  for (int p = 0; p < opt_.max_seq_len; ++p) {
+    for (int i = 0; i < half; ++i) {
+      // Angle in f32 like the HF reference (position * inv_freq), cos/sin in double.
+      const float angle = static_cast<float>(p) * inv[i];
+      rope_cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      rope_sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+  thread_scratch_.assign(threads, {});
+  thread_scores_.assign(threads, {});
+  const int64_t max_k = std::max<int64_t>({cfg_.hidden_size, cfg_.intermediate_size, cfg_.q_dim()});
+  for (auto& s : thread_scratch_) s.resize(static_cast<size_t>(cpu::matmul_scratch_floats(max_k)));
+  const int rep = cfg_.num_heads / cfg_.num_kv_heads;
+  for (auto& s : thread_scores_) s.resize(static_cast<size_t>(rep) * opt_.max_seq_len);
+  loaded_ = true;
+  return Status::Ok();
+}
+
+void CpuBackend::matmuls(const float* x, int64_t ldx, int n, std::initializer_list<MatJob> jobs) {
+  int64_t total = 0;
+  for (const MatJob& j : jobs) total += j.m->rows;
+  pool_->parallel_for(total, cpu::kTileRows, [&](int64_t b, int64_t e, int t) {
+    int64_t off = 0;
+    for (const MatJob& j : jobs) {
+      const int64_t lo = std::max(b, off), hi = std::min(e, off + j.m->rows);
+      if (lo < hi) {
+        kernels_->matmul(x, ldx, n, j.m->data, j.m->type, j.m->cols, lo - off, hi - off, j.y,
+                         j.ldy, thread_scratch_[t].data());
+      }
+      off += j.m->rows;
+    }
+  });
+}
+
+static inline void rmsnorm(const float* x, int64_t n, const float* w, float eps, float* y) {
+  float ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+void CpuBackend::rmsnorm_rows(const float* x, int n, const float* w, float* y) {
+  const int64_t H = cfg_.hidden_size;
+  auto body = [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) rmsnorm(x + i * H, H, w, cfg_.rms_norm_eps, y + i * H);
+  };
+  if (n >= 16) pool_->parallel_for(n, 1, body);
+  else body(0, n, 0);
+}
+
+Status CpuBackend::check_batch(const StepBatch& b) const {
+  if (b.n_tokens <= 0 || !b.tokens || !b.positions || !b.slots) {
+    return Status::BadRequest("empty step batch");
+  }
+  for (int i = 0; i < b.n_tokens; ++i) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= cfg_.vocab_size) {
+      return Status::BadRequest("token id " + std::to_string(b.tokens[i]) +
+                                " is outside the vocabulary");
+    }
+    if (b.slots[i] < 0 || b.slots[i] >= opt_.max_slots) return Status::BadRequest("bad slot");
+    if (b.positions[i] < 0 || b.positions[i] >= opt_.max_seq_len) {
+      return Status::ContextLength("position " + std::to_string(b.positions[i]) +
+                                   " exceeds max_seq_len " + std::to_string(opt_.max_seq_len));
+    }
+  }
+  for (int i = 0; i < b.n_outputs; ++i) {
+    if (b.output_rows[i] < 0 || b.output_rows[i] >= b.n_tokens ||
+        (i > 0 && b.output_rows[i] <= b.output_rows[i - 1])) {
+      return Status::BadRequest("output rows must be ascending indexes into the batch");
+    }
+  }
+  return Status::Ok();
+}
+
+void CpuBackend::attention(const StepBatch& b, int layer) {
+  const int n = b.n_tokens;
+  const int D = cfg_.head_dim, KVH = cfg_.num_kv_heads, rep = cfg_.num_heads / KVH;
+  const int64_t KV = cfg_.kv_dim(), Q = cfg_.q_dim(), S = opt_.max_seq_len;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const Kernels& k = *kernels_;
+  pool_->parallel_for(static_cast<int64_t>(n) * KVH, 1, [&](int64_t t0, int64_t t1, int th) {
+    float* scores = thread_scores_[th].data();
+    for (int64_t task = t0; task < t1; ++task) {
+      const int i = static_cast<int>(task / KVH), g = static_cast<int>(task % KVH);
+      const int p = b.positions[i];
+      const int start = cfg_.sliding_window > 0 ? std::max(0, p - cfg_.sliding_window + 1) : 0;
+      const int len = p - start + 1;
+      const size_t base = ((static_cast<size_t>(layer) * opt_.max_slots + b.slots[i]) * S) * KV;
+      const float* kc = k_cache_.get() + base + g * D;
+      const float* vc = v_cache_.get() + base + g * D;
+      const float* qi = q_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
+      for (int j = 0; j < len; ++j) {
+        const float* kj = kc + static_cast<size_t>(start + j) * KV;
+        for (int r = 0; r < rep; ++r) scores[r * len + j] = k.dot(qi + r * D, kj, D) * scale;
+      }
+      float* oi = att_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
+      for (int r = 0; r < rep; ++r) {
+        float* s = scores + r * len;
+        float mx = s[0];
+        for (int j = 1; j < len; ++j) mx = std::max(mx, s[j]);
+        float sum = 0;
+        for (int j = 0; j < len; ++j) {
+          s[j] = std::exp(s[j] - mx);
+          sum += s[j];
+        }
+        const float inv = 1.0f / sum;
+        float* o = oi + r * D;
+        std::memset(o, 0, sizeof(float) * D);
+        for (int j = 0; j < len; ++j) k.axpy(s[j] * inv, vc + static_cast<size_t>(start + j) * KV, o, D);
+      }
+    }
+  });
+}
+
+Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
+  if (!poisoned_.ok()) return poisoned_;
+  if (!loaded_) return Status::Internal("cpu backend used before load");
+  if (fault_armed_) {
+    fault_armed_ = false;
+    poisoned_ = Status::Poisoned("injected sticky failure (test fault hook) in the cpu backend");
+    return poisoned_;
+  }
+  IK_RETURN_IF_ERROR(check_batch(b));
+  if (out.sampled && (!out.sampling || !out.sample_steps)) {
+    return Status::BadRequest("sampling requested without parameters");
+  }
+
+  const int n = b.n_tokens;
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(),
+                KV = cfg_.kv_dim(), D = cfg_.head_dim, V = cfg_.vocab_size, S = opt_.max_seq_len;
+  const int half = cfg_.head_dim / 2;
+  auto grow = [](std::vector<float>& v, size_t sz) {
+    if (v.size() < sz) v.resize(sz);
+  };
+  grow(x_, n * H); grow(h_, n * H); grow(q_, n * Q); grow(k_, n * KV); grow(v_, n * KV);
+  grow(att_, n * Q); grow(gate_, n * I); grow(up_, n * I); grow(tmp_, n * H);
+
+  const size_t erow = static_cast<size_t>(H) * dtype_size(embed_.dtype);
+  for (int i = 0; i < n; ++i) {
+    kernels_->convert_row(static_cast<const uint8_t*>(embed_.data) + b.tokens[i] * erow,
+                          embed_.dtype, x_.data() + i * H, H);
+  }
+
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    const CpuLayer& L = layers_[l];
+    rmsnorm_rows(x_.data(), n, L.attn_norm.data(), h_.data());
+    matmuls(h_.data(), H, n, {{&L.q, q_.data(), Q}, {&L.k, k_.data(), KV}, {&L.v, v_.data(), KV}});
+
+    // Per token: biases, q/k norm, RoPE, then K/V into the slot's cache rows.
+    auto post_qkv = [&](int64_t b0, int64_t b1, int) {
+      for (int64_t i = b0; i < b1; ++i) {
+        float* qi = q_.data() + i * Q;
+        float* ki = k_.data() + i * KV;
+        float* vi = v_.data() + i * KV;
+        if (!L.q_bias.empty()) for (int64_t j = 0; j < Q; ++j) qi[j] += L.q_bias[j];
+        if (!L.k_bias.empty()) for (int64_t j = 0; j < KV; ++j) ki[j] += L.k_bias[j];
+        if (!L.v_bias.empty()) for (int64_t j = 0; j < KV; ++j) vi[j] += L.v_bias[j];
+        if (!L.q_norm.empty()) {
+          for (int hd = 0; hd < cfg_.num_heads; ++hd) rmsnorm(qi + hd * D, D, L.q_norm.data(), cfg_.rms_norm_eps, qi + hd * D);
+          for (int hd = 0; hd < cfg_.num_kv_heads; ++hd) rmsnorm(ki + hd * D, D, L.k_norm.data(), cfg_.rms_norm_eps, ki + hd * D);
+        }
+        const float* c = rope_cos_.data() + static_cast<size_t>(b.positions[i]) * half;
+        const float* s = rope_sin_.data() + static_cast<size_t>(b.positions[i]) * half;
+        auto rotate = [&](float* v, int heads) {
+          for (int hd = 0; hd < heads; ++hd) {
+            float* x0 = v + hd * D;
+            float* x1 = x0 + half;
+            for (int j = 0; j < half; ++j) {
+              const float a = x0[j], bb = x1[j];
+              x0[j] = a * c[j] - bb * s[j];
+              x1[j] = bb * c[j] + a * s[j];
+            }
+          }
+        };
+        rotate(qi, cfg_.num_heads);
+        rotate(ki, cfg_.num_kv_heads);
+        const size_t row = ((static_cast<size_t>(l) * opt_.max_slots + b.slots[i]) * S + b.positions[i]) * KV;
+        std::memcpy(k_cache_.get() + row, ki, sizeof(float) * KV);
+        std::memcpy(v_cache_.get() + row, vi, sizeof(float) * KV);
+      }
+    };
+    if (n >= 16) pool_->parallel_for(n, 1, post_qkv);
+    else post_qkv(0, n, 0);
+
+    attention(b, l);
+    matmuls(att_.data(), Q, n, {{&L.o, tmp_.data(), H}});
+    for (int i = 0; i < n; ++i) {
+      float* xi = x_.data() + i * H;
+      const float* ti = tmp_.data() + i * H;
+      if (!L.o_bias.empty()) for (int64_t j = 0; j < H; ++j) xi[j] += ti[j] + L.o_bias[j];
+      else for (int64_t j = 0; j < H; ++j) xi[j] += ti[j];
+    }
+
+    rmsnorm_rows(x_.data(), n, L.ffn_norm.data(), h_.data());
+    matmuls(h_.data(), H, n, {{&L.gate, gate_.data(), I}, {&L.up, up_.data(), I}});
+    auto swiglu = [&](int64_t b0, int64_t b1, int) {
+      for (int64_t i = b0; i < b1; ++i) {
+        float* g = gate_.data() + i * I;
+        const float* u = up_.data() + i * I;
+        for (int64_t j = 0; j < I; ++j) {
+          float gj = g[j], uj = u[j];
+          if (!L.gate_bias.empty()) gj += L.gate_bias[j];
+          if (!L.up_bias.empty()) uj += L.up_bias[j];
+          g[j] = gj / (1.0f + std::exp(-gj)) * uj;
+        }
+      }
+    };
+    if (n >= 4) pool_->parallel_for(n, 1, swiglu);
+    else swiglu(0, n, 0);
+    matmuls(gate_.data(), I, n, {{&L.down, tmp_.data(), H}});
+    for (int i = 0; i < n; ++i) {
+      float* xi = x_.data() + i * H;
+      const float* ti = tmp_.data() + i * H;
+      if (!L.down_bias.empty()) for (int64_t j = 0; j < H; ++j) xi[j] += ti[j] + L.down_bias[j];
+      else for (int64_t j = 0; j < H; ++j) xi[j] += ti[j];
+    }
+  }
+
+  const int m = b.n_outputs;
+  if (m == 0) return Status::Ok();
+  grow(out_h_, m * H);
+  for (int r = 0; r < m; ++r) {
+    rmsnorm(x_.data() + static_cast<int64_t>(b.output_rows[r]) * H, H, final_norm_.data(),
+            cfg_.rms_norm_eps, out_h_.data() + r * H);
+  }
+  float* logits = out.logits;
+  if (!logits) {
+    grow(logits_, static_cast<size_t>(m) * V);
+    logits = logits_.data();
+  }
+  matmuls(out_h_.data(), H, m, {{&lm_head_, logits, V}});
+  if (out.sampled) {
+    for (int r = 0; r < m; ++r) {
+      out.sampled[r] = sample_token(logits + static_cast<int64_t>(r) * V, static_cast<int>(V),
+                                    out.sampling[r], out.sample_steps[r], &sampler_);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> create_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace inferkit

@@ -1,0 +1,46 @@
+// CPU compute kernels, compiled once per instruction set (kernels_impl.inc built as
+// kernels_generic.cpp / kernels_avx2.cpp / kernels_avx512.cpp with different flags) and picked
+// at run time, so the default build stays portable (no -march=native) yet uses AVX2/AVX-512
+// where the machine has them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../tensor.h"
+
+namespace inferkit {
+namespace cpu {
+
+struct Kernels {
+  const char* name;  // "avx512", "avx2", "generic"
+
+  // y[t * ldy + r] = sum_k x[t * ldx + k] * w[r, k] for rows r in [r0, r1) and t in [0, T).
+  // w is row-major [rows, K] in `wtype`; F16/BF16 rows are converted tile by tile into
+  // `scratch` (at least kScratchFloats floats). Accumulation is f32.
+  void (*matmul)(const float* x, int64_t ldx, int T, const void* w, DType wtype, int64_t K,
+                 int64_t r0, int64_t r1, float* y, int64_t ldy, float* scratch);
+
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y += a * x
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+  void (*convert_row)(const void* src, DType type, float* dst, int64_t n);
+};
+
+// Floats of per-thread scratch matmul() may use for converting a tile of weight rows.
+constexpr int64_t kTileRows = 16;
+inline int64_t matmul_scratch_floats(int64_t K) { return kTileRows * K; }
+
+// The best kernel set this CPU supports.
+const Kernels& best_kernels();
+// A specific set by name, or nullptr if it was not compiled or the CPU lacks it (tests compare
+// every available set against "generic").
+const Kernels* kernels_by_name(const char* name);
+
+float f16_to_f32(uint16_t h);
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+uint16_t f32_to_bf16(float f);
+
+}  // namespace cpu
+}  // namespace inferkit

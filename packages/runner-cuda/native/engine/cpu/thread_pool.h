@@ -1,0 +1,50 @@
+// A fork-join pool for the CPU forward pass. The calling thread takes part as worker 0.
+// A forward step issues ~10 parallel regions per layer, so workers spin briefly between
+// regions (cheap wake-up) and then sleep on a condition variable (no CPU burnt when idle).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace inferkit {
+namespace cpu {
+
+class ThreadPool {
+ public:
+  // `threads` >= 1 workers in total, including the caller.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(thread_index) once on every worker and returns when all are done. Not reentrant.
+  void run(const std::function<void(int thread_index)>& fn);
+
+  // Splits [0, n) into one contiguous range per worker, each a multiple of `align` except the
+  // last: fn(begin, end, thread_index).
+  void parallel_for(int64_t n, int64_t align,
+                    const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+
+ private:
+  void worker_loop(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<int> sleepers_{0};
+};
+
+}  // namespace cpu
+}  // namespace inferkit

@@ -1,0 +1,79 @@
+#include <algorithm>
+#include <cmath>
+
+#include "sampling.h"
+
+namespace inferkit {
+
+namespace {
+
+int32_t argmax(const float* logits, int n) {
+  int32_t best = 0;
+  float best_v = -INFINITY;
+  for (int i = 0; i < n; ++i) {
+    // A NaN never wins; a row of NaNs returns 0.
+    if (logits[i] > best_v) {
+      best_v = logits[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+int32_t sample_token(const float* logits, int vocab, const SamplingParams& params,
+                     uint64_t step, SamplerScratch* s) {
+  if (!(params.temperature > 0.0f) || vocab <= 1) return argmax(logits, vocab);
+  const float inv_t = 1.0f / params.temperature;
+  const bool use_k = params.top_k > 0 && params.top_k < vocab;
+  const bool use_p = params.top_p < 1.0f;
+  const float u = rng_uniform(params.seed, step);
+
+  s->ids.resize(vocab);
+  for (int i = 0; i < vocab; ++i) s->ids[i] = i;
+  int n = vocab;
+  auto desc = [logits](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
+  if (use_k) {
+    n = params.top_k;
+    std::partial_sort(s->ids.begin(), s->ids.begin() + n, s->ids.end(), desc);
+  } else if (use_p) {
+    std::sort(s->ids.begin(), s->ids.end(), desc);
+  }
+
+  float max_logit = -INFINITY;
+  for (int i = 0; i < n; ++i) max_logit = std::max(max_logit, logits[s->ids[i]]);
+  if (!std::isfinite(max_logit)) return argmax(logits, vocab);
+  s->probs.resize(n);
+  double total = 0;
+  for (int i = 0; i < n; ++i) {
+    float p = std::exp((logits[s->ids[i]] - max_logit) * inv_t);
+    s->probs[i] = p;
+    total += p;
+  }
+  if (use_p) {
+    const double target = static_cast<double>(std::max(params.top_p, 0.0f)) * total;
+    double cum = 0;
+    int keep = n;
+    for (int i = 0; i < n; ++i) {
+      cum += s->probs[i];
+      if (cum >= target) {
+        keep = i + 1;
+        break;
+      }
+    }
+    n = keep;
+    total = cum;
+  }
+  const double threshold = static_cast<double>(u) * total;
+  double cum = 0;
+  for (int i = 0; i < n; ++i) {
+    cum += s->probs[i];
+    if (cum > threshold) return s->ids[i];
+  }
+  return s->ids[n - 1];
+}
+
+}  // namespace inferkit
