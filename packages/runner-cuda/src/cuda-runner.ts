@@ -1,0 +1,376 @@
+import { randomInt } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  InferenceError,
+  isInferenceErrorKind,
+  RunHandle,
+  type ExecuteBatch,
+  type ExecuteOptions,
+  type FinishReason,
+  type LoadWeightsOptions,
+  type ModelRunner,
+  type RuntimeKind,
+  type SessionRebuildCause,
+  type TokenChunk,
+  type TransportKind,
+  type WeightSource,
+} from '@inferkit/inference-core';
+import type { AddonEngine, AddonEngineInfo, AddonModule, AddonRequestId, AddonSubmitRequest, AddonTokenEvent } from './binding/addon-types.js';
+import { defaultBinaryPath } from './binding/binary-path.js';
+import { loadBinding } from './binding/load-binding.js';
+import type { BinaryVerdict } from './binding/test-binary.js';
+import { ChatPrompt } from './chat/chat-prompt.js';
+import { resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
+import { EngineEventQueue, QUEUE_CLOSED } from './engine-event-queue.js';
+import { readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
+import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
+import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
+import { StopSequenceMatcher } from './tokenizer/stop-sequence-matcher.js';
+import { resolveWeightSource } from './weights/resolve-weight-source.js';
+
+const PROVIDER = 'cuda';
+const MAX_STOP_STRINGS = 16;
+// Highest seed that survives the trip through a JS number into the engine's 64-bit seed exactly.
+const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+/** Everything that exists only while a model is loaded. */
+interface LoadedModel {
+  engine: AddonEngine;
+  info: AddonEngineInfo;
+  modelDir: string;
+  tokenizer: ModelTokenizer;
+  prompt: ChatPrompt;
+  defaults: SamplingDefaults;
+  stopTokenIds: Int32Array;
+}
+
+/** Wraps an error thrown or rejected by the addon (an `Error` with an `InferenceError` kind). */
+function fromAddonError(e: unknown, requestId?: string): InferenceError {
+  if (InferenceError.isInstance(e)) return e;
+  const kind = (e as { kind?: unknown } | null)?.kind;
+  const message = (e as Error | null)?.message ?? String(e);
+  return new InferenceError(isInferenceErrorKind(kind) ? kind : 'internal', message, { cause: e, provider: PROVIDER, requestId });
+}
+
+function checkSampling(batch: ExecuteBatch): void {
+  const s = batch.sampling ?? {};
+  const bad = (param: string, why: string) =>
+    new InferenceError('bad_request', `sampling.${param} ${why}`, { details: { param: `sampling.${param}` }, requestId: batch.requestId });
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (s.temperature !== undefined && (!finite(s.temperature) || s.temperature < 0)) throw bad('temperature', 'must be a number >= 0');
+  if (s.topP !== undefined && (!finite(s.topP) || s.topP <= 0 || s.topP > 1)) throw bad('topP', 'must be in (0, 1]');
+  if (s.topK !== undefined && (!Number.isInteger(s.topK) || s.topK < 0)) throw bad('topK', 'must be an integer >= 0');
+  if (s.maxTokens !== undefined && (!Number.isInteger(s.maxTokens) || s.maxTokens < 1)) throw bad('maxTokens', 'must be an integer >= 1');
+  if (s.seed !== undefined && (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > MAX_SEED)) throw bad('seed', 'must be a non-negative safe integer');
+  if ((s.presencePenalty ?? 0) !== 0) throw bad('presencePenalty', 'is not supported by runner-cuda');
+  if ((s.frequencyPenalty ?? 0) !== 0) throw bad('frequencyPenalty', 'is not supported by runner-cuda');
+  if (s.stop !== undefined) {
+    if (!Array.isArray(s.stop) || s.stop.length > MAX_STOP_STRINGS || s.stop.some((x) => typeof x !== 'string' || x === '')) {
+      throw bad('stop', `must be an array of at most ${MAX_STOP_STRINGS} non-empty strings`);
+    }
+  }
+  if (batch.tools !== undefined && batch.tools.length > 0) {
+    throw new InferenceError('bad_request', 'tool calling is not supported by runner-cuda', { details: { param: 'tools' }, requestId: batch.requestId });
+  }
+  if (batch.responseFormat !== undefined && batch.responseFormat.type !== 'text') {
+    throw new InferenceError('bad_request', `responseFormat ${batch.responseFormat.type} is not supported by runner-cuda`, {
+      details: { param: 'responseFormat' },
+      requestId: batch.requestId,
+    });
+  }
+}
+
+function weightBytes(dir: string): number {
+  let total = 0;
+  for (const f of readdirSync(dir)) if (f.endsWith('.safetensors')) total += statSync(join(dir, f)).size;
+  return total;
+}
+
+/**
+ * `ModelRunner` over the native engine: Llama-family Hugging Face checkpoints (safetensors) on a
+ * CUDA device or the CPU. The engine runs continuous batching on its own thread; this class owns
+ * tokenization, chat templates, stop strings, UTF-8-safe detokenization and weight resolution.
+ *
+ * ```ts
+ * const runner = new CudaRunner({ device: 'auto' });
+ * await runner.loadWeights({ kind: 'hugging_face', repo: 'Qwen/Qwen2.5-0.5B-Instruct' });
+ * const out = await (await runner.execute(batch)).collect();
+ * ```
+ */
+export class CudaRunner implements ModelRunner {
+  private readonly options: ResolvedCudaRunnerOptions;
+  private model: LoadedModel | null;
+  private binding: AddonModule | null;
+  private verdict: BinaryVerdict | null;
+  // Serializes loadWeights / rebuildSession / close so they never interleave.
+  private lifecycle: Promise<unknown>;
+
+  /** @throws InferenceError (`bad_request`) for invalid options or an invalid `INFERKIT_DEVICE`. */
+  constructor(options: CudaRunnerOptions = {}) {
+    this.options = resolveCudaRunnerOptions(options);
+    this.model = null;
+    this.binding = null;
+    this.verdict = null;
+    this.lifecycle = Promise.resolve();
+  }
+
+  runtimeKind(): RuntimeKind {
+    return 'cuda';
+  }
+
+  /** The device actually in use once weights are loaded; before that, the requested one. */
+  transportKind(): TransportKind {
+    const device = this.model?.info.device ?? (this.options.device === 'auto' ? 'cpu' : this.options.device);
+    return { kind: 'local', device };
+  }
+
+  gilPinned(): boolean {
+    return false;
+  }
+
+  /** The loaded model's engine description (device, shape, limits); `undefined` before loading. */
+  get modelInfo(): Readonly<AddonEngineInfo> | undefined {
+    return this.model?.info;
+  }
+
+  /** @internal The raw engine, for parity tests and benchmarks only. */
+  get _engine(): AddonEngine | undefined {
+    return this.model?.engine;
+  }
+
+  /** @internal The loaded tokenizer, for tests. */
+  get _tokenizer(): ModelTokenizer | undefined {
+    return this.model?.tokenizer;
+  }
+
+  loadWeights(source: WeightSource, options: LoadWeightsOptions = {}): Promise<void> {
+    return this.serialize(() => this.doLoad(source, options));
+  }
+
+  private async doLoad(source: WeightSource, options: LoadWeightsOptions): Promise<void> {
+    const { signal, onProgress } = options;
+    const aborted = () => new InferenceError('cancelled', 'loadWeights aborted', { provider: PROVIDER });
+    if (signal?.aborted) throw aborted();
+    const modelDir = await resolveWeightSource(source, { signal, onProgress });
+    const tokenizer = await ModelTokenizer.fromDirectory(modelDir);
+    const prompt = new ChatPrompt(tokenizer.chatTemplate, { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken, addBos: tokenizer.addBosToken });
+    const defaults = await readSamplingDefaults(modelDir);
+    if (signal?.aborted) throw aborted();
+
+    const binding = await this.ensureBinding();
+    const previous = this.model;
+    this.model = null;
+    if (previous !== null) await previous.engine.close().catch(() => undefined);
+
+    const totalBytes = weightBytes(modelDir);
+    const progress = onProgress
+      ? (p: { fraction: number; stage: string }) => {
+          try {
+            onProgress({ phase: 'load', loadedBytes: Math.round(Math.min(1, Math.max(0, p.fraction)) * totalBytes), totalBytes, file: modelDir });
+          } catch {
+            // A throwing progress callback must not abort the native load.
+          }
+        }
+      : undefined;
+    const { engine, info } = await this.loadOnDevice(binding, modelDir, progress);
+    if (signal?.aborted) {
+      await engine.close().catch(() => undefined);
+      throw aborted();
+    }
+    const stops = new Set<number>(info.eosTokenIds);
+    if (tokenizer.eosTokenId !== undefined) stops.add(tokenizer.eosTokenId);
+    this.model = { engine, info, modelDir, tokenizer, prompt, defaults, stopTokenIds: Int32Array.from(stops) };
+  }
+
+  private async ensureBinding(): Promise<AddonModule> {
+    if (this.binding !== null) return this.binding;
+    const { module, verdict } = await loadBinding(this.options.binaryPath ?? defaultBinaryPath());
+    this.binding = module;
+    this.verdict = verdict;
+    return module;
+  }
+
+  private async loadOnDevice(
+    binding: AddonModule,
+    modelDir: string,
+    progress: ((p: { fraction: number; stage: string }) => void) | undefined,
+  ): Promise<{ engine: AddonEngine; info: AddonEngineInfo }> {
+    const o = this.options;
+    const verdict = this.verdict!;
+    const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, convertAtLoad: o.convertAtLoad };
+    const load = async (device: 'cpu' | 'cuda') => {
+      const engine = new binding.Engine();
+      try {
+        return { engine, info: await engine.load({ ...base, device }, progress) };
+      } catch (e) {
+        await engine.close().catch(() => undefined);
+        throw fromAddonError(e);
+      }
+    };
+    if (o.device === 'cpu') return load('cpu');
+    if (o.device === 'cuda') {
+      if (!verdict.cudaUsable) {
+        throw new InferenceError('bad_request', `device 'cuda' requested but CUDA is unusable: ${verdict.cudaReason}`, {
+          details: { param: 'device' },
+          provider: PROVIDER,
+        });
+      }
+      return load('cuda');
+    }
+    if (!verdict.cudaUsable) return load('cpu');
+    try {
+      return await load('cuda');
+    } catch (e) {
+      // The checkpoint itself is at fault: the CPU would reject it the same way.
+      if (InferenceError.isInstance(e) && (e.kind === 'bad_request' || e.kind === 'not_found')) throw e;
+      return load('cpu');
+    }
+  }
+
+  async execute(batch: ExecuteBatch, options: ExecuteOptions = {}): Promise<RunHandle> {
+    const requestId = batch?.requestId;
+    if (batch === null || typeof batch !== 'object' || typeof requestId !== 'string') {
+      throw new InferenceError('bad_request', 'execute needs an ExecuteBatch with a string requestId', { details: { param: 'requestId' } });
+    }
+    const model = this.model;
+    if (model === null) {
+      throw new InferenceError('bad_request', 'no model loaded: call loadWeights() first', { requestId, provider: PROVIDER });
+    }
+    if (options.signal?.aborted) {
+      throw new InferenceError('cancelled', 'aborted before the request started', { requestId, provider: PROVIDER });
+    }
+    checkSampling(batch);
+    const s = batch.sampling ?? {};
+    const text = model.prompt.render(batch.messages);
+    const promptIds = model.tokenizer.encode(text, false);
+    if (promptIds.length === 0) {
+      throw new InferenceError('bad_request', 'the prompt encodes to no tokens', { details: { param: 'messages' }, requestId });
+    }
+    const limit = model.info.maxSeqLen;
+    const maxTokens = s.maxTokens ?? limit - promptIds.length;
+    if (maxTokens < 1 || promptIds.length + maxTokens > limit) {
+      throw new InferenceError(
+        'context_length_exceeded',
+        `prompt (${promptIds.length} tokens) + maxTokens (${s.maxTokens ?? 1}) exceeds the context of ${limit} tokens`,
+        { details: { maxContextTokens: limit, requestedTokens: promptIds.length + Math.max(1, maxTokens) }, requestId, provider: PROVIDER },
+      );
+    }
+    const temperature = s.temperature ?? model.defaults.temperature;
+    const request: AddonSubmitRequest = {
+      tokens: Int32Array.from(promptIds),
+      temperature,
+      topK: s.topK ?? model.defaults.topK,
+      topP: s.topP ?? model.defaults.topP,
+      // Unseeded sampling must differ between calls; the engine's own default seed is fixed.
+      seed: s.seed ?? randomInt(0, 2 ** 47),
+      maxTokens,
+      stopTokenIds: model.stopTokenIds,
+    };
+    const queue = new EngineEventQueue();
+    let id: AddonRequestId;
+    try {
+      id = model.engine.submit(request, queue.push);
+    } catch (e) {
+      throw fromAddonError(e, requestId);
+    }
+    const engine = model.engine;
+    const cancel = () => {
+      queue.close();
+      engine.cancel(id);
+    };
+    const source = this.stream(model, requestId, queue, promptIds.length, s.stop ?? [], cancel);
+    return RunHandle.streaming(source, cancel, { signal: options.signal, requestId });
+  }
+
+  private async *stream(
+    model: LoadedModel,
+    requestId: string,
+    queue: EngineEventQueue,
+    promptTokens: number,
+    stops: string[],
+    cancel: () => void,
+  ): AsyncGenerator<TokenChunk> {
+    const detok = new IncrementalDetokenizer(model.tokenizer);
+    const matcher = new StopSequenceMatcher(stops);
+    const stopIds = new Set(model.stopTokenIds);
+    let generated = 0;
+    for (;;) {
+      const ev: AddonTokenEvent | typeof QUEUE_CLOSED = await queue.next();
+      if (ev === QUEUE_CLOSED) return;
+      generated += ev.tokens.length;
+      let tokens: ArrayLike<number> = ev.tokens;
+      // The engine reports the stop token itself; it is never part of the text.
+      if (ev.finishReason === 'stop' && tokens.length > 0 && stopIds.has(tokens[tokens.length - 1]!)) {
+        tokens = ev.tokens.subarray(0, tokens.length - 1);
+      }
+      let out = matcher.push(detok.push(tokens));
+      if (ev.finishReason === 'error') {
+        const err = ev.error;
+        throw new InferenceError(err && isInferenceErrorKind(err.kind) ? err.kind : 'internal', err?.message ?? 'engine error', {
+          requestId,
+          provider: PROVIDER,
+        });
+      }
+      if (ev.finishReason === 'cancelled') {
+        throw new InferenceError('cancelled', 'the engine cancelled the request (runner closed, reloaded or rebuilt)', { requestId, provider: PROVIDER });
+      }
+      let textDelta = out.text;
+      let finish: FinishReason | undefined;
+      let raw: string | undefined;
+      if (out.stopped) {
+        cancel();
+        finish = 'stop';
+        raw = 'stop_string';
+      } else if (ev.finishReason !== undefined) {
+        out = matcher.push(detok.flush());
+        textDelta += out.text;
+        if (out.stopped) {
+          finish = 'stop';
+          raw = 'stop_string';
+        } else {
+          textDelta += matcher.flush();
+          finish = ev.finishReason === 'length' ? 'length' : 'stop';
+          raw = ev.finishReason;
+        }
+      }
+      if (finish !== undefined) {
+        yield { requestId, textDelta, finishReason: finish, rawFinishReason: raw, usage: { inputTokens: promptTokens, outputTokens: generated } };
+        return;
+      }
+      if (textDelta !== '') yield { requestId, textDelta };
+    }
+  }
+
+  /**
+   * Recovers the engine: tears the backend down (poisoned or not), fails in-flight requests and
+   * reloads the weights with the same options. Remote-only causes are no-ops for a local engine.
+   */
+  rebuildSession(cause: SessionRebuildCause): Promise<void> {
+    return this.serialize(async () => {
+      if (cause === 'remote_auth_failure' || cause === 'remote_config_change') return;
+      const model = this.model;
+      if (model === null) return;
+      try {
+        await model.engine.rebuild();
+      } catch (e) {
+        throw fromAddonError(e);
+      }
+    });
+  }
+
+  /** Cancels in-flight requests and releases the engine; `loadWeights` may be called again. */
+  close(): Promise<void> {
+    return this.serialize(async () => {
+      const model = this.model;
+      this.model = null;
+      if (model !== null) await model.engine.close();
+    });
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(fn, fn);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,58 @@
+import { describe, expect, test } from 'vitest';
+import { IncrementalDetokenizer } from '../src/tokenizer/incremental-detokenizer.js';
+import { tinyTokenizer } from './helpers/tokenizer.js';
+
+const MULTI_BYTE = 'héllo wörld — 日本語のテキスト 😀🎉 ça va? naïve';
+
+describe('IncrementalDetokenizer', () => {
+  test('byte-level tokens split multi-byte characters, and no chunk ever breaks one', async () => {
+    const tok = await tinyTokenizer();
+    const ids = tok.encode(MULTI_BYTE, false);
+    // The premise: decoding single tokens of this text produces broken characters.
+    expect(ids.some((id) => tok.decode([id]).includes('\uFFFD'))).toBe(true);
+    const detok = new IncrementalDetokenizer(tok);
+    const chunks: string[] = [];
+    for (const id of ids) chunks.push(detok.push([id]));
+    chunks.push(detok.flush());
+    for (const c of chunks) {
+      expect(c).not.toContain('\uFFFD');
+      expect(c.isWellFormed()).toBe(true);
+    }
+    expect(chunks.join('')).toBe(MULTI_BYTE);
+    // Held-back bytes show up as empty chunks, then the whole character at once.
+    expect(chunks.filter((c) => c === '').length).toBeGreaterThan(0);
+  });
+
+  test('batches of tokens of any size give the same text', async () => {
+    const tok = await tinyTokenizer();
+    const ids = tok.encode(MULTI_BYTE, false);
+    for (const size of [2, 3, 5, 7]) {
+      const detok = new IncrementalDetokenizer(tok);
+      let text = '';
+      for (let i = 0; i < ids.length; i += size) text += detok.push(ids.slice(i, i + size));
+      text += detok.flush();
+      expect(text).toBe(MULTI_BYTE);
+    }
+  });
+
+  test('an incomplete character at the end is flushed as U+FFFD, not dropped', async () => {
+    const tok = await tinyTokenizer();
+    const ids = tok.encode('ok 😀', false);
+    const detok = new IncrementalDetokenizer(tok);
+    let text = '';
+    for (const id of ids.slice(0, -1)) text += detok.push([id]);
+    // The space shares a token with the emoji's first bytes, so only "ok" is complete.
+    expect(text).toBe('ok');
+    text += detok.flush();
+    expect(text.startsWith('ok ')).toBe(true);
+    expect(text.endsWith('\uFFFD')).toBe(true);
+  });
+
+  test('special tokens never reach the text', async () => {
+    const tok = await tinyTokenizer();
+    const eos = tok.tokenId('<|im_end|>')!;
+    const detok = new IncrementalDetokenizer(tok);
+    const text = detok.push([...tok.encode('done', false), eos]) + detok.flush();
+    expect(text).toBe('done');
+  });
+});
