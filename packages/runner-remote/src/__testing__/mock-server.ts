@@ -23,6 +23,8 @@ export class MockServer {
   private handler: MockHandler;
   /** Sockets the server has accepted over its life. */
   acceptedSockets = 0;
+  /** Sockets that have closed (either side). */
+  closedSockets = 0;
 
   private constructor(handler: MockHandler) {
     this.handler = handler;
@@ -30,7 +32,10 @@ export class MockServer {
     this.server.on('connection', (socket) => {
       this.acceptedSockets++;
       this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('close', () => {
+        this.closedSockets++;
+        this.sockets.delete(socket);
+      });
     });
   }
 
