@@ -15,6 +15,7 @@ its exact token count and incomplete UTF-8 sequences are held back.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import threading
 from typing import Any, AsyncIterator
@@ -131,7 +132,10 @@ class TransformersEngine:
         config = getattr(model, "config", None)
         max_positions = getattr(config, "max_position_embeddings", None)
         self._max_context = max_positions if isinstance(max_positions, int) else None
-        self._criteria_cls = _cancel_criteria_class(torch, transformers)
+        stopping = _generation_classes(transformers)
+        self._criteria_list = stopping["StoppingCriteriaList"]
+        self._criteria_cls = _cancel_criteria_class(torch, stopping["StoppingCriteria"])
+        self._job_cls = _job_class(stopping["BaseStreamer"])
         self._eos_ids = _eos_ids(model, tokenizer)
 
     def info(self) -> EngineInfo:
@@ -223,7 +227,7 @@ class TransformersEngine:
         kwargs = self.generate_kwargs(request, prompt_tokens)
         stops = StopMatcher(request.sampling.stop)
         async with self._slots:
-            job = _Job(asyncio.get_running_loop(), self._tokenizer)
+            job = self._job_cls(asyncio.get_running_loop(), self._tokenizer)
             self._jobs[request.id] = job
             thread = threading.Thread(
                 target=self._run, args=(job, inputs, kwargs, request.sampling.seed), name=f"generate-{request.id}",
@@ -265,7 +269,7 @@ class TransformersEngine:
         try:
             if seed is not None:
                 self._torch.manual_seed(seed)
-            criteria = self._transformers.StoppingCriteriaList([self._criteria_cls(job.cancel)])
+            criteria = self._criteria_list([self._criteria_cls(job.cancel)])
             self._model.generate(**inputs, **kwargs, streamer=job, stopping_criteria=criteria)
             loop.call_soon_threadsafe(job.queue.put_nowait, _END)
         except BaseException as exc:  # reported to the consumer; the thread must never die silently
@@ -314,8 +318,28 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _cancel_criteria_class(torch: Any, transformers: Any) -> Any:
-    class CancelCriteria(transformers.StoppingCriteria):
+def _generation_classes(transformers: Any) -> dict[str, Any]:
+    """Top-level exports where present, else the generation submodules they live in."""
+    found: dict[str, Any] = {}
+    for name, module in (
+        ("StoppingCriteria", "transformers.generation.stopping_criteria"),
+        ("StoppingCriteriaList", "transformers.generation.stopping_criteria"),
+        ("BaseStreamer", "transformers.generation.streamers"),
+    ):
+        cls = getattr(transformers, name, None)
+        if cls is None:
+            cls = getattr(importlib.import_module(module), name)
+        found[name] = cls
+    return found
+
+
+def _job_class(base_streamer: Any) -> Any:
+    # A real BaseStreamer subclass, in case generate() checks the streamer's type.
+    return type("JobStreamer", (_Job, base_streamer), {})
+
+
+def _cancel_criteria_class(torch: Any, stopping_criteria: Any) -> Any:
+    class CancelCriteria(stopping_criteria):
         """Stops every row once the request is cancelled; checked once per decoding step."""
 
         def __init__(self, event: threading.Event) -> None:

@@ -53,6 +53,12 @@ class Tensor:
     def all(self) -> Any:
         return all(self.data)
 
+    def __getitem__(self, index: Any) -> "Tensor":
+        if isinstance(index, tuple):
+            row, cols = index
+            return Tensor(self.data[row][cols], self.dtype, self.device)
+        return Tensor(self.data[index], self.dtype, self.device)
+
 
 def tensor(data: Any, dtype: Any = None, device: str = "cpu") -> Tensor:
     return Tensor(data, dtype, device)
@@ -70,6 +76,14 @@ def manual_seed(seed: int) -> None:
     seeds.append(seed)
 
 
+class no_grad:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
 class _Cuda:
     class OutOfMemoryError(RuntimeError):
         pass
@@ -79,6 +93,9 @@ class _Cuda:
 
     def is_available(self) -> Any:
         return self.available
+
+    def get_device_name(self, index: int = 0) -> str:
+        return "FAKE GPU"
 
     def empty_cache(self) -> None:
         self.emptied += 1

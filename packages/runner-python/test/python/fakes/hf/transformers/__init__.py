@@ -8,6 +8,8 @@ sticky CUDA RuntimeError on the first step, "!oom" torch.cuda.OutOfMemoryError.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import Any
 
@@ -40,8 +42,9 @@ class _GenerationConfig:
 
 
 class FakeCausalLM:
-    reply = "Héllo wörld, this is a fake model."
-    step_delay = 0.0
+    # FAKE_HF_* variables steer a fake model that lives in another process (the bridge worker).
+    reply = "Héllo wörld, this is a fake model." * int(os.environ.get("FAKE_HF_REPLY_REPEAT", "1"))
+    step_delay = float(os.environ.get("FAKE_HF_STEP_DELAY", "0"))
     max_position_embeddings = 64
     instances: list["FakeCausalLM"] = []
 
@@ -89,7 +92,11 @@ class FakeCausalLM:
         script = [b + 3 for b in self.reply.encode("utf-8")] + [EOS]
         ids = list(prompt)
         steps = 0
+        started = time.monotonic()
+        max_time = kwargs.get("max_time")
         for token in script[:max_new]:
+            if max_time is not None and time.monotonic() - started > max_time:
+                break  # MaxTimeCriteria
             if "!cuda" in text:
                 raise RuntimeError("CUDA error: device-side assert triggered")
             if "!oom" in text:
@@ -115,7 +122,60 @@ class AutoModelForCausalLM:
     def from_pretrained(path: str, *args: Any, **kwargs: Any) -> FakeCausalLM:
         if path.startswith("missing"):
             raise OSError(f"{path} is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'")
-        return FakeCausalLM(path, kwargs)
+        model = FakeCausalLM(path, kwargs)
+        config_file = os.path.join(path, "config.json")
+        if os.path.exists(config_file):
+            with open(config_file) as f:
+                model.config = _Config(json.load(f)["max_position_embeddings"])
+        return model
+
+
+class LlamaConfig:
+    def __init__(self, **kwargs: Any) -> None:  # v5 configs are keyword-only
+        self.__dict__.update(kwargs)
+        self.max_position_embeddings = kwargs.get("max_position_embeddings", 2048)
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.zeroed: list[Any] = []
+
+    def __getitem__(self, index: Any) -> "_Rows":
+        self.zeroed.append(index)
+        return self
+
+    def zero_(self) -> "_Rows":
+        return self
+
+
+class _Linear:
+    def __init__(self) -> None:
+        self.weight = _Rows()
+
+
+class LlamaForCausalLM(FakeCausalLM):
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__("<random init>", {})
+        self.config = _Config(config.max_position_embeddings)
+        self.lm_head = _Linear()
+
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
+        os.makedirs(save_directory, exist_ok=True)
+        with open(os.path.join(save_directory, "config.json"), "w") as f:
+            json.dump({"model_type": "llama", "max_position_embeddings": self.config.max_position_embeddings}, f)
+        with open(os.path.join(save_directory, "model.safetensors"), "wb") as f:
+            f.write(b"FAKE")
+
+
+class PreTrainedTokenizerFast(FakeByteTokenizer):
+    def __init__(self, tokenizer_object: Any = None, **special_tokens: Any) -> None:
+        super().__init__(major_version=int(__version__.split(".")[0]), chat_template=None, tensor_factory=torch.tensor)
+        self.special_tokens = special_tokens
+
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
+        os.makedirs(save_directory, exist_ok=True)
+        with open(os.path.join(save_directory, "tokenizer.json"), "w") as f:
+            json.dump({"fake": True}, f)
 
 
 class AutoTokenizer:
