@@ -6,5 +6,7 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  // One shared chunk for index + testing in CJS too, so both entries use the same classes.
+  splitting: true,
   target: 'node20',
 });

@@ -42,3 +42,28 @@ export type {
 // Time
 export { FakeClock, realClock } from './clock.js';
 export type { Clock, ClockTimer } from './clock.js';
+
+// Declarative surface
+export type { Deployment } from './deployment.js';
+export type { RetryPolicy } from './retry-policy.js';
+export { DEFAULT_RETRY_POLICY } from './retry-policy.js';
+export type { Timeouts } from './timeouts.js';
+export type { CircuitBreakerConfig } from './circuit-breaker-config.js';
+export type { Budget } from './budget.js';
+export type { Serving } from './serving.js';
+export { validateDeployment } from './validate-deployment.js';
+export { inferRuntime } from './infer-runtime.js';
+
+// Policies
+export { sleep, abortError } from './sleep.js';
+export { RateLimiter } from './rate-limiter.js';
+export type { RateLimitCost, RateLimitObservation, RateLimitPermit, RateLimiterOptions } from './rate-limiter.js';
+export { CircuitBreaker } from './circuit-breaker.js';
+export type { CircuitBreakerOptions, CircuitState, CircuitTicket, CircuitTransition } from './circuit-breaker.js';
+export { computeBackoffMs, decideRetry } from './retry-delay.js';
+export type { RetryDecision } from './retry-delay.js';
+export { BudgetTracker } from './budget-tracker.js';
+export type { BudgetExcess } from './budget-tracker.js';
+export { SupervisedRunner, supervise } from './supervise.js';
+export type { SupervisePolicy } from './supervise.js';
+export type { SuperviseEvent } from './supervise-event.js';

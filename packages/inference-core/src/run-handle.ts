@@ -32,6 +32,22 @@ const ENDED = 2; // source iterator returned done
 const CANCELLED = 3; // stopped by the consumer
 const FAILED = 4; // source threw
 
+/**
+ * @internal Lets a wrapper (`supervise`) watch a handle it passes through instead of wrapping it
+ * in a second handle: one promise hop per chunk instead of two.
+ */
+export interface RunObserver {
+  /** Every chunk delivered from now on. */
+  chunk(chunk: TokenChunk): void;
+  /** Once: the stream finished (finish chunk or end), failed, or was cancelled. */
+  settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void;
+}
+
+/** @internal Attaches a `RunObserver` (settles at once if the handle already settled). */
+export const kObserve: unique symbol = Symbol.for('inferkit.runHandle.observe.v1');
+/** @internal Pushes back one already-read result, returned by the next `next()`. */
+export const kUnshift: unique symbol = Symbol.for('inferkit.runHandle.unshift.v1');
+
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
 
 /**
@@ -62,6 +78,8 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   // is stuck waiting.
   private resolvePending: ((r: IteratorResult<TokenChunk>) => void) | null;
   private rejectPending: ((e: unknown) => void) | null;
+  private prefetched: IteratorResult<TokenChunk> | null;
+  private observer: RunObserver | null;
 
   // Bound once here, not per chunk: no closures are allocated on the hot path.
   private readonly executor: (resolve: (r: IteratorResult<TokenChunk>) => void, reject: (e: unknown) => void) => void;
@@ -81,6 +99,8 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     this.callerSignal = options?.signal;
     this.resolvePending = null;
     this.rejectPending = null;
+    this.prefetched = null;
+    this.observer = null;
     this.executor = (resolve, reject) => {
       this.resolvePending = resolve;
       this.rejectPending = reject;
@@ -103,10 +123,16 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       this.resolvePending = null;
       this.rejectPending = null;
       if (r.done === true) {
+        if (this.state === OPEN) this.settle('ended', null);
         this.state = ENDED;
         this.cleanup();
-      } else if (this.state === OPEN && r.value != null && r.value.finishReason !== undefined) {
-        this.state = FINISHED;
+      } else {
+        const v = r.value;
+        if (this.observer !== null && v != null) this.observer.chunk(v);
+        if (this.state === OPEN && v != null && v.finishReason !== undefined) {
+          this.state = FINISHED;
+          this.settle('ended', null);
+        }
       }
       resolve(r);
     };
@@ -119,10 +145,13 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
         reject(this.error);
         return;
       }
+      const wasOpen = this.state === OPEN;
       this.state = FAILED;
-      this.error = liftInternal(e, this.requestId);
+      const err = liftInternal(e, this.requestId);
+      this.error = err;
       this.cleanup();
-      reject(this.error);
+      if (wasOpen) this.settle('failed', err);
+      reject(err);
     };
     this.onAbort = () => {
       const reason: unknown = this.callerSignal?.reason;
@@ -190,6 +219,7 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       reject(err);
     }
     this.stopSource();
+    if (hookDue) this.settle('cancelled', err);
     const hook = this.onCancel;
     this.onCancel = undefined;
     if (hookDue && hook !== undefined) {
@@ -220,6 +250,11 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   next(): Promise<IteratorResult<TokenChunk>> {
     const state = this.state;
     if (state === OPEN || state === FINISHED) {
+      const pre = this.prefetched;
+      if (pre !== null) {
+        this.prefetched = null;
+        return Promise.resolve(pre);
+      }
       if (this.rejectPending !== null) {
         return Promise.reject(new InferenceError('internal', 'RunHandle.next() called while a previous next() is pending'));
       }
@@ -239,6 +274,31 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       this.stopSource();
     }
     return Promise.resolve(DONE_RESULT);
+  }
+
+  /** @internal See `RunObserver`. */
+  [kObserve](observer: RunObserver): void {
+    const s = this.state;
+    if (s === OPEN) this.observer = observer;
+    else if (s === FAILED) observer.settle('failed', this.error);
+    else if (s === CANCELLED) observer.settle('cancelled', this.error);
+    else observer.settle('ended', null);
+  }
+
+  /** @internal See `kUnshift`. */
+  [kUnshift](result: IteratorResult<TokenChunk>): void {
+    this.prefetched = result;
+  }
+
+  private settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {
+    const o = this.observer;
+    if (o === null) return;
+    this.observer = null;
+    try {
+      o.settle(outcome, error);
+    } catch {
+      // Observers are internal and must not throw; never let one break the stream.
+    }
   }
 
   private stopSource(): void {

@@ -1,0 +1,196 @@
+import { type Clock, realClock } from './clock.js';
+import type { ExecuteBatch } from './execute-batch.js';
+import type { FinishReason } from './finish-reason.js';
+import { InferenceError } from './inference-error.js';
+import type { ExecuteOptions, ModelRunner } from './model-runner.js';
+import type { RateLimits } from './rate-limits.js';
+import { RunHandle } from './run-handle.js';
+import type { RuntimeKind } from './runtime-kind.js';
+import type { SessionRebuildCause } from './session-rebuild-cause.js';
+import { abortError, sleep } from './sleep.js';
+import type { TokenChunk } from './token-chunk.js';
+import type { TokenUsage } from './token-usage.js';
+import type { TransportKind } from './transport-kind.js';
+
+/** One step of a script, run in order. */
+export type ScriptStep =
+  /** Emit a text chunk. */
+  | { text: string }
+  /** Emit any chunk (`requestId` and `textDelta` are filled in when missing). */
+  | { chunk: Partial<TokenChunk> }
+  /** Wait on the runner's clock (a `FakeClock` in tests). */
+  | { delayMs: number }
+  /** Throw from the stream (mid-stream if chunks came before). */
+  | { error: unknown }
+  /** Emit the final chunk. */
+  | { finish: FinishReason; usage?: TokenUsage; costUsd?: number };
+
+/** What one `execute` call does. */
+export interface Script {
+  /** Reject `execute` itself with this (nothing is streamed). */
+  executeError?: unknown;
+  /** Wait this long (runner clock) before `execute` resolves. */
+  executeDelayMs?: number;
+  /** The stream. */
+  steps: ScriptStep[];
+}
+
+/** Options of `ScriptedRunner`. */
+export interface ScriptedRunnerOptions {
+  /**
+   * The script: fixed, or per call (`call` is 1-based across the runner's life). Omitted: a
+   * well-behaved default model that streams `min(maxTokens ?? 8, 256)` chunks `"tok<i> "`, then a
+   * finish chunk (`length` if `maxTokens` was given, else `stop`) with usage.
+   */
+  script?: Script | ScriptStep[] | ((batch: ExecuteBatch, call: number) => Script | ScriptStep[]);
+  /** Clock for `delayMs` steps (default `realClock`). */
+  clock?: Clock;
+  /**
+   * How chunks are paced when no delay is scripted: `'microtask'` (fastest) or `'macrotask'`
+   * (a `setImmediate` turn between chunks, like a producer fed by I/O). Default `'macrotask'`.
+   */
+  pacing?: 'microtask' | 'macrotask';
+  /** Default `'custom:scripted'`. */
+  runtimeKind?: RuntimeKind;
+  /** Default `{ kind: 'local', device: 'cpu' }`. */
+  transportKind?: TransportKind;
+  /** Returned by `rateLimits()`. */
+  rateLimits?: RateLimits;
+  /** Returned by `estimateCostUsd()` (default `undefined` = unknown). */
+  estimatedCostUsd?: number;
+  /** Make `rebuildSession` reject with this. */
+  rebuildError?: unknown;
+}
+
+/**
+ * A `ModelRunner` test double: scripted chunks, delays, failures before or mid-stream. Validates
+ * batches like a real runner (`bad_request`), honours cancel and abort signals, and records what
+ * happened (`calls`, `cancellations`, `produced`, `rebuilds`, `active`).
+ */
+export class ScriptedRunner implements ModelRunner {
+  /** Batches passed to `execute`, in order. */
+  readonly calls: ExecuteBatch[];
+  /** Cancel-hook invocations. */
+  cancellations: number;
+  /** Chunks produced by all streams (stops growing when a stream is cancelled). */
+  produced: number;
+  /** Streams still producing. */
+  active: number;
+  /** Causes passed to `rebuildSession`. */
+  readonly rebuilds: SessionRebuildCause[];
+  /** Whether `close()` was called. */
+  closed: boolean;
+  private readonly options: ScriptedRunnerOptions;
+  private readonly clock: Clock;
+
+  constructor(options: ScriptedRunnerOptions = {}) {
+    this.options = options;
+    this.clock = options.clock ?? realClock;
+    this.calls = [];
+    this.cancellations = 0;
+    this.produced = 0;
+    this.active = 0;
+    this.rebuilds = [];
+    this.closed = false;
+  }
+
+  runtimeKind(): RuntimeKind {
+    return this.options.runtimeKind ?? 'custom:scripted';
+  }
+  transportKind(): TransportKind {
+    return this.options.transportKind ?? { kind: 'local', device: 'cpu' };
+  }
+  rateLimits(): RateLimits | undefined {
+    return this.options.rateLimits;
+  }
+  estimateCostUsd(): number | undefined {
+    return this.options.estimatedCostUsd;
+  }
+  async rebuildSession(cause: SessionRebuildCause): Promise<void> {
+    this.rebuilds.push(cause);
+    if (this.options.rebuildError !== undefined) throw this.options.rebuildError;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
+    checkBatch(batch);
+    if (this.closed) throw new InferenceError('internal', 'runner is closed', { requestId: batch.requestId });
+    this.calls.push(batch);
+    const call = this.calls.length;
+    const signal = options?.signal;
+    if (signal?.aborted) throw abortError(signal, batch.requestId);
+    const raw = this.options.script;
+    const s = raw === undefined ? defaultScript(batch) : typeof raw === 'function' ? raw(batch, call) : raw;
+    const script: Script = Array.isArray(s) ? { steps: s } : s;
+    if (script.executeDelayMs !== undefined) await sleep(this.clock, script.executeDelayMs, signal);
+    if (script.executeError !== undefined) throw script.executeError;
+    const macrotask = (this.options.pacing ?? 'macrotask') === 'macrotask';
+    const requestId = batch.requestId;
+    const clock = this.clock;
+    const self = this;
+    async function* produce(handleSignal: AbortSignal): AsyncGenerator<TokenChunk> {
+      self.active++;
+      try {
+        for (const step of script.steps) {
+          if (handleSignal.aborted) return;
+          if ('delayMs' in step) {
+            try {
+              await sleep(clock, step.delayMs, handleSignal);
+            } catch {
+              return;
+            }
+            continue;
+          }
+          if ('error' in step) throw step.error;
+          let chunk: TokenChunk;
+          if ('text' in step) chunk = { requestId, textDelta: step.text };
+          else if ('finish' in step) {
+            chunk = { requestId, textDelta: '', finishReason: step.finish };
+            if (step.usage !== undefined) chunk.usage = step.usage;
+            if (step.costUsd !== undefined) chunk.costUsd = step.costUsd;
+          } else chunk = { requestId, textDelta: '', ...step.chunk };
+          if (macrotask) await new Promise<void>((r) => setImmediate(r));
+          if (handleSignal.aborted) return;
+          self.produced++;
+          yield chunk;
+        }
+      } finally {
+        self.active--;
+      }
+    }
+    return RunHandle.streaming(produce, () => this.cancellations++, { signal, requestId });
+  }
+}
+
+/** Rejects malformed batches with `bad_request`, as every runner should. */
+function checkBatch(batch: ExecuteBatch): void {
+  const bad = (param: string, msg: string): never => {
+    throw new InferenceError('bad_request', `invalid batch: ${param} ${msg}`, {
+      details: { param },
+      requestId: typeof batch?.requestId === 'string' ? batch.requestId : undefined,
+    });
+  };
+  if (typeof batch !== 'object' || batch === null) bad('batch', 'must be an object');
+  if (typeof batch.requestId !== 'string' || batch.requestId === '') bad('requestId', 'must be a non-empty string');
+  if (typeof batch.model !== 'string') bad('model', 'must be a string');
+  if (!Array.isArray(batch.messages)) bad('messages', 'must be an array');
+  if (typeof batch.sampling !== 'object' || batch.sampling === null) bad('sampling', 'must be an object');
+  const max = batch.sampling.maxTokens;
+  if (max !== undefined && !(Number.isInteger(max) && max > 0)) bad('sampling.maxTokens', 'must be an integer > 0');
+}
+
+function defaultScript(batch: ExecuteBatch): Script {
+  const max = batch.sampling.maxTokens;
+  const n = Math.min(max ?? 8, 256);
+  const steps: ScriptStep[] = [];
+  for (let i = 0; i < n; i++) steps.push({ text: `tok${i} ` });
+  let promptChars = 0;
+  for (const m of batch.messages) promptChars += typeof m.content === 'string' ? m.content.length : 16;
+  steps.push({
+    finish: max !== undefined ? 'length' : 'stop',
+    usage: { inputTokens: Math.max(1, Math.ceil(promptChars / 4)), outputTokens: n },
+  });
+  return { steps };
+}

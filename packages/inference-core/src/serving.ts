@@ -1,0 +1,14 @@
+/** Local serving capacity of a deployment. */
+export interface Serving {
+  /** Requests in flight at once; `undefined` = unlimited. */
+  maxConcurrent?: number;
+  /**
+   * When all slots are busy: `'reject'` → fail at once with `backpressure`; `'queue'` → wait
+   * (FIFO) for a slot, bounded by `maxQueueLength` / `maxQueueWaitMs`. Default `'queue'`.
+   */
+  onCapacityExhausted?: 'reject' | 'queue';
+  /** Most requests waiting for a slot (with `'queue'`); more fail with `backpressure`. */
+  maxQueueLength?: number;
+  /** Longest wait for a slot (ms, with `'queue'`); longer fails with `backpressure`. */
+  maxQueueWaitMs?: number;
+}
