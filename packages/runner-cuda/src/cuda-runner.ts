@@ -7,7 +7,6 @@ import {
   RunHandle,
   type ExecuteBatch,
   type ExecuteOptions,
-  type FinishReason,
   type LoadWeightsOptions,
   type ModelRunner,
   type RuntimeKind,
@@ -298,13 +297,6 @@ export class CudaRunner implements ModelRunner {
     for (;;) {
       const ev: AddonTokenEvent | typeof QUEUE_CLOSED = await queue.next();
       if (ev === QUEUE_CLOSED) return;
-      generated += ev.tokens.length;
-      let tokens: ArrayLike<number> = ev.tokens;
-      // The engine reports the stop token itself; it is never part of the text.
-      if (ev.finishReason === 'stop' && tokens.length > 0 && stopIds.has(tokens[tokens.length - 1]!)) {
-        tokens = ev.tokens.subarray(0, tokens.length - 1);
-      }
-      let out = matcher.push(detok.push(tokens));
       if (ev.finishReason === 'error') {
         const err = ev.error;
         throw new InferenceError(err && isInferenceErrorKind(err.kind) ? err.kind : 'internal', err?.message ?? 'engine error', {
@@ -315,30 +307,35 @@ export class CudaRunner implements ModelRunner {
       if (ev.finishReason === 'cancelled') {
         throw new InferenceError('cancelled', 'the engine cancelled the request (runner closed, reloaded or rebuilt)', { requestId, provider: PROVIDER });
       }
-      let textDelta = out.text;
-      let finish: FinishReason | undefined;
-      let raw: string | undefined;
-      if (out.stopped) {
-        cancel();
-        finish = 'stop';
-        raw = 'stop_string';
-      } else if (ev.finishReason !== undefined) {
-        out = matcher.push(detok.flush());
-        textDelta += out.text;
+      const tokens = ev.tokens;
+      // The engine reports the stop token itself; it is never part of the text.
+      const textEnd = ev.finishReason === 'stop' && tokens.length > 0 && stopIds.has(tokens[tokens.length - 1]!) ? tokens.length - 1 : tokens.length;
+      // One token at a time: chunk boundaries then follow tokens, not the engine's delivery
+      // batches, which grow whenever the event loop is busy.
+      for (let i = 0; i < tokens.length; i++) {
+        generated++;
+        if (i >= textEnd) continue;
+        const out = matcher.push(detok.push([tokens[i]!]));
         if (out.stopped) {
-          finish = 'stop';
-          raw = 'stop_string';
-        } else {
-          textDelta += matcher.flush();
-          finish = ev.finishReason === 'length' ? 'length' : 'stop';
-          raw = ev.finishReason;
+          cancel();
+          yield { requestId, textDelta: out.text, finishReason: 'stop', rawFinishReason: 'stop_string', usage: { inputTokens: promptTokens, outputTokens: generated } };
+          return;
         }
+        if (out.text !== '') yield { requestId, textDelta: out.text };
       }
-      if (finish !== undefined) {
-        yield { requestId, textDelta, finishReason: finish, rawFinishReason: raw, usage: { inputTokens: promptTokens, outputTokens: generated } };
+      if (ev.finishReason !== undefined) {
+        const out = matcher.push(detok.flush());
+        const stopped = out.stopped;
+        const textDelta = stopped ? out.text : out.text + matcher.flush();
+        yield {
+          requestId,
+          textDelta,
+          finishReason: stopped || ev.finishReason !== 'length' ? 'stop' : 'length',
+          rawFinishReason: stopped ? 'stop_string' : ev.finishReason,
+          usage: { inputTokens: promptTokens, outputTokens: generated },
+        };
         return;
       }
-      if (textDelta !== '') yield { requestId, textDelta };
     }
   }
 

@@ -1,0 +1,32 @@
+import { describe, test } from 'vitest';
+import { runnerConformanceCases } from '@inferkit/inference-core/testing';
+import { CudaRunner } from '../src/cuda-runner.js';
+import { modelDir } from './helpers/paths.js';
+import { TEST_THREADS, userBatch } from './helpers/runner.js';
+
+async function create(): Promise<CudaRunner> {
+  const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
+  await runner.loadWeights({ kind: 'local_path', path: modelDir('llama-gqa') });
+  return runner;
+}
+
+describe('runner conformance (inference-core kit) on the CPU backend', () => {
+  const cases = runnerConformanceCases({
+    create,
+    capabilities: {
+      batch: (requestId) => ({ ...userBatch('Count from one to twenty.', { maxTokens: 48, temperature: 0 }), requestId }),
+      reportsUsage: true,
+      multiChunk: true,
+      concurrency: 6,
+      rebuildCauses: ['manual', 'cuda_context_poisoned'],
+      // A poisoned engine is this runner's failing backend: every request fails until a rebuild.
+      createFailing: async () => {
+        const runner = await create();
+        runner._engine!.injectFault('sticky_failure');
+        return runner;
+      },
+      timeoutMs: 30_000,
+    },
+  });
+  for (const c of cases) test(c.name, c.run);
+});
