@@ -600,14 +600,19 @@ Status CudaBackend::layer_attention(int layer, int rows, bool decode_only, int m
   a.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
   a.window = cfg_.sliding_window;
   a.out = use_mm ? x16_ : static_cast<void*>(att_);
-  if (decode_only) {
-    if (!use_mm) IK_CUDA((cuda::launch_attention_decode<KT, float>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
-    else if (wtype_ == DType::kBF16) IK_CUDA((cuda::launch_attention_decode<KT, bf16>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
-    else IK_CUDA((cuda::launch_attention_decode<KT, f16>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
-  } else {
-    if (!use_mm) IK_CUDA((cuda::launch_attention_prefill<KT, float>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
-    else if (wtype_ == DType::kBF16) IK_CUDA((cuda::launch_attention_prefill<KT, bf16>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
-    else IK_CUDA((cuda::launch_attention_prefill<KT, f16>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+  if (!use_mm) {
+    if (decode_only) IK_CUDA((cuda::launch_attention_decode<KT, float>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
+    else IK_CUDA((cuda::launch_attention_prefill<KT, float>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+    return Status::Ok();
+  }
+  if constexpr (!std::is_same_v<KT, float>) {  // 16-bit outputs exist only with 16-bit weights
+    if (decode_only) {
+      if (wtype_ == DType::kBF16) IK_CUDA((cuda::launch_attention_decode<KT, bf16>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
+      else IK_CUDA((cuda::launch_attention_decode<KT, f16>(a, kv, kpool, vpool, max_ctx, attn_ws_, stream_)));
+    } else {
+      if (wtype_ == DType::kBF16) IK_CUDA((cuda::launch_attention_prefill<KT, bf16>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+      else IK_CUDA((cuda::launch_attention_prefill<KT, f16>(a, kv, kpool, vpool, d_tiles_, num_tiles, stream_)));
+    }
   }
   return Status::Ok();
 }

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The runner-cuda GPU check: builds the engine with the CUDA backend and the harness, then runs
+#   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16),
+#   2. parity against Hugging Face transformers on tiny random Llama and Qwen2 models,
+#   3. poison recovery through a planted out-of-bounds kernel,
+#   4. the Llama-3.2-1B-shaped bench (inferkit and transformers eager, same GPU, same run),
+#   5. the kernel workbench (dev/cuda: validate, then time),
+# and writes OUTDIR/results.md, OUTDIR/results.json and OUTDIR/gpu-check.log. Needs a CUDA GPU,
+# nvcc, CMake, ninja and python3 with numpy, torch and transformers; no Node.js, no network.
+#
+#   packages/runner-cuda/native/tools/gpu-check.sh OUTDIR
+#
+# Every stage runs even when an earlier one failed; a failure is recorded in the results, and
+# the exit code is the number of failed stages. Env: BUILD_DIR, WORK_DIR, CUDA_ARCH (default 90),
+# JOBS, PYTHON, SKIP_PYTHON_BRIDGE=1 (skip runner-python's own GPU check), BENCH_TINY=1 (a toy-sized
+# bench model, for a dry run of the script on a machine without a GPU).
+set -u
+OUT=${1:?usage: gpu-check.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+NATIVE=$(cd "$HERE/.." && pwd)
+PKG=$(cd "$NATIVE/.." && pwd)
+REPO=$(cd "$PKG/../.." && pwd)
+BUILD=${BUILD_DIR:-/tmp/inferkit-gpu-build}
+WORK=${WORK_DIR:-/tmp/inferkit-gpu-work}
+ARCH=${CUDA_ARCH:-90}
+JOBS=${JOBS:-$(nproc)}
+PY=${PYTHON:-python3}
+LOG="$OUT/gpu-check.log"
+mkdir -p "$WORK" "$BUILD"
+export OUT HERE BUILD WORK ARCH JOBS PY
+: > "$LOG"
+: > "$WORK/stages.tsv"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 PYTHONUNBUFFERED=1
+command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+FAILED=0
+T_START=$(date +%s)
+
+# stage NAME TIMEOUT_S CMD...: runs CMD with its output in the log, records exit code and time.
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  echo "=== [$name] $* (limit ${limit}s, +$(( $(date +%s) - T_START ))s)" | tee -a "$LOG"
+  if declare -F "$1" >/dev/null; then  # a function of this script: run it in a child bash
+    timeout -k 5 "$limit" bash -c "$(declare -f "$1"); $(printf '%q ' "$@")" >> "$LOG" 2>&1
+  else
+    timeout -k 5 "$limit" "$@" >> "$LOG" 2>&1
+  fi
+  rc=$?
+  t1=$(date +%s.%N)
+  printf '%s\t%d\t%s\n' "$name" "$rc" "$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")" >> "$WORK/stages.tsv"
+  echo "=== [$name] exit $rc" | tee -a "$LOG"
+  [ "$rc" -eq 0 ] || FAILED=$((FAILED + 1))
+  return 0
+}
+
+env_json() {
+  "$PY" - "$WORK/env.json" <<'EOF'
+import json, subprocess, sys, datetime
+def run(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception as e:
+        return f"unavailable ({e})"
+env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+env["gpu"] = run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader")
+env["driver"] = run("nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader")
+env["nvcc"] = run("nvcc", "--version").splitlines()[-1] if run("nvcc", "--version") else "?"
+try:
+    import torch
+    env["torch"] = torch.__version__
+except Exception as e:
+    env["torch"] = f"unavailable ({e})"
+try:
+    import transformers
+    env["transformers"] = transformers.__version__
+except Exception as e:
+    env["transformers"] = f"unavailable ({e})"
+json.dump(env, open(sys.argv[1], "w"), indent=1)
+print(env)
+EOF
+}
+
+build() {
+  cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DINFERKIT_CUDA_FAULT_INJECTION=ON &&
+    ninja -C "$BUILD" -j "$JOBS"
+}
+
+workbench() {
+  local rc=0 p
+  for p in "$BUILD"/workbench/*; do
+    [ -x "$p" ] || continue
+    echo "== $(basename "$p")"
+    timeout -k 2 60 "$p" || { echo "FAIL $(basename "$p") exit $?"; rc=1; }
+  done
+  return $rc
+}
+
+stage env 60 env_json
+stage build 420 build
+H="$BUILD/gpu_harness"
+TINY="$WORK/tiny"
+HFM="$WORK/hf"
+BENCH="$WORK/bench-llama-3.2-1b"
+
+stage tiny-models 120 "$PY" "$PKG/scripts/gen_tiny_models.py" "$TINY"
+stage hf-reference 240 "$PY" "$HERE/hf_reference.py" "$HFM"
+PARITY_DIRS=()
+for m in llama-gqa llama-gqa-bf16 llama-gqa-f16 qwen2-bias qwen3-qknorm llama3-rope mistral-sharded; do
+  [ -d "$TINY/$m" ] && PARITY_DIRS+=("$TINY/$m")
+done
+for m in hf-llama3 hf-qwen2; do
+  [ -d "$HFM/$m" ] && PARITY_DIRS+=("$HFM/$m")
+done
+stage parity-backends 240 "$H" parity-backends "$WORK/parity_backends.json" "${PARITY_DIRS[@]}"
+stage parity-hf 180 "$H" parity-hf "$WORK/parity_hf.json" "$HFM/hf-llama3" "$HFM/hf-qwen2"
+POISON_MODEL="$TINY/llama-gqa"
+[ -d "$POISON_MODEL" ] || POISON_MODEL="$HFM/hf-llama3"
+stage poison 120 "$H" poison "$WORK/poison.json" "$POISON_MODEL"
+stage bench-model 240 "$PY" "$HERE/make_bench_model.py" "$BENCH" ${BENCH_TINY:+--tiny}
+stage bench 240 "$H" bench "$WORK/bench.json" "$BENCH" 2048 128
+stage hf-bench 300 "$PY" "$HERE/hf_bench.py" "$BENCH" "$WORK/hf_bench.json"
+stage workbench 240 workbench
+cp "$WORK/stages.tsv" "$WORK/stages.final.tsv" 2>/dev/null
+sed -n '/^=== \[workbench\]/,/^=== \[workbench\] exit/p' "$LOG" > "$WORK/workbench.txt"
+
+if [ "${SKIP_PYTHON_BRIDGE:-0}" != 1 ] && [ -x "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" ]; then
+  stage runner-python-bridge 100 "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" "$OUT/python"
+fi
+
+"$PY" "$HERE/summarize.py" "$WORK" "packages/runner-cuda/native/tools/gpu-check.sh OUTDIR" >> "$LOG" 2>&1
+cp "$WORK/results.md" "$WORK/results.json" "$OUT/" 2>/dev/null
+echo "=== done in $(( $(date +%s) - T_START ))s, $FAILED failed stage(s); results in $OUT" | tee -a "$LOG"
+[ -f "$OUT/results.md" ] && cat "$OUT/results.md"
+exit "$FAILED"

@@ -1,0 +1,653 @@
+// GPU harness: the checks and the benchmark that need a real CUDA device, driven by
+// tools/gpu-check.sh. Uses the engine library directly (no Node). Each subcommand writes one
+// JSON report and exits 0 when its checks pass, 1 when one fails, 2 on a usage or setup error.
+//
+//   gpu_harness parity-backends OUT.json MODEL_DIR...   CUDA vs CPU backend on the same files
+//   gpu_harness parity-hf OUT.json MODEL_DIR...         CUDA (and CPU) vs Hugging Face reference
+//   gpu_harness poison OUT.json MODEL_DIR               planted fault -> poisoned -> rebuild
+//   gpu_harness bench OUT.json MODEL_DIR                decode/prefill throughput, HBM bandwidth
+//
+// Tolerances (documented in tools/README.md and copied into every report):
+//   F32 weights:      greedy tokens identical over 64 steps; logits max |diff| <= 1e-3.
+//   BF16/F16 weights: teacher-forced top-1 agreement >= 99%; logits relative L2 error <= 3e-2.
+//   vs transformers:  F32 logits max |diff| <= 2e-3; greedy continuations identical.
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "engine.h"
+#include "model_loader.h"
+
+using namespace inferkit;
+
+namespace {
+
+constexpr double kF32MaxAbs = 1e-3;
+constexpr double kLowPrecisionTop1 = 0.99;
+constexpr double kLowPrecisionRelL2 = 3e-2;
+constexpr double kHfMaxAbs = 2e-3;
+constexpr int kGreedySteps = 64;
+
+// ---- tiny JSON writer ------------------------------------------------------------------------
+
+std::string jstr(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') { o += '\\'; o += c; }
+    else if (c == '\n') o += "\\n";
+    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
+    else o += c;
+  }
+  return o + "\"";
+}
+std::string jnum(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[64];
+  snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+std::string jints(const std::vector<int32_t>& v) {
+  std::string o = "[";
+  for (size_t i = 0; i < v.size(); ++i) o += (i ? "," : "") + std::to_string(v[i]);
+  return o + "]";
+}
+
+struct Obj {
+  std::vector<std::pair<std::string, std::string>> kv;
+  Obj& set(const std::string& k, const std::string& raw) { kv.emplace_back(k, raw); return *this; }
+  Obj& str(const std::string& k, const std::string& v) { return set(k, jstr(v)); }
+  Obj& num(const std::string& k, double v) { return set(k, jnum(v)); }
+  Obj& boolean(const std::string& k, bool v) { return set(k, v ? "true" : "false"); }
+  std::string dump() const {
+    std::string o = "{";
+    for (size_t i = 0; i < kv.size(); ++i) o += (i ? "," : "") + jstr(kv[i].first) + ":" + kv[i].second;
+    return o + "}";
+  }
+};
+std::string jarr(const std::vector<std::string>& items) {
+  std::string o = "[";
+  for (size_t i = 0; i < items.size(); ++i) o += (i ? "," : "") + items[i];
+  return o + "]";
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text << "\n";
+  return static_cast<bool>(f);
+}
+
+std::string device_name() {
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "unknown";
+  return p.name;
+}
+
+// ---- engine helpers --------------------------------------------------------------------------
+
+struct Gen {
+  Status status;
+  std::vector<int32_t> tokens;
+  FinishReason finish = FinishReason::kNone;
+};
+
+// Submits every prompt at once (they decode as one continuous batch) and waits for all.
+std::vector<Gen> generate(Engine& e, const std::vector<std::vector<int32_t>>& prompts, int max_tokens,
+                          const SamplingParams& sp = SamplingParams()) {
+  std::vector<Gen> out(prompts.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateRequest r;
+    r.prompt = prompts[i];
+    r.max_tokens = max_tokens;
+    r.sampling = sp;
+    uint64_t id = 0;
+    Status st = e.submit(std::move(r), [&, i](const TokenEvent& ev) {
+      std::lock_guard<std::mutex> lock(mu);
+      out[i].tokens.insert(out[i].tokens.end(), ev.tokens.begin(), ev.tokens.end());
+      if (ev.finish != FinishReason::kNone) {
+        out[i].finish = ev.finish;
+        if (ev.finish == FinishReason::kError) out[i].status = ev.error;
+        ++done;
+        cv.notify_all();
+      }
+    }, &id);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      out[i].status = st;
+      out[i].finish = FinishReason::kError;
+      ++done;
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done == prompts.size(); });
+  return out;
+}
+
+Status open_engine(Engine* e, const std::string& dir, Device dev, int max_batch, int max_seq_len) {
+  EngineOptions o;
+  o.device = dev;
+  o.threads = 8;
+  o.max_batch = max_batch;
+  o.max_seq_len = max_seq_len;
+  return e->load(dir, o);
+}
+
+std::vector<std::vector<int32_t>> make_prompts(int vocab) {
+  const int lens[] = {5, 9, 17, 3, 12, 7};
+  std::vector<std::vector<int32_t>> p;
+  uint32_t x = 12345;
+  for (int len : lens) {
+    std::vector<int32_t> v;
+    for (int i = 0; i < len; ++i) {
+      x = x * 1664525u + 1013904223u;
+      v.push_back(static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(vocab)));
+    }
+    p.push_back(v);
+  }
+  return p;
+}
+
+struct Diff {
+  double max_abs = 0, rel_l2 = 0, top1 = 0;
+  int rows = 0;
+};
+
+Diff compare_logits(const std::vector<float>& a, const std::vector<double>& ref, int vocab) {
+  Diff d;
+  double num = 0, den = 0;
+  int agree = 0;
+  d.rows = static_cast<int>(ref.size() / vocab);
+  for (int r = 0; r < d.rows; ++r) {
+    int ia = 0, ib = 0;
+    for (int j = 0; j < vocab; ++j) {
+      const size_t k = static_cast<size_t>(r) * vocab + j;
+      const double x = a[k], y = ref[k];
+      if (!std::isfinite(x)) d.max_abs = INFINITY;
+      else d.max_abs = std::max(d.max_abs, std::fabs(x - y));
+      num += (x - y) * (x - y);
+      den += y * y;
+      if (a[k] > a[static_cast<size_t>(r) * vocab + ia]) ia = j;
+      if (ref[k] > ref[static_cast<size_t>(r) * vocab + ib]) ib = j;
+    }
+    agree += ia == ib;
+  }
+  d.rel_l2 = den > 0 ? std::sqrt(num / den) : 0;
+  d.top1 = d.rows ? static_cast<double>(agree) / d.rows : 0;
+  return d;
+}
+
+std::vector<double> widen(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+std::string base_name(const std::string& dir) {
+  std::string d = dir;
+  while (!d.empty() && d.back() == '/') d.pop_back();
+  const size_t s = d.find_last_of('/');
+  return s == std::string::npos ? d : d.substr(s + 1);
+}
+
+// ---- parity-backends ------------------------------------------------------------------------
+
+int parity_backends(const std::string& out_path, const std::vector<std::string>& dirs) {
+  std::vector<std::string> reports;
+  bool all_ok = true;
+  for (const std::string& dir : dirs) {
+    Obj rep;
+    rep.str("model", base_name(dir));
+    Engine cpu, gpu;
+    Status st = open_engine(&cpu, dir, Device::kCpu, 8, 256);
+    if (st.ok()) st = open_engine(&gpu, dir, Device::kCuda, 8, 256);
+    if (!st.ok()) {
+      rep.boolean("pass", false).str("error", st.to_string());
+      reports.push_back(rep.dump());
+      all_ok = false;
+      std::fprintf(stderr, "parity-backends %s: %s\n", dir.c_str(), st.to_string().c_str());
+      continue;
+    }
+    const int vocab = cpu.info().config.vocab_size;
+    const std::string wdt = gpu.info().weight_dtype;
+    const bool exact = wdt == "F32";
+    rep.str("weight_dtype", wdt).str("device", gpu.info().device_description);
+    const auto prompts = make_prompts(vocab);
+    // Six prompts at once: the CUDA side decodes them as one batch (matmul path when > 4 rows),
+    // the CPU side as its own batch.
+    const auto gc = generate(cpu, prompts, kGreedySteps);
+    const auto gg = generate(gpu, prompts, kGreedySteps);
+    int same_seqs = 0, same_tok = 0, total_tok = 0;
+    std::vector<std::string> seqs;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (!gc[i].status.ok() || !gg[i].status.ok()) {
+        rep.str("error", (gc[i].status.ok() ? gg[i].status : gc[i].status).to_string());
+        continue;
+      }
+      same_seqs += gc[i].tokens == gg[i].tokens;
+      for (size_t t = 0; t < gc[i].tokens.size() && t < gg[i].tokens.size(); ++t) {
+        ++total_tok;
+        same_tok += gc[i].tokens[t] == gg[i].tokens[t];
+      }
+      seqs.push_back(Obj().set("cpu", jints(gc[i].tokens)).set("cuda", jints(gg[i].tokens)).dump());
+    }
+    // Teacher-forced logits over prompt + the CPU's continuation.
+    Diff worst;
+    double top1_sum = 0;
+    int top1_rows = 0;
+    double num_rel = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      std::vector<int32_t> seq = prompts[i];
+      seq.insert(seq.end(), gc[i].tokens.begin(), gc[i].tokens.end());
+      if (seq.size() > 200) seq.resize(200);
+      std::vector<float> lc, lg;
+      Status a = cpu.logits(seq, &lc), b = gpu.logits(seq, &lg);
+      if (!a.ok() || !b.ok()) {
+        rep.str("error", (a.ok() ? b : a).to_string());
+        continue;
+      }
+      const Diff d = compare_logits(lg, widen(lc), vocab);
+      worst.max_abs = std::max(worst.max_abs, d.max_abs);
+      worst.rel_l2 = std::max(worst.rel_l2, d.rel_l2);
+      top1_sum += d.top1 * d.rows;
+      top1_rows += d.rows;
+      num_rel += d.rel_l2;
+    }
+    const double top1 = top1_rows ? top1_sum / top1_rows : 0;
+    bool pass;
+    if (exact) pass = same_seqs == static_cast<int>(prompts.size()) && worst.max_abs <= kF32MaxAbs;
+    else pass = top1 >= kLowPrecisionTop1 && worst.rel_l2 <= kLowPrecisionRelL2;
+    bool errored = false;
+    for (auto& kv : rep.kv) errored = errored || kv.first == "error";
+    pass = pass && !errored;
+    all_ok = all_ok && pass;
+    rep.boolean("pass", pass)
+        .num("prompts", static_cast<double>(prompts.size()))
+        .num("greedy_steps", kGreedySteps)
+        .num("identical_sequences", same_seqs)
+        .num("token_agreement", total_tok ? static_cast<double>(same_tok) / total_tok : 0)
+        .num("teacher_forced_top1", top1)
+        .num("logits_max_abs_diff", worst.max_abs)
+        .num("logits_rel_l2_max", worst.rel_l2)
+        .str("criterion", exact ? "identical greedy tokens, max|diff| <= 1e-3"
+                                : "top-1 >= 99%, relative L2 <= 3e-2")
+        .set("sequences", jarr(seqs));
+    std::fprintf(stderr,
+                 "parity-backends %-16s %-5s %s: identical %d/%zu, top1 %.4f, max|diff| %.3g, relL2 %.3g\n",
+                 base_name(dir).c_str(), wdt.c_str(), pass ? "PASS" : "FAIL", same_seqs,
+                 prompts.size(), top1, worst.max_abs, worst.rel_l2);
+    reports.push_back(rep.dump());
+  }
+  write_file(out_path, Obj().str("check", "parity-backends").boolean("pass", all_ok)
+                            .str("device", device_name()).set("models", jarr(reports)).dump());
+  return all_ok ? 0 : 1;
+}
+
+// ---- parity-hf ---------------------------------------------------------------------------------
+
+// reference.txt: line 1 "vocab N prompts P"; then per prompt three lines: prompt ids, HF greedy
+// ids, and the file offset (in floats) of its logits in reference_logits.f32.
+struct HfRef {
+  int vocab = 0;
+  std::vector<std::vector<int32_t>> prompts, greedy;
+  std::vector<size_t> offsets;
+  std::vector<float> logits;
+};
+
+std::vector<int32_t> parse_ids(const std::string& line) {
+  std::vector<int32_t> v;
+  std::istringstream is(line);
+  int64_t x;
+  while (is >> x) v.push_back(static_cast<int32_t>(x));
+  return v;
+}
+
+bool read_hf_ref(const std::string& dir, HfRef* r, std::string* err) {
+  std::ifstream f(dir + "/reference.txt");
+  if (!f) { *err = "missing reference.txt"; return false; }
+  std::string w1, w2;
+  int n = 0;
+  f >> w1 >> r->vocab >> w2 >> n;
+  std::string line;
+  std::getline(f, line);
+  for (int i = 0; i < n; ++i) {
+    std::string a, b, c;
+    if (!std::getline(f, a) || !std::getline(f, b) || !std::getline(f, c)) { *err = "truncated reference.txt"; return false; }
+    r->prompts.push_back(parse_ids(a));
+    r->greedy.push_back(parse_ids(b));
+    r->offsets.push_back(static_cast<size_t>(std::stoull(c)));
+  }
+  std::ifstream lf(dir + "/reference_logits.f32", std::ios::binary | std::ios::ate);
+  if (!lf) { *err = "missing reference_logits.f32"; return false; }
+  const size_t bytes = static_cast<size_t>(lf.tellg());
+  r->logits.resize(bytes / 4);
+  lf.seekg(0);
+  lf.read(reinterpret_cast<char*>(r->logits.data()), static_cast<std::streamsize>(bytes));
+  return true;
+}
+
+int parity_hf(const std::string& out_path, const std::vector<std::string>& dirs) {
+  std::vector<std::string> reports;
+  bool all_ok = true;
+  for (const std::string& dir : dirs) {
+    HfRef ref;
+    std::string err;
+    Obj rep;
+    rep.str("model", base_name(dir));
+    if (!read_hf_ref(dir, &ref, &err)) {
+      rep.boolean("pass", false).str("error", err);
+      reports.push_back(rep.dump());
+      all_ok = false;
+      continue;
+    }
+    bool pass = true;
+    for (Device dev : {Device::kCuda, Device::kCpu}) {
+      const char* dn = dev == Device::kCuda ? "cuda" : "cpu";
+      Engine e;
+      Status st = open_engine(&e, dir, dev, 4, 128);
+      if (!st.ok()) {
+        rep.str(std::string(dn) + "_error", st.to_string());
+        pass = false;
+        continue;
+      }
+      double max_abs = 0, rel = 0, top1 = 0;
+      int rows = 0, greedy_same = 0;
+      for (size_t i = 0; i < ref.prompts.size(); ++i) {
+        std::vector<float> lg;
+        st = e.logits(ref.prompts[i], &lg);
+        if (!st.ok()) break;
+        const size_t n = ref.prompts[i].size() * static_cast<size_t>(ref.vocab);
+        if (ref.offsets[i] + n > ref.logits.size()) { st = Status::BadRequest("reference logits truncated"); break; }
+        std::vector<double> r(ref.logits.begin() + ref.offsets[i], ref.logits.begin() + ref.offsets[i] + n);
+        const Diff d = compare_logits(lg, r, ref.vocab);
+        max_abs = std::max(max_abs, d.max_abs);
+        rel = std::max(rel, d.rel_l2);
+        top1 += d.top1 * d.rows;
+        rows += d.rows;
+        const auto g = generate(e, {ref.prompts[i]}, static_cast<int>(ref.greedy[i].size()));
+        if (!g[0].status.ok()) { st = g[0].status; break; }
+        greedy_same += g[0].tokens == ref.greedy[i];
+      }
+      const bool ok = st.ok() && max_abs <= kHfMaxAbs && greedy_same == static_cast<int>(ref.prompts.size());
+      // The CPU row is context for the CUDA one; only CUDA decides pass/fail.
+      if (dev == Device::kCuda) pass = pass && ok;
+      if (!st.ok()) rep.str(std::string(dn) + "_error", st.to_string());
+      rep.num(std::string(dn) + "_logits_max_abs_diff", max_abs)
+          .num(std::string(dn) + "_logits_rel_l2_max", rel)
+          .num(std::string(dn) + "_top1", rows ? top1 / rows : 0)
+          .num(std::string(dn) + "_greedy_identical", greedy_same);
+      std::fprintf(stderr, "parity-hf %-18s %-4s %s: max|diff| %.3g relL2 %.3g greedy %d/%zu\n",
+                   base_name(dir).c_str(), dn, ok ? "PASS" : "FAIL", max_abs, rel, greedy_same,
+                   ref.prompts.size());
+    }
+    rep.boolean("pass", pass).num("prompts", static_cast<double>(ref.prompts.size()))
+        .str("criterion", "f32 logits max|diff| <= 2e-3 and identical greedy continuations");
+    all_ok = all_ok && pass;
+    reports.push_back(rep.dump());
+  }
+  write_file(out_path, Obj().str("check", "parity-hf").boolean("pass", all_ok)
+                            .str("device", device_name()).set("models", jarr(reports)).dump());
+  return all_ok ? 0 : 1;
+}
+
+// ---- poison ----------------------------------------------------------------------------------
+
+int poison(const std::string& out_path, const std::string& dir) {
+  Obj rep;
+  rep.str("check", "poison").str("device", device_name());
+  auto finish = [&](bool pass, const std::string& why) {
+    rep.boolean("pass", pass);
+    if (!why.empty()) rep.str("failure", why);
+    write_file(out_path, rep.dump());
+    std::fprintf(stderr, "poison %s %s\n", pass ? "PASS" : "FAIL", why.c_str());
+    return pass ? 0 : 1;
+  };
+  Engine e;
+  Status st = open_engine(&e, dir, Device::kCuda, 4, 128);
+  if (!st.ok()) return finish(false, "load: " + st.to_string());
+  const std::vector<std::vector<int32_t>> prompt = {{1, 7, 42, 9, 3}};
+  const auto before = generate(e, prompt, 16);
+  if (!before[0].status.ok()) return finish(false, "baseline: " + before[0].status.to_string());
+  rep.set("baseline_tokens", jints(before[0].tokens));
+
+  st = e.inject_fault(FaultKind::kStickyFailure);
+  if (!st.ok()) return finish(false, "inject_fault: " + st.to_string());
+  const auto hit = generate(e, prompt, 16);
+  rep.str("faulted_request_status", hit[0].status.to_string());
+  if (hit[0].status.code() != StatusCode::kPoisoned)
+    return finish(false, "the faulted request did not fail with cuda_context_poisoned");
+  const Status p = e.poisoned();
+  rep.str("engine_poisoned", p.to_string());
+  rep.boolean("device_fault", p.message().find("cudaError") != std::string::npos);
+  if (p.code() != StatusCode::kPoisoned) return finish(false, "engine not poisoned after the fault");
+  const auto refused = generate(e, prompt, 4);
+  rep.str("request_while_poisoned", refused[0].status.to_string());
+  if (refused[0].status.code() != StatusCode::kPoisoned)
+    return finish(false, "a new request on a poisoned engine was not refused with cuda_context_poisoned");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  st = e.rebuild();
+  rep.num("rebuild_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (!st.ok()) return finish(false, "rebuild: " + st.to_string());
+  const auto after = generate(e, prompt, 16);
+  if (!after[0].status.ok()) return finish(false, "after rebuild: " + after[0].status.to_string());
+  rep.set("tokens_after_rebuild", jints(after[0].tokens));
+  if (after[0].tokens != before[0].tokens) return finish(false, "tokens after rebuild differ from the baseline");
+  return finish(true, "");
+}
+
+// ---- bench -----------------------------------------------------------------------------------
+
+double copy_bandwidth_gbs() {
+  const size_t bytes = size_t(1) << 31;  // 2 GiB each way: far beyond L2
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+  cudaMemset(a, 1, bytes);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  std::vector<float> ms;
+  for (int i = 0; i < 10; ++i) {
+    cudaEventRecord(e0);
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaFree(a);
+  cudaFree(b);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  return 2.0 * bytes / (ms[ms.size() / 2] * 1e-3) / 1e9;  // bytes read + written
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int bench(const std::string& out_path, const std::string& dir, int prompt_len, int steps) {
+  Obj rep;
+  rep.str("check", "bench").str("device", device_name());
+  const double copy_gbs = copy_bandwidth_gbs();
+  rep.num("copy_bandwidth_gbs", copy_gbs);
+  std::fprintf(stderr, "bench: device-to-device copy %.0f GB/s (read + write)\n", copy_gbs);
+
+  LoadedModel lm;
+  Status st = load_model_dir(dir, &lm);
+  if (!st.ok()) {
+    rep.str("error", st.to_string());
+    write_file(out_path, rep.dump());
+    return 2;
+  }
+  const ModelConfig& cfg = lm.config;
+  const int decode_prompt = 128;
+  const std::vector<int> batches = {1, 8, 32, 64};
+  std::unique_ptr<Backend> be;
+  st = create_cuda_backend(&be);
+  BackendOptions bo;
+  bo.max_slots = 64;
+  bo.max_seq_len = std::max(prompt_len, decode_prompt + steps + 16) + 16;
+  double t_load = now_s();
+  if (st.ok()) st = be->load(cfg, lm.weights, bo);
+  t_load = now_s() - t_load;
+  if (!st.ok()) {
+    rep.str("error", st.to_string());
+    write_file(out_path, rep.dump());
+    std::fprintf(stderr, "bench: %s\n", st.to_string().c_str());
+    return 2;
+  }
+  rep.str("backend", be->device_description()).num("load_seconds", t_load)
+      .num("weight_bytes", static_cast<double>(lm.weight_bytes))
+      .num("parameters", static_cast<double>(lm.weight_bytes) / dtype_size(lm.weights.layers[0].q_proj.dtype));
+  std::fprintf(stderr, "bench: loaded %s in %.1fs, %.2f GB of weights\n", be->device_description().c_str(),
+               t_load, lm.weight_bytes / 1e9);
+
+  uint32_t seed = 7;
+  auto rand_tok = [&] {
+    seed = seed * 1664525u + 1013904223u;
+    return static_cast<int32_t>((seed >> 8) % static_cast<uint32_t>(cfg.vocab_size));
+  };
+
+  // Prefill: one sequence of prompt_len tokens, the last row sampled on device.
+  {
+    std::vector<int32_t> tok(prompt_len), pos(prompt_len), slot(prompt_len, 0);
+    for (int i = 0; i < prompt_len; ++i) { tok[i] = rand_tok(); pos[i] = i; }
+    int32_t last = prompt_len - 1, sampled = 0;
+    uint64_t step0 = 0;
+    SamplingParams greedy;
+    StepBatch b;
+    b.n_tokens = prompt_len;
+    b.tokens = tok.data();
+    b.positions = pos.data();
+    b.slots = slot.data();
+    b.n_outputs = 1;
+    b.output_rows = &last;
+    StepOutput o;
+    o.sampled = &sampled;
+    o.sampling = &greedy;
+    o.sample_steps = &step0;
+    std::vector<double> times;
+    for (int rep_i = 0; rep_i < 4 && st.ok(); ++rep_i) {
+      const double t = now_s();
+      st = be->compute(b, o);
+      times.push_back(now_s() - t);
+      be->release_slot(0);
+    }
+    if (!st.ok()) {
+      rep.str("error", "prefill: " + st.to_string());
+      write_file(out_path, rep.dump());
+      return 1;
+    }
+    std::sort(times.begin() + 1, times.end());  // the first run is warm-up
+    const double t = times[1 + (times.size() - 1) / 2];
+    rep.num("prefill_tokens", prompt_len).num("prefill_seconds", t).num("prefill_tok_s", prompt_len / t);
+    std::fprintf(stderr, "bench: prefill %d tokens in %.2f ms = %.0f tok/s\n", prompt_len, t * 1e3, prompt_len / t);
+  }
+
+  // Decode at each batch size: prefill decode_prompt tokens per sequence, then `steps` timed
+  // decode steps with greedy sampling on the device (only token ids come back).
+  std::vector<std::string> rows;
+  for (int B : batches) {
+    std::vector<int32_t> tok, pos, slot, outs;
+    for (int s = 0; s < B; ++s)
+      for (int i = 0; i < decode_prompt; ++i) {
+        tok.push_back(rand_tok());
+        pos.push_back(i);
+        slot.push_back(s);
+        if (i == decode_prompt - 1) outs.push_back(static_cast<int32_t>(tok.size() - 1));
+      }
+    std::vector<int32_t> sampled(B);
+    std::vector<SamplingParams> sp(B);
+    std::vector<uint64_t> sstep(B, 0);
+    StepBatch b;
+    b.n_tokens = static_cast<int>(tok.size());
+    b.tokens = tok.data();
+    b.positions = pos.data();
+    b.slots = slot.data();
+    b.n_outputs = B;
+    b.output_rows = outs.data();
+    StepOutput o;
+    o.sampled = sampled.data();
+    o.sampling = sp.data();
+    o.sample_steps = sstep.data();
+    st = be->compute(b, o);
+    std::vector<int32_t> dt(B), dp(B), ds(B), dr(B);
+    for (int s = 0; s < B; ++s) { ds[s] = s; dr[s] = s; dp[s] = decode_prompt; }
+    const int warm = 8;
+    double t0 = 0;
+    for (int k = 0; k < warm + steps && st.ok(); ++k) {
+      if (k == warm) t0 = now_s();
+      for (int s = 0; s < B; ++s) { dt[s] = sampled[s]; ++sstep[s]; }
+      StepBatch d;
+      d.n_tokens = B;
+      d.tokens = dt.data();
+      d.positions = dp.data();
+      d.slots = ds.data();
+      d.n_outputs = B;
+      d.output_rows = dr.data();
+      st = be->compute(d, o);
+      for (int s = 0; s < B; ++s) ++dp[s];
+    }
+    const double t = now_s() - t0;
+    for (int s = 0; s < B; ++s) be->release_slot(s);
+    if (!st.ok()) {
+      rep.str("error", "decode batch " + std::to_string(B) + ": " + st.to_string());
+      break;
+    }
+    const double step_s = t / steps;
+    const double tps = B * steps / t;
+    // Bytes one step must read: every weight once, plus each sequence's K and V so far.
+    const double mean_ctx = decode_prompt + warm + steps / 2.0;
+    const double kv_bytes = static_cast<double>(B) * mean_ctx * cfg.num_layers * cfg.kv_dim() * 2 * 2;
+    const double gbs = (static_cast<double>(lm.weight_bytes) + kv_bytes) / step_s / 1e9;
+    Obj r;
+    r.num("batch", B).num("decode_steps", steps).num("step_ms", step_s * 1e3).num("tok_s", tps)
+        .num("achieved_gbs", gbs).num("fraction_of_copy_bw", copy_gbs > 0 ? gbs / copy_gbs : 0);
+    rows.push_back(r.dump());
+    std::fprintf(stderr, "bench: decode batch %2d: %.3f ms/step, %.0f tok/s, %.0f GB/s (%.0f%% of copy)\n",
+                 B, step_s * 1e3, tps, gbs, copy_gbs > 0 ? 100 * gbs / copy_gbs : 0);
+  }
+  rep.num("decode_prompt_tokens", decode_prompt).set("decode", jarr(rows));
+  rep.boolean("pass", st.ok());
+  write_file(out_path, rep.dump());
+  return st.ok() ? 0 : 1;
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: gpu_harness parity-backends OUT.json DIR... | parity-hf OUT.json DIR... |\n"
+               "       poison OUT.json DIR | bench OUT.json DIR [PROMPT_TOKENS [STEPS]]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) return usage();
+  const std::string cmd = argv[1], out = argv[2];
+  std::vector<std::string> dirs(argv + 3, argv + argc);
+  if (cmd == "parity-backends") return parity_backends(out, dirs);
+  if (cmd == "parity-hf") return parity_hf(out, dirs);
+  if (cmd == "poison") return poison(out, dirs[0]);
+  if (cmd == "bench") {
+    const int prompt = argc > 4 ? std::atoi(argv[4]) : 2048;
+    const int steps = argc > 5 ? std::atoi(argv[5]) : 128;
+    if (prompt < 1 || steps < 1) return usage();
+    return bench(out, dirs[0], prompt, steps);
+  }
+  return usage();
+}

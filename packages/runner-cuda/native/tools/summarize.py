@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Merges the reports gpu-check.sh collected into results.json and results.md.
+
+Usage: python3 summarize.py OUTDIR COMMAND_LINE
+Reads OUTDIR/{stages.tsv, parity_backends.json, parity_hf.json, poison.json, bench.json,
+hf_bench.json, workbench.txt}; any of them may be missing (that stage failed or was skipped),
+and the summary says so instead of inventing a figure.
+"""
+import json
+import os
+import sys
+
+
+def load(outdir, name):
+    p = os.path.join(outdir, name)
+    if not os.path.exists(p):
+        return None
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        return {"error": f"unreadable {name}: {e}"}
+
+
+def fmt(v, spec=".3g"):
+    return "n/a" if v is None else format(v, spec)
+
+
+def main():
+    outdir, command = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
+    stages = []
+    sp = os.path.join(outdir, "stages.tsv")
+    if os.path.exists(sp):
+        with open(sp) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 3:
+                    stages.append({"stage": parts[0], "exit_code": int(parts[1]), "seconds": float(parts[2])})
+    r = {name: load(outdir, f"{name}.json") for name in
+         ("parity_backends", "parity_hf", "poison", "bench", "hf_bench", "env")}
+    env = r["env"] or {}
+    results = {"command": command, "stages": stages, **r}
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+    md = ["# runner-cuda GPU check", ""]
+    md.append(f"- device: {env.get('gpu', 'unknown')} (driver {env.get('driver', '?')}), "
+              f"CUDA {env.get('nvcc', '?')}, torch {env.get('torch', '?')}, transformers {env.get('transformers', '?')}")
+    md.append(f"- date: {env.get('date', '?')}")
+    md.append(f"- command: `{command}`")
+    md.append("")
+    md.append("## Stages")
+    md.append("")
+    md.append("| stage | exit | seconds |")
+    md.append("| --- | --- | --- |")
+    for s in stages:
+        md.append(f"| {s['stage']} | {s['exit_code']} | {s['seconds']:.1f} |")
+    md.append("")
+
+    pb = r["parity_backends"]
+    md.append("## 1. CUDA vs CPU backend (tiny models)")
+    md.append("")
+    if pb and "models" in pb:
+        md.append("Tolerances: F32 weights: identical greedy tokens over 64 steps for all 6 prompts and "
+                  "teacher-forced logits max |diff| <= 1e-3. BF16/F16 weights: teacher-forced top-1 "
+                  "agreement >= 99% and relative L2 logits error <= 3e-2.")
+        md.append("")
+        md.append("| model | weights | pass | identical sequences | token agreement | top-1 | max abs diff | rel L2 |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for m in pb["models"]:
+            md.append(f"| {m.get('model')} | {m.get('weight_dtype', '?')} | {m.get('pass')} | "
+                      f"{m.get('identical_sequences', 'n/a')}/{m.get('prompts', '?')} | {fmt(m.get('token_agreement'), '.4f')} | "
+                      f"{fmt(m.get('teacher_forced_top1'), '.4f')} | {fmt(m.get('logits_max_abs_diff'))} | "
+                      f"{fmt(m.get('logits_rel_l2_max'))} |" + (f" error: {m['error']}" if 'error' in m else ""))
+    else:
+        md.append(f"not available: {pb}")
+    md.append("")
+
+    ph = r["parity_hf"]
+    md.append("## 2. vs Hugging Face transformers (tiny random LlamaForCausalLM / Qwen2ForCausalLM, F32)")
+    md.append("")
+    if ph and "models" in ph:
+        md.append("Tolerance: logits max |diff| <= 2e-3 against transformers' CPU float32 forward, and "
+                  "greedy continuations (24 tokens) identical to `generate(do_sample=False)`.")
+        md.append("")
+        md.append("| model | pass | cuda max abs diff | cuda rel L2 | cuda greedy identical | cpu max abs diff | cpu greedy identical |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- |")
+        for m in ph["models"]:
+            md.append(f"| {m.get('model')} | {m.get('pass')} | {fmt(m.get('cuda_logits_max_abs_diff'))} | "
+                      f"{fmt(m.get('cuda_logits_rel_l2_max'))} | {m.get('cuda_greedy_identical', 'n/a')}/{m.get('prompts', '?')} | "
+                      f"{fmt(m.get('cpu_logits_max_abs_diff'))} | {m.get('cpu_greedy_identical', 'n/a')}/{m.get('prompts', '?')} |"
+                      + "".join(f" {k}: {v}" for k, v in m.items() if k.endswith("error")))
+    else:
+        md.append(f"not available: {ph}")
+    md.append("")
+
+    po = r["poison"]
+    md.append("## 3. Poison recovery (planted out-of-bounds kernel)")
+    md.append("")
+    if po:
+        for k in ("pass", "device_fault", "faulted_request_status", "engine_poisoned", "request_while_poisoned",
+                  "rebuild_seconds", "failure"):
+            if k in po:
+                md.append(f"- {k}: `{po[k]}`")
+    else:
+        md.append("not available")
+    md.append("")
+
+    b, hf = r["bench"], r["hf_bench"]
+    md.append("## 4. Bench: Llama-3.2-1B shape, random BF16 weights")
+    md.append("")
+    if b:
+        md.append(f"- backend: {b.get('backend', '?')}; weights {fmt((b.get('weight_bytes') or 0) / 1e9, '.3f')} GB")
+        md.append(f"- measured device-to-device copy bandwidth: {fmt(b.get('copy_bandwidth_gbs'), '.0f')} GB/s "
+                  "(bytes read + bytes written, cudaMemcpy of 2 GiB, median of 10)")
+        md.append(f"- inferkit prefill: {b.get('prefill_tokens', '?')} tokens in {fmt((b.get('prefill_seconds') or 0) * 1e3, '.1f')} ms "
+                  f"= {fmt(b.get('prefill_tok_s'), '.0f')} tok/s")
+        if hf and "prefill_tok_s" in hf:
+            md.append(f"- transformers prefill (eager, BF16, one forward): {fmt(hf['prefill_tok_s'], '.0f')} tok/s")
+        if "error" in b:
+            md.append(f"- error: {b['error']}")
+        md.append("")
+        md.append(f"Decode after a {b.get('decode_prompt_tokens', '?')}-token prompt per sequence, greedy, "
+                  "sampling on the device; achieved bandwidth = (weight bytes + K/V bytes read per step) / step time.")
+        md.append("")
+        md.append("| batch | inferkit ms/step | inferkit tok/s | achieved GB/s | % of copy BW | transformers tok/s | speed-up |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- |")
+        hf_by_b = {d["batch"]: d for d in (hf or {}).get("decode", [])}
+        for d in b.get("decode", []):
+            h = hf_by_b.get(d["batch"])
+            sp = (d["tok_s"] / h["tok_s"]) if h else None
+            md.append(f"| {d['batch']} | {d['step_ms']:.3f} | {d['tok_s']:.0f} | {d['achieved_gbs']:.0f} | "
+                      f"{100 * d['fraction_of_copy_bw']:.0f}% | {fmt(h['tok_s'], '.0f') if h else 'n/a'} | "
+                      f"{fmt(sp, '.1f') + 'x' if sp else 'n/a'} |")
+    else:
+        md.append("not available")
+    if hf and "error" not in hf:
+        md.append("")
+        md.append(f"transformers {hf.get('transformers')} / torch {hf.get('torch')}, attn_implementation=eager, "
+                  f"{hf.get('new_tokens')} new tokens per generate call after a {hf.get('prompt_tokens')}-token prompt.")
+    md.append("")
+    wb = os.path.join(outdir, "workbench.txt")
+    if os.path.exists(wb):
+        md.append("## Kernel workbench (dev/cuda), validate-then-time")
+        md.append("")
+        md.append("```")
+        with open(wb) as f:
+            md.extend(l.rstrip("\n") for l in f if l.startswith(("==", "kernel", "OK", "FAIL", "  ", "time", "bw")))
+        md.append("```")
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
