@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // import.meta.url in the CJS build (bridge-path.ts falls back to it only under ESM).
+  shims: true,
 });

@@ -78,6 +78,7 @@ class EngineInfo:
     model: str | None
     max_context: int | None
     chat_template: bool
+    device: str | None = None  # where it computes ("cuda:0", "cpu"), when the engine knows
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +86,7 @@ class EngineInfo:
             "model": self.model,
             "maxContext": self.max_context,
             "chatTemplate": self.chat_template,
+            "device": self.device,
         }
 
 

@@ -36,7 +36,7 @@ def alive(pid: int) -> bool:
 def test_ready_reports_engine_info(client: BridgeClient) -> None:
     ready = client.ready
     assert ready["protocol"] == 1 and ready["pid"] == client.proc.pid
-    assert ready["engine"] == {"name": "scripted", "model": "scripted-1", "maxContext": 4096, "chatTemplate": True}
+    assert ready["engine"] == {"name": "scripted", "model": "scripted-1", "maxContext": 4096, "chatTemplate": True, "device": None}
 
 
 def test_stream_text_usage_and_finish(client: BridgeClient) -> None:
@@ -203,7 +203,7 @@ def test_vllm_adapter_end_to_end_in_a_worker_with_the_fake_vllm() -> None:
                      extra_path=[os.path.join(FAKES, "vllm_v1"), FAKES])
     c.start(T)
     try:
-        assert c.ready["engine"] == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True}
+        assert c.ready["engine"] == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True, "device": None}
         c.generate("v", messages=[{"role": "user", "content": "salut"}], sampling={"temperature": 0})
         result = c.collect("v", T)
         assert result["text"] == "Bonjour, ça va? Très bien."

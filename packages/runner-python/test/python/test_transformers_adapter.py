@@ -52,7 +52,7 @@ def test_loading_uses_the_dtype_keyword_of_the_installed_version(hf: Any) -> Non
         assert model.device == "cuda:0" and model.training is False
         assert hf.AutoTokenizer.last_kwargs == {"local_files_only": True}
         assert engine.info().to_json() == {"name": "transformers", "model": "/models/tiny-llama", "maxContext": 64,
-                                           "chatTemplate": True}
+                                           "chatTemplate": True, "device": "cuda:0"}
         hf.__version__ = "4.55.2"
         await create()
         assert hf.FakeCausalLM.instances[-1].load_kwargs == {"torch_dtype": "auto"}

@@ -40,7 +40,7 @@ def test_engine_args_pass_through_including_parallelism(fake_vllm_v1: None) -> N
         assert (args.model, args.tensor_parallel_size, args.pipeline_parallel_size) == ("/models/tiny", 2, 2)
         assert (args.distributed_executor_backend, args.gpu_memory_utilization, args.dtype) == ("ray", 0.5, "bfloat16")
         assert args.enforce_eager is True and args.max_model_len == 64
-        assert engine.info().to_json() == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True}
+        assert engine.info().to_json() == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True, "device": None}
 
     asyncio.run(main())
 

@@ -140,7 +140,11 @@ class TransformersEngine:
 
     def info(self) -> EngineInfo:
         return EngineInfo(
-            "transformers", self._name, self._max_context, bool(getattr(self._tokenizer, "chat_template", None))
+            "transformers",
+            self._name,
+            self._max_context,
+            bool(getattr(self._tokenizer, "chat_template", None)),
+            self._device,
         )
 
     def stats(self) -> dict[str, Any]:
