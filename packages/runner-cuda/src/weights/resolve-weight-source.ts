@@ -8,7 +8,7 @@ import { downloadToHubCache } from './download-to-hub-cache.js';
 export interface ResolveOptions {
   signal?: AbortSignal;
   onProgress?: (progress: WeightLoadProgress) => void;
-  /** Environment to read `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE` from. */
+  /** Environment to read `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_ENDPOINT`, `HF_HUB_OFFLINE` from. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -78,5 +78,13 @@ async function resolveHuggingFace(repo: string, revision: string | undefined, op
       : `the cached snapshot ${snapshot} lacks ${requiredModelFiles(snapshot).missing.join(', ')}`;
     throw new InferenceError('not_found', `${what}, and HF_HUB_OFFLINE forbids downloading`, { details: { resource: repo } });
   }
-  return downloadToHubCache({ repo, revision, cacheDir, accessToken: env.HF_TOKEN || undefined, signal: options.signal, onProgress: options.onProgress });
+  return downloadToHubCache({
+    repo,
+    revision,
+    cacheDir,
+    accessToken: env.HF_TOKEN || undefined,
+    hubUrl: env.HF_ENDPOINT || undefined,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
 }
