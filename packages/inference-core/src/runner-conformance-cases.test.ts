@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { ExecuteBatch } from './execute-batch.js';
+import type { ModelRunner } from './model-runner.js';
+import { RunHandle } from './run-handle.js';
+import { runnerConformanceCases, type ConformanceCase } from './runner-conformance-cases.js';
+import { ScriptedRunner } from './scripted-runner.js';
+import { supervise } from './supervise.js';
+import type { TokenChunk } from './token-chunk.js';
+import { InferenceError } from './inference-error.js';
+
+const caps = { timeoutMs: 2000 };
+
+async function failingIds(cases: ConformanceCase[]): Promise<string[]> {
+  const failed: string[] = [];
+  for (const c of cases) {
+    try {
+      await c.run();
+    } catch {
+      failed.push(c.id);
+    }
+  }
+  return failed.sort();
+}
+
+/** A handle that ignores cancel(), break and abort: keeps emitting. */
+class LeakyHandle extends RunHandle {
+  override cancel(): void {}
+  override return(): Promise<IteratorResult<TokenChunk>> {
+    return Promise.resolve({ done: true, value: undefined });
+  }
+}
+
+type Flaw = 'keeps-emitting-after-cancel' | 'emits-after-finish' | 'throws-plain-errors';
+
+/** A runner with one deliberate contract violation. */
+function brokenRunner(flaw: Flaw): ModelRunner {
+  const inner = new ScriptedRunner();
+  return {
+    runtimeKind: () => 'custom:broken',
+    transportKind: () => ({ kind: 'local', device: 'cpu' }),
+    rebuildSession: async () => undefined,
+    async execute(batch: ExecuteBatch, options) {
+      if (flaw === 'throws-plain-errors') {
+        if (!Array.isArray(batch.messages)) throw new TypeError('messages.map is not a function');
+        return inner.execute(batch, options);
+      }
+      if (!Array.isArray(batch.messages)) throw new InferenceError('bad_request', 'messages');
+      const id = batch.requestId;
+      async function* gen(): AsyncGenerator<TokenChunk> {
+        for (let i = 0; i < 4; i++) {
+          await new Promise((r) => setImmediate(r));
+          yield { requestId: id, textDelta: `t${i}` };
+        }
+        yield { requestId: id, textDelta: '', finishReason: 'stop', usage: { outputTokens: 4 } };
+        if (flaw === 'emits-after-finish') yield { requestId: id, textDelta: 'extra' };
+      }
+      return flaw === 'keeps-emitting-after-cancel' ? new LeakyHandle(gen()) : RunHandle.streaming(gen(), undefined, { signal: options?.signal });
+    },
+  };
+}
+
+describe('runnerConformanceCases', () => {
+  it('gives every case a unique, stable id and name', () => {
+    const cases = runnerConformanceCases({ create: () => new ScriptedRunner(), capabilities: { createFailing: () => new ScriptedRunner() } });
+    const ids = cases.map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual([
+      'kinds.describe',
+      'stream.shape',
+      'stream.finish-last',
+      'stream.collect',
+      'usage.reported',
+      'cancel.before-first-chunk',
+      'cancel.mid-stream',
+      'cancel.break',
+      'abort.before-execute',
+      'abort.mid-stream',
+      'errors.invalid-batch',
+      'errors.failing-runner',
+      'rebuild-session.recovers',
+      'concurrency.isolated',
+    ]);
+    for (const c of cases) expect(c.name.startsWith(`${c.id}: `)).toBe(true);
+  });
+
+  describe('ScriptedRunner (macrotask pacing)', () => {
+    for (const c of runnerConformanceCases({
+      create: () => new ScriptedRunner(),
+      capabilities: { ...caps, createFailing: () => new ScriptedRunner({ script: { executeError: new InferenceError('unauthorized', '401'), steps: [] } }) },
+    })) {
+      it(c.name, c.run);
+    }
+  });
+
+  describe('ScriptedRunner (microtask pacing)', () => {
+    for (const c of runnerConformanceCases({ create: () => new ScriptedRunner({ pacing: 'microtask' }), capabilities: caps })) {
+      it(c.name, c.run);
+    }
+  });
+
+  describe('supervise(ScriptedRunner) with every policy', () => {
+    const create = () =>
+      supervise(new ScriptedRunner(), {
+        retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5 },
+        circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 1000 },
+        rateLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 },
+        serving: { maxConcurrent: 4, onCapacityExhausted: 'queue' },
+        budget: { hourlyUsd: 100, onExceeded: 'reject' },
+        timeouts: { firstChunkMs: 5000, totalMs: 10_000 },
+      });
+    for (const c of runnerConformanceCases({ create, capabilities: { ...caps, concurrency: 6 } })) {
+      it(c.name, c.run);
+    }
+  });
+
+  it('a runner that keeps emitting after cancel fails the cancellation and abort cases', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('keeps-emitting-after-cancel'), capabilities: caps }));
+    expect(failed).toEqual(['abort.before-execute', 'abort.mid-stream', 'cancel.before-first-chunk', 'cancel.break', 'cancel.mid-stream']);
+  });
+
+  it('a runner that emits after its finish chunk fails stream.finish-last only', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('emits-after-finish'), capabilities: caps }));
+    expect(failed).toEqual(['stream.finish-last']);
+  });
+
+  it('a runner that throws non-InferenceError errors fails errors.invalid-batch', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('throws-plain-errors'), capabilities: caps }));
+    expect(failed).toEqual(['errors.invalid-batch']);
+  });
+});
