@@ -26,3 +26,6 @@ export { ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicWire, createAnthropicRu
 export type { AnthropicRunnerOptions } from './anthropic/anthropic-runner.js';
 export { createGeminiRunner, GEMINI_BASE_URL, GeminiWire } from './gemini/gemini-runner.js';
 export type { GeminiRunnerOptions } from './gemini/gemini-runner.js';
+
+export { createRemoteRunner, DEFAULT_REMOTE_BREAKER, SupervisedRemoteRunner, toObservation } from './create-remote-runner.js';
+export type { RemoteProviderConfig, RemoteRunnerConfig } from './create-remote-runner.js';

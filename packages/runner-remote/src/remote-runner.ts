@@ -241,6 +241,11 @@ export class RemoteRunner implements ModelRunner {
     await this.#transport.close();
   }
 
+  /** `<provider> <origin><basePath>`, e.g. `openai https://api.openai.com/v1` (no secrets). */
+  describe(): string {
+    return `${this.#wire.label} ${this.#transport.origin}${this.#basePath}`;
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       provider: this.#wire.label,
@@ -252,7 +257,7 @@ export class RemoteRunner implements ModelRunner {
   }
 
   [inspect.custom](): string {
-    return `RemoteRunner(${this.#wire.label} ${this.#transport.origin}${this.#basePath}, apiKey: ${this.#credential.toJSON()})`;
+    return `RemoteRunner(${this.describe()}, apiKey: ${this.#credential.toJSON()})`;
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { TokenChunk } from '@inferkit/inference-core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { batch, expectIdle, rejectionOf } from '../__testing__/batches.js';
 import { MockServer, sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
@@ -47,7 +48,7 @@ describe('OpenAI transcripts assemble into Tokens', () => {
 
   test('exactly one final chunk carries finishReason and usage, and it is last', async () => {
     const { runner } = await start((_r, res) => sendSse(res, fixture('openai-text')));
-    const chunks = [];
+    const chunks: TokenChunk[] = [];
     for await (const c of await runner.execute(batch())) chunks.push(c);
     const finals = chunks.filter((c) => c.finishReason !== undefined);
     expect(finals).toHaveLength(1);
