@@ -3,10 +3,12 @@
 (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM), computed in float64.
 
 Usage: python3 scripts/reference_forward.py MODEL_DIR TOKENS [--out FILE] [--greedy N]
+       python3 scripts/reference_forward.py --cases CASES.json
   TOKENS   comma-separated token ids
   --out    write the logits of every position as little-endian float32 [T, vocab] (default: stdout JSON
            of the last position)
   --greedy also decode N tokens greedily (no KV cache, full recompute) and print them as JSON
+  --cases  many forwards in one process: a JSON list of {"model_dir", "tokens", "out"}
 """
 import argparse
 import json
@@ -124,11 +126,24 @@ def greedy(cfg, w, tokens, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model_dir")
-    ap.add_argument("tokens")
+    ap.add_argument("model_dir", nargs="?")
+    ap.add_argument("tokens", nargs="?")
     ap.add_argument("--out")
     ap.add_argument("--greedy", type=int, default=0)
+    ap.add_argument("--cases")
     args = ap.parse_args()
+    if args.cases:
+        with open(args.cases) as f:
+            cases = json.load(f)
+        models = {}
+        for c in cases:
+            if c["model_dir"] not in models:
+                models[c["model_dir"]] = (load_config(c["model_dir"]), read_checkpoint(c["model_dir"]))
+            cfg, w = models[c["model_dir"]]
+            forward(cfg, w, c["tokens"]).astype("<f4").tofile(c["out"])
+        return
+    if args.model_dir is None or args.tokens is None:
+        ap.error("MODEL_DIR and TOKENS are required without --cases")
     cfg = load_config(args.model_dir)
     w = read_checkpoint(args.model_dir)
     tokens = [int(s) for s in args.tokens.split(",") if s]

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ggufPath, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
+import { ggufPath, modelDir, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
+import { pseudoRandomIds, REFERENCE_PROMPTS, referenceLogitsFile } from './helpers/prompts.js';
 
 /**
  * Writes the tiny checkpoints (and their GGUF exports) before any test file runs. They are
@@ -20,11 +21,26 @@ export default function setup(): void {
   const fresh =
     existsSync(stampFile) &&
     readFileSync(stampFile, 'utf8') === stamp &&
-    TINY_MODELS.every((m) => existsSync(join(TEST_MODELS_DIR, m, 'config.json')) && existsSync(ggufPath(m)));
+    TINY_MODELS.every(
+      (m) =>
+        existsSync(join(TEST_MODELS_DIR, m, 'config.json')) &&
+        existsSync(ggufPath(m)) &&
+        REFERENCE_PROMPTS.every((p) => existsSync(referenceLogitsFile(m, p.label))),
+    );
   if (fresh) return;
   const run = (script: string, args: string[]) =>
     execFileSync('python3', [join(SCRIPTS_DIR, script), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   run('gen_tiny_models.py', [TEST_MODELS_DIR]);
   for (const m of TINY_MODELS) run('export_gguf.py', [join(TEST_MODELS_DIR, m), ggufPath(m)]);
+  // Reference logits for the parity test, all in one Python process (numpy's import is most of
+  // the cost of a single forward on these models).
+  mkdirSync(join(TEST_MODELS_DIR, 'reference'), { recursive: true });
+  const cases = TINY_MODELS.flatMap((m) => {
+    const vocab = (JSON.parse(readFileSync(join(modelDir(m), 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+    return REFERENCE_PROMPTS.map((p) => ({ model_dir: modelDir(m), tokens: pseudoRandomIds(p.seed, p.length, vocab), out: referenceLogitsFile(m, p.label) }));
+  });
+  const casesFile = join(TEST_MODELS_DIR, 'reference', 'cases.json');
+  writeFileSync(casesFile, JSON.stringify(cases));
+  run('reference_forward.py', ['--cases', casesFile]);
   writeFileSync(stampFile, stamp);
 }

@@ -63,7 +63,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     if (f === undefined || path === EXTRA) {
       res.statusCode = 404;
       res.setHeader('X-Error-Code', 'EntryNotFound');
-      return res.end();
+      res.end();
+      return;
     }
     const data = readFileSync(join(SOURCE, path));
     const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
@@ -73,9 +74,11 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       const end = range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
       res.statusCode = 206;
       res.setHeader('Content-Range', `bytes ${start}-${end}/${data.length}`);
-      return res.end(data.subarray(start, end + 1));
+      res.end(data.subarray(start, end + 1));
+      return;
     }
-    return res.end(data);
+    res.end(data);
+    return;
   }
   res.statusCode = 404;
   res.end();

@@ -31,10 +31,19 @@ async function llamaCppGreedy(model: LlamaModel, prompt: number[], n: number): P
     experimentalKvCacheValueType: 'F32',
   });
   try {
+    // Token by token through controlledEvaluate: `evaluate()` would end at llama.cpp's
+    // end-of-generation tokens (EOS, and control tokens such as <|im_end|>), which random
+    // weights emit now and then, while the comparison wants all n tokens.
+    const seq = ctx.getSequence();
+    const greedy = { generateNext: { token: true, options: { temperature: 0 } } };
     const out: number[] = [];
-    for await (const t of ctx.getSequence().evaluate(prompt as never, { temperature: 0 })) {
-      out.push(t as number);
-      if (out.length === n) break;
+    let input: unknown[] = [...prompt.slice(0, -1), [prompt[prompt.length - 1], greedy]];
+    while (out.length < n) {
+      const result = await seq.controlledEvaluate(input as never);
+      const next = result[result.length - 1]?.next.token;
+      if (typeof next !== 'number') throw new Error(`llama.cpp produced no token after ${out.length}`);
+      out.push(next);
+      input = [[next, greedy]];
     }
     return out;
   } finally {

@@ -1,12 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecuteBatch, SamplingParams } from '@inferkit/inference-core';
 import type { AddonEngine, AddonTokenEvent } from '../../src/binding/addon-types.js';
 import { CudaRunner } from '../../src/cuda-runner.js';
 import type { CudaRunnerOptions } from '../../src/cuda-runner-options.js';
-import { modelDir, SCRIPTS_DIR, type TinyModel } from './paths.js';
+import { modelDir, type TinyModel } from './paths.js';
+
+export { pseudoRandomIds } from './prompts.js';
 
 // Tests share 2 cores with each other; one engine thread each keeps them from oversubscribing.
 export const TEST_THREADS = 1;
@@ -33,31 +34,6 @@ export function engineGreedy(engine: AddonEngine, prompt: number[], n: number): 
       else if (e.finishReason !== undefined) reject(new Error(`engine finished with ${e.finishReason}: ${e.error?.message ?? ''}`));
     });
   });
-}
-
-/** Logits of every position from the numpy reference (float64 math, returned as f32). */
-export function referenceLogits(model: TinyModel | string, tokens: number[]): Float32Array {
-  const dir = mkdtempSync(join(tmpdir(), 'inferkit-ref-'));
-  try {
-    const out = join(dir, 'logits.f32');
-    const path = model.includes('/') ? model : modelDir(model as TinyModel);
-    execFileSync('python3', [join(SCRIPTS_DIR, 'reference_forward.py'), path, tokens.join(','), '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const buf = readFileSync(out);
-    return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Deterministic pseudo-random token ids (LCG) so prompts are fixed without being hand-written. */
-export function pseudoRandomIds(seed: number, count: number, vocab: number): number[] {
-  let x = seed >>> 0;
-  const ids: number[] = [];
-  for (let i = 0; i < count; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    ids.push(x % vocab);
-  }
-  return ids;
 }
 
 /** Copies a tiny model to a temp dir, lets `edit` change it, and returns the copy's path. */
