@@ -182,7 +182,10 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   model_dir = dir;
   options = opts_in;
   model = std::move(m);
-  backend = std::move(be);
+  {
+    std::lock_guard<std::mutex> bl(backend_mu);
+    backend = std::move(be);
+  }
   free_slots.clear();
   for (int s = opts.max_batch - 1; s >= 0; --s) free_slots.push_back(s);
   {
@@ -607,7 +610,10 @@ void Engine::Impl::close_locked() {
     cancelled.clear();
     stats.loaded = false;
   }
-  backend.reset();
+  {
+    std::lock_guard<std::mutex> bl(backend_mu);
+    backend.reset();
+  }
   model.reset();
 }
 
@@ -631,9 +637,10 @@ Status Engine::rebuild(const ProgressFn& progress) {
 
 Status Engine::inject_fault(FaultKind kind) {
   Impl& d = *impl_;
-  std::lock_guard<std::mutex> lc(d.lifecycle_mu);
-  if (!d.loaded) return Status::BadRequest("no model is loaded");
+  // backend_mu only (not lifecycle_mu): callable from a token callback without deadlocking a
+  // concurrent close(), which swaps the backend under backend_mu.
   std::lock_guard<std::mutex> bl(d.backend_mu);
+  if (!d.backend) return Status::BadRequest("no model is loaded");
   return d.backend->inject_fault(kind);
 }
 
