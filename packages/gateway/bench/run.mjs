@@ -1,6 +1,6 @@
 // Load test: CLIENTS concurrent streaming clients on loopback, each sending ROUNDS requests
 // back to back over keep-alive, through the gateway (a child process) to a fast in-memory
-// runner. Prints requests/s, time to first token (first content event, client side) p50/p99,
+// runner (the core kit's ScriptedRunner). Prints requests/s, time to first token (first content event, client side) p50/p99,
 // the gateway's peak RSS and the error count; writes JSON to bench/out/.
 //
 //   pnpm --filter @inferkit/gateway build && node packages/gateway/bench/run.mjs
@@ -17,11 +17,11 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 16);
 
-const server = fork(join(here, 'server.mjs'), { env: { ...process.env, BENCH_TOKENS: String(TOKENS) }, stdio: 'inherit' });
+const server = fork(join(here, 'server.mjs'), { stdio: 'inherit', execArgv: process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [] });
 const [hello] = await once(server, 'message');
 const port = hello.port;
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Tell me a story.' }], stream: true });
+const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: TOKENS, stream: true });
 
 function request() {
   return new Promise((resolve) => {

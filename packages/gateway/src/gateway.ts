@@ -277,15 +277,18 @@ export class Gateway {
 
   private finishMetrics(ctx: RequestContext, status: number, errorCode: string | null, startedAt: number): void {
     const m = this.metrics;
-    m.requests.labels({ model: ctx.model, stream: ctx.stream ? 'true' : 'false', status: String(status) }).inc();
+    const series = m.forModel(ctx.model);
+    if (status === 200) (ctx.stream ? series.okStream : series.okUnary).inc();
+    else m.requests.labels({ model: ctx.model, stream: ctx.stream ? 'true' : 'false', status: String(status) }).inc();
     if (errorCode !== null) m.errors.labels({ model: ctx.model, kind: errorCode }).inc();
-    m.requestDuration.labels({ model: ctx.model }).observe((performance.now() - startedAt) / 1000);
+    series.requestDuration.observe((performance.now() - startedAt) / 1000);
   }
 
   private countTokens(model: string, usage: TokenUsage | undefined): void {
     if (usage === undefined) return;
-    if (usage.inputTokens !== undefined) this.metrics.tokens.labels({ model, type: 'prompt' }).inc(usage.inputTokens);
-    if (usage.outputTokens !== undefined) this.metrics.tokens.labels({ model, type: 'completion' }).inc(usage.outputTokens);
+    const series = this.metrics.forModel(model);
+    if (usage.inputTokens !== undefined) series.promptTokens.inc(usage.inputTokens);
+    if (usage.outputTokens !== undefined) series.completionTokens.inc(usage.outputTokens);
   }
 
   private async chatCompletions(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -347,10 +350,9 @@ export class Gateway {
   }
 
   private async run(res: ServerResponse, ctx: RequestContext, entry: ModelEntry, parsed: ChatRequest, startedAt: number): Promise<void> {
-    const m = this.metrics;
-    const labels = { model: entry.name };
+    const series = this.metrics.forModel(entry.name);
     const batch = toExecuteBatch(parsed, ctx.requestId!, entry.model.runnerModel ?? entry.name);
-    const queue = m.queueDepth.labels(labels);
+    const queue = series.queueDepth;
     queue.inc();
     let handle: RunHandle;
     try {
@@ -363,7 +365,7 @@ export class Gateway {
       handle.cancel('client disconnected');
       throw new ClientGoneError();
     }
-    const inFlight = m.inFlight.labels(labels);
+    const inFlight = series.inFlight;
     inFlight.inc();
     try {
       if (parsed.stream) await this.stream(res, ctx, handle, parsed.includeUsage, startedAt);
@@ -374,8 +376,7 @@ export class Gateway {
   }
 
   private async unary(res: ServerResponse, ctx: RequestContext, handle: RunHandle, startedAt: number): Promise<void> {
-    const ttft = this.metrics.timeToFirstToken.labels({ model: ctx.model });
-    const itl = this.metrics.interTokenLatency.labels({ model: ctx.model });
+    const { timeToFirstToken: ttft, interTokenLatency: itl } = this.metrics.forModel(ctx.model);
     const tokens = new Tokens();
     let last = -1;
     for await (const chunk of handle) {
@@ -397,8 +398,7 @@ export class Gateway {
   }
 
   private async stream(res: ServerResponse, ctx: RequestContext, handle: RunHandle, includeUsage: boolean, startedAt: number): Promise<void> {
-    const ttft = this.metrics.timeToFirstToken.labels({ model: ctx.model });
-    const itl = this.metrics.interTokenLatency.labels({ model: ctx.model });
+    const { timeToFirstToken: ttft, interTokenLatency: itl } = this.metrics.forModel(ctx.model);
     const header: ChunkHeader = { id: ctx.requestId!, created: Math.floor(Date.now() / 1000), model: ctx.model };
     const usage: TokenUsage = {};
     let sawUsage = false;

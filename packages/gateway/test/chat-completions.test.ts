@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type OpenAI from 'openai';
-import { InferenceError } from '@inferkit/inference-core';
+import { InferenceError, supervise } from '@inferkit/inference-core';
+import { ScriptedRunner } from '@inferkit/inference-core/testing';
 import { StepRunner, startGateway, text, type Harness } from './helpers.js';
 
 let h: Harness | undefined;
@@ -194,14 +195,19 @@ describe('tools', () => {
       },
     },
   ];
-  const callChunks = [
-    { textDelta: '', toolCallDelta: { index: 0, id: 'call_1', name: 'get_weather', argumentsDelta: '{"ci' } },
-    { textDelta: '', toolCallDelta: { index: 0, argumentsDelta: 'ty":"Paris"}' } },
-    { textDelta: '', finishReason: 'tool_calls' as const, usage: USAGE },
-  ];
+  // The core kit's ScriptedRunner plays a tool call the way a provider streams it: id and name
+  // first, the arguments JSON in pieces, then finish reason tool_calls.
+  const toolCallRunner = (): ScriptedRunner =>
+    new ScriptedRunner({
+      script: [
+        { chunk: { toolCallDelta: { index: 0, id: 'call_1', name: 'get_weather', argumentsDelta: '{"ci' } } },
+        { chunk: { toolCallDelta: { index: 0, argumentsDelta: 'ty":"Paris"}' } } },
+        { finish: 'tool_calls', usage: USAGE },
+      ],
+    });
 
   test('tools and tool_choice reach the runner; unary tool_calls come back', async () => {
-    const runner = new StepRunner({ kind: 'chunks', chunks: callChunks });
+    const runner = toolCallRunner();
     h = await startGateway({ models: { m: { runner } } });
     const res = await h.client.chat.completions.create({
       model: 'm',
@@ -209,14 +215,14 @@ describe('tools', () => {
       tools,
       tool_choice: { type: 'function', function: { name: 'get_weather' } },
     });
-    expect(runner.batches[0]!.tools).toEqual([
+    expect(runner.calls[0]!.tools).toEqual([
       {
         name: 'get_weather',
         description: 'Weather for a city',
         parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
       },
     ]);
-    expect(runner.batches[0]!.toolChoice).toEqual({ type: 'tool', name: 'get_weather' });
+    expect(runner.calls[0]!.toolChoice).toEqual({ type: 'tool', name: 'get_weather' });
     const msg = res.choices[0]!.message;
     expect(res.choices[0]!.finish_reason).toBe('tool_calls');
     expect(msg.content).toBeNull();
@@ -224,7 +230,7 @@ describe('tools', () => {
   });
 
   test('streamed tool-call deltas assemble in the official client', async () => {
-    const runner = new StepRunner({ kind: 'chunks', chunks: callChunks });
+    const runner = toolCallRunner();
     h = await startGateway({ models: { m: { runner } } });
     const stream = h.client.chat.completions.stream({
       model: 'm',
@@ -233,7 +239,7 @@ describe('tools', () => {
       tool_choice: 'required',
     });
     const final = await stream.finalChatCompletion();
-    expect(runner.batches[0]!.toolChoice).toBe('required');
+    expect(runner.calls[0]!.toolChoice).toBe('required');
     expect(final.choices[0]!.finish_reason).toBe('tool_calls');
     expect(final.choices[0]!.message.tool_calls).toEqual([
       { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
@@ -281,5 +287,47 @@ describe('client disconnect', () => {
     expect(runner.cancels).toEqual(['client disconnected']);
     const metrics = await (await fetch(`${h.origin}/metrics`)).text();
     expect(metrics).toContain('inferkit_gateway_client_disconnects_total{model="m"} 1');
+  });
+});
+
+describe('with the core kit and supervise', () => {
+  test('a ScriptedRunner cancelled by a client abort stops producing', async () => {
+    const runner = new ScriptedRunner({ script: Array.from({ length: 10_000 }, (_, i) => ({ text: `t${i} ` })) });
+    h = await startGateway({ models: { m: { runner } } });
+    const controller = new AbortController();
+    const stream = await h.client.chat.completions.create(
+      { model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true },
+      { signal: controller.signal },
+    );
+    const it = stream[Symbol.asyncIterator]();
+    await it.next();
+    controller.abort();
+    for (let i = 0; i < 1000 && runner.cancellations === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(runner.cancellations).toBe(1);
+    expect(runner.produced).toBeLessThan(10_000);
+  });
+
+  test('supervise backpressure (serving.maxConcurrent, reject) becomes 429 with retry-after', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = new ScriptedRunner({ script: [{ text: 'a' }, { finish: 'stop' }] });
+    const slowExecute = slow.execute.bind(slow);
+    slow.execute = async (b, o) => {
+      await gate;
+      return slowExecute(b, o);
+    };
+    const runner = supervise(slow, { serving: { maxConcurrent: 1, onCapacityExhausted: 'reject' } });
+    h = await startGateway({ models: { m: { runner } } });
+    const first = h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
+    for (let i = 0; i < 1000 && slow.calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+    const second = await h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'y' }] }).then(
+      () => null,
+      (e: unknown) => e as { status: number; code: string; headers: Headers },
+    );
+    expect(second?.status).toBe(429);
+    expect(second?.code).toBe('backpressure');
+    expect(second?.headers.get('retry-after')).toBe('1');
+    release();
+    expect((await first).choices[0]!.message.content).toBe('a');
   });
 });

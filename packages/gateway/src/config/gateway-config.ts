@@ -49,7 +49,7 @@ export interface RunnerReference {
 }
 
 export interface ModelConfig {
-  /** A known kind (`cuda`, `python`, `openai`, `anthropic`, `gemini`, `scripted`) or a module reference. */
+  /** A known kind (`cuda`, `python`, `openai`, `openai-compatible`, `anthropic`, `gemini`, `scripted`) or a module reference. */
   runner: RunnerReference;
   /** Passed as the single argument of the constructor or factory. */
   options: Record<string, unknown>;
@@ -69,6 +69,7 @@ export const RUNNER_KINDS: Readonly<Record<string, RunnerReference>> = {
   cuda: { module: '@inferkit/runner-cuda', export: 'CudaRunner' },
   python: { module: '@inferkit/runner-python', export: 'PythonRunner' },
   openai: { module: '@inferkit/runner-remote', export: 'createOpenAIRunner' },
+  'openai-compatible': { module: '@inferkit/runner-remote', export: 'createOpenAICompatibleRunner' },
   anthropic: { module: '@inferkit/runner-remote', export: 'createAnthropicRunner' },
   gemini: { module: '@inferkit/runner-remote', export: 'createGeminiRunner' },
   scripted: { module: '@inferkit/inference-core/testing', export: 'ScriptedRunner' },

@@ -85,8 +85,21 @@ export async function loadGatewayModels(config: GatewayConfig, options: LoadMode
     throw e;
   }
   const models: Record<string, GatewayModel> = {};
+  const runners = new Map<string, ModelRunner>();
   for (const { name, raw, config: m } of created) {
-    const runner = m.supervise !== undefined ? options.supervise(raw, m.supervise) : raw;
+    if (m.supervise === undefined) {
+      runners.set(name, raw);
+      continue;
+    }
+    try {
+      runners.set(name, options.supervise(raw, m.supervise));
+    } catch (e) {
+      await closeAll().catch(() => undefined);
+      throw new GatewayConfigError(`config.models.${name}.supervise`, (e as Error).message);
+    }
+  }
+  for (const { name, raw, config: m } of created) {
+    const runner = runners.get(name)!;
     const entry: GatewayModel = { runner };
     if (m.runnerModel !== undefined) entry.runnerModel = m.runnerModel;
     if (m.weights !== undefined && typeof raw.loadWeights === 'function') {

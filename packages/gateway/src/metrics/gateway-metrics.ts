@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from './registry.js';
+import { Counter, CounterSeries, Gauge, GaugeSeries, Histogram, HistogramSeries, Registry } from './registry.js';
 
 // Seconds. TTFT spans a fast scripted runner (sub-millisecond) up to a cold local model.
 const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -47,7 +47,46 @@ export class GatewayMetrics {
     new Counter('inferkit_gateway_client_disconnects_total', 'Requests cancelled because the client disconnected.'),
   );
 
+  private readonly perModel = new Map<string, ModelSeries>();
+
+  /**
+   * The series of one model, looked up once per request instead of building label keys for
+   * every observation. Success counters are included: they are the common case.
+   */
+  forModel(model: string): ModelSeries {
+    let s = this.perModel.get(model);
+    if (s === undefined) {
+      const l = { model };
+      s = {
+        timeToFirstToken: this.timeToFirstToken.labels(l),
+        interTokenLatency: this.interTokenLatency.labels(l),
+        requestDuration: this.requestDuration.labels(l),
+        queueDepth: this.queueDepth.labels(l),
+        inFlight: this.inFlight.labels(l),
+        promptTokens: this.tokens.labels({ model, type: 'prompt' }),
+        completionTokens: this.tokens.labels({ model, type: 'completion' }),
+        okUnary: this.requests.labels({ model, stream: 'false', status: '200' }),
+        okStream: this.requests.labels({ model, stream: 'true', status: '200' }),
+      };
+      this.perModel.set(model, s);
+    }
+    return s;
+  }
+
   render(): string {
     return this.registry.render();
   }
+}
+
+/** Series of one model; see `GatewayMetrics.forModel`. */
+export interface ModelSeries {
+  timeToFirstToken: HistogramSeries;
+  interTokenLatency: HistogramSeries;
+  requestDuration: HistogramSeries;
+  queueDepth: GaugeSeries;
+  inFlight: GaugeSeries;
+  promptTokens: CounterSeries;
+  completionTokens: CounterSeries;
+  okUnary: CounterSeries;
+  okStream: CounterSeries;
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { supervise, type ModelRunner, type SupervisePolicy } from '@inferkit/inference-core';
+import { loadGatewayModels } from './config/load-gateway-models.js';
+import { GatewayConfigError, parseGatewayConfig } from './config/parse-gateway-config.js';
+import { createGateway } from './gateway.js';
+
+const USAGE = `usage: inferkit-gateway --config <file.json> [--host <addr>] [--port <n>]
+
+Serves the models of the config file over an OpenAI-compatible HTTP API:
+  POST /v1/chat/completions   GET /v1/models   GET /healthz   GET /metrics
+`;
+
+function log(msg: string): void {
+  process.stderr.write(`[inferkit-gateway] ${msg}\n`);
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        host: { type: 'string' },
+        port: { type: 'string', short: 'p' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.config === undefined) {
+    process.stderr.write(`--config is required\n${USAGE}`);
+    return 2;
+  }
+  let config;
+  try {
+    const text = await readFile(args.config, 'utf8');
+    config = parseGatewayConfig(JSON.parse(text), args.config);
+  } catch (e) {
+    log(`cannot use config ${args.config}: ${(e as Error).message}`);
+    return 2;
+  }
+  if (args.host !== undefined) config.host = args.host;
+  if (args.port !== undefined) {
+    const port = Number(args.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      log(`--port must be an integer from 0 to 65535, got '${args.port}'`);
+      return 2;
+    }
+    config.port = port;
+  }
+  let apiKeys: string[] | undefined;
+  if (config.apiKeysEnv !== undefined) {
+    apiKeys = (process.env[config.apiKeysEnv] ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+    if (apiKeys.length === 0) {
+      log(`config.apiKeysEnv names ${config.apiKeysEnv}, which is unset or empty; refusing to start without keys`);
+      return 2;
+    }
+  }
+
+  let loaded;
+  try {
+    loaded = await loadGatewayModels(config, {
+      // The policy is handed over as written; supervise() rejects unusable ones with a RangeError.
+      supervise: (runner: ModelRunner, policy: Record<string, unknown>) => supervise(runner, policy as SupervisePolicy),
+      onProgress: (model, p) => {
+        const pct = p.totalBytes !== undefined && p.totalBytes > 0 ? ` ${Math.floor((100 * p.loadedBytes) / p.totalBytes)}%` : '';
+        log(`${model}: ${p.phase}${pct}${p.file !== undefined ? ` ${p.file}` : ''}`);
+      },
+    });
+  } catch (e) {
+    log(e instanceof GatewayConfigError ? e.message : `cannot create runners: ${(e as Error).message}`);
+    return 1;
+  }
+  for (const [name, m] of Object.entries(loaded.models)) {
+    m.ready?.then(
+      () => log(`${name}: ready`),
+      (e: unknown) => log(`${name}: failed to load: ${(e as Error).message}`),
+    );
+  }
+  const gateway = createGateway({
+    models: loaded.models,
+    ...(apiKeys !== undefined ? { apiKeys } : {}),
+    ...(config.maxBodyBytes !== undefined ? { maxBodyBytes: config.maxBodyBytes } : {}),
+    ...(config.shutdownGraceMs !== undefined ? { shutdownGraceMs: config.shutdownGraceMs } : {}),
+    onServerError: (i) => log(`${i.status} ${i.code} model=${i.model} request=${i.requestId ?? '-'}: ${i.message}`),
+  });
+  let address;
+  try {
+    address = await gateway.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    log(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
+    await loaded.close().catch(() => undefined);
+    return 1;
+  }
+  const models = Object.keys(loaded.models).join(', ');
+  log(`listening on http://${address.address}:${address.port}/v1 (models: ${models})`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log(`${signal}: draining`);
+      gateway
+        .close()
+        .then(() => loaded.close())
+        .catch((e: unknown) => log(`shutdown: ${(e as Error).message}`))
+        .finally(resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    log(`fatal: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, test } from 'vitest';
+
+const here = dirname(fileURLToPath(import.meta.url));
+// The built CLI, as `inferkit-gateway` runs it (CI builds before testing).
+const CLI = join(here, '..', 'dist', 'cli.js');
+const fixture = (name: string): string => join(here, 'fixtures', name);
+
+let child: ChildProcess | undefined;
+afterEach(() => {
+  if (child !== undefined && child.exitCode === null) child.kill('SIGKILL');
+  child = undefined;
+});
+
+function start(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; stderr: () => string; exit: Promise<number | null> } {
+  const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = proc;
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stdout!.resume();
+  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, stderr: () => err, exit };
+}
+
+function waitFor(get: () => string, re: RegExp, exit: Promise<unknown>): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = re.exec(get());
+      if (m !== null) {
+        clearInterval(timer);
+        resolve(m);
+      }
+    }, 10);
+    void exit.then(() => {
+      clearInterval(timer);
+      const m = re.exec(get());
+      if (m !== null) resolve(m);
+      else reject(new Error(`CLI exited before printing ${re}: ${get()}`));
+    });
+  });
+}
+
+describe('inferkit-gateway CLI', () => {
+  test('serves a config file (scripted runner, supervise policy) and drains on SIGTERM', async () => {
+    const { proc, stderr, exit } = start(['--config', fixture('scripted.gateway.json')]);
+    const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1) \(models: scripted\)/, exit);
+    const client = new OpenAI({ baseURL: m[1]!, apiKey: 'unused', maxRetries: 0 });
+    const res = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.choices[0]!.message.content).toBe('Hello from the CLI');
+    expect(res.usage?.total_tokens).toBe(5);
+    proc.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect(stderr()).toContain('SIGTERM: draining');
+  });
+
+  test('apiKeysEnv: keys come from the environment; refuses to start when it is empty', async () => {
+    const { stderr, exit } = start(['--config', fixture('keys.gateway.json')], { GW_TEST_KEYS: ' k-one , k-two ' });
+    const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/, exit);
+    const wrong = new OpenAI({ baseURL: m[1]!, apiKey: 'k-three', maxRetries: 0 });
+    const e = await wrong.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'x' }] }).then(
+      () => null,
+      (err: unknown) => err as { status: number },
+    );
+    expect(e?.status).toBe(401);
+    const right = new OpenAI({ baseURL: m[1]!, apiKey: 'k-two', maxRetries: 0 });
+    const res = await right.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'x' }] });
+    expect(res.choices[0]!.message.content).toBe('ok');
+    child!.kill('SIGTERM');
+    expect(await exit).toBe(0);
+
+    const empty = start(['--config', fixture('keys.gateway.json')], { GW_TEST_KEYS: '' });
+    expect(await empty.exit).toBe(2);
+    expect(empty.stderr()).toContain('GW_TEST_KEYS, which is unset or empty');
+  });
+
+  test('--port overrides the file; a bad value exits 2', async () => {
+    const { stderr, exit } = start(['--config', fixture('scripted.gateway.json'), '--port', 'eighty']);
+    expect(await exit).toBe(2);
+    expect(stderr()).toContain("--port must be an integer from 0 to 65535, got 'eighty'");
+  });
+
+  test('a missing runner module is reported with where it was looked up', async () => {
+    const { stderr, exit } = start(['--config', fixture('missing-module.gateway.json')]);
+    expect(await exit).toBe(1);
+    expect(stderr()).toContain("config.models.x.runner: cannot find module '@inferkit/not-installed'");
+  });
+
+  test('an unusable supervise policy is reported against its config path', async () => {
+    const { stderr, exit } = start(['--config', fixture('bad-policy.gateway.json')]);
+    expect(await exit).toBe(1);
+    expect(stderr()).toContain("config.models.x.supervise: supervise: budget.onExceeded 'throttle' needs serving.maxConcurrent");
+  });
+
+  test('no --config, or an unreadable one, exits 2 with usage', async () => {
+    const a = start([]);
+    expect(await a.exit).toBe(2);
+    expect(a.stderr()).toContain('usage: inferkit-gateway --config');
+    const b = start(['--config', fixture('nope.json')]);
+    expect(await b.exit).toBe(2);
+    expect(b.stderr()).toContain('cannot use config');
+  });
+});
