@@ -118,3 +118,40 @@ describe('RunHandle', () => {
     await expect(RunHandle.streaming(bad).collect()).rejects.toMatchObject({ kind: 'internal' });
   });
 });
+
+describe('RunHandle fast path (factory sources)', () => {
+  it('a pending next() settles with cancelled once the signal-aware source stops', async () => {
+    let hooks = 0;
+    const h = RunHandle.streaming(
+      (signal) =>
+        (async function* () {
+          yield c('a');
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          yield c('never delivered');
+        })(),
+      () => hooks++,
+    );
+    const it = h[Symbol.asyncIterator]();
+    await it.next();
+    const pending = it.next();
+    h.cancel('stop');
+    await expect(pending).rejects.toMatchObject({ kind: 'cancelled' });
+    await expect(it.next()).rejects.toMatchObject({ kind: 'cancelled' });
+    expect(hooks).toBe(1);
+  });
+
+  it('lifts errors and tracks the end like the guarded path', async () => {
+    const failing = RunHandle.streaming(() =>
+      (async function* () {
+        yield c('a');
+        throw new Error('boom');
+      })(),
+    );
+    await expect(failing.collect()).rejects.toMatchObject({ kind: 'internal', message: 'boom' });
+    let hooks = 0;
+    const h = RunHandle.streaming(() => chunks(3), () => hooks++);
+    expect((await h.collect()).text).toBe('t0t1t2');
+    h.cancel();
+    expect(hooks).toBe(0);
+  });
+});

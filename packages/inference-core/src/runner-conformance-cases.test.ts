@@ -30,7 +30,7 @@ class LeakyHandle extends RunHandle {
   }
 }
 
-type Flaw = 'keeps-emitting-after-cancel' | 'emits-after-finish' | 'throws-plain-errors';
+type Flaw = 'keeps-emitting-after-cancel' | 'emits-after-finish' | 'throws-plain-errors' | 'ignores-abort-signal';
 
 /** A runner with one deliberate contract violation. */
 function brokenRunner(flaw: Flaw): ModelRunner {
@@ -46,6 +46,7 @@ function brokenRunner(flaw: Flaw): ModelRunner {
       }
       if (!Array.isArray(batch.messages)) throw new InferenceError('bad_request', 'messages');
       const id = batch.requestId;
+      if (flaw === 'ignores-abort-signal') return queueFedHandle(id, options?.signal);
       async function* gen(): AsyncGenerator<TokenChunk> {
         for (let i = 0; i < 4; i++) {
           await new Promise((r) => setImmediate(r));
@@ -57,6 +58,40 @@ function brokenRunner(flaw: Flaw): ModelRunner {
       return flaw === 'keeps-emitting-after-cancel' ? new LeakyHandle(gen()) : RunHandle.streaming(gen(), undefined, { signal: options?.signal });
     },
   };
+}
+
+/**
+ * The classic native-callback bug: chunks are pushed into a queue by a producer; the cancel hook
+ * stops the producer, but the consuming source awaits the queue without watching the signal, so
+ * a next() pending during cancel() would wait forever.
+ */
+function queueFedHandle(requestId: string, signal: AbortSignal | undefined): RunHandle {
+  const queue: TokenChunk[] = [];
+  let wake: (() => void) | null = null;
+  let stopped = false;
+  let i = 0;
+  const produce = (): void => {
+    if (stopped) return;
+    queue.push(i < 4 ? { requestId, textDelta: `q${i}` } : { requestId, textDelta: '', finishReason: 'stop', usage: { outputTokens: 4 } });
+    i++;
+    wake?.();
+    if (i <= 4) setImmediate(produce);
+  };
+  setImmediate(produce);
+  return RunHandle.streaming(
+    async function* () {
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r)); // ignores the signal
+        const chunk = queue.shift()!;
+        yield chunk;
+        if (chunk.finishReason !== undefined) return;
+      }
+    },
+    () => {
+      stopped = true;
+    },
+    { signal },
+  );
 }
 
 describe('runnerConformanceCases', () => {
@@ -72,6 +107,7 @@ describe('runnerConformanceCases', () => {
       'usage.reported',
       'cancel.before-first-chunk',
       'cancel.mid-stream',
+      'cancel.while-pending',
       'cancel.break',
       'abort.before-execute',
       'abort.mid-stream',
@@ -115,12 +151,17 @@ describe('runnerConformanceCases', () => {
 
   it('a runner that keeps emitting after cancel fails the cancellation and abort cases', async () => {
     const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('keeps-emitting-after-cancel'), capabilities: caps }));
-    expect(failed).toEqual(['abort.before-execute', 'abort.mid-stream', 'cancel.before-first-chunk', 'cancel.break', 'cancel.mid-stream']);
+    expect(failed).toEqual(['abort.before-execute', 'abort.mid-stream', 'cancel.before-first-chunk', 'cancel.break', 'cancel.mid-stream', 'cancel.while-pending']);
   });
 
   it('a runner that emits after its finish chunk fails stream.finish-last only', async () => {
     const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('emits-after-finish'), capabilities: caps }));
     expect(failed).toEqual(['stream.finish-last']);
+  });
+
+  it('a runner whose source ignores the abort signal fails cancel.while-pending (and only that)', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('ignores-abort-signal'), capabilities: { timeoutMs: 300 } }));
+    expect(failed).toEqual(['cancel.while-pending']);
   });
 
   it('a runner that throws non-InferenceError errors fails errors.invalid-batch', async () => {

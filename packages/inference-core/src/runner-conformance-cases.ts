@@ -209,6 +209,30 @@ export function runnerConformanceCases(options: ConformanceOptions): Conformance
     await canStillServe(runner, 'after cancel');
   }));
 
+  add('cancel.while-pending', 'cancel() while a next() is pending settles it promptly; nothing follows (sources must honour the abort signal)', withRunner(async (runner) => {
+    const handle = await within(runner.execute(makeBatch('cancelp')), 'execute()');
+    const it = handle[Symbol.asyncIterator]();
+    const first = await within(it.next(), 'first next()');
+    if (first.done === true) throw new Error('the stream ended without a chunk');
+    if (first.value.finishReason !== undefined) {
+      if (multiChunk) throw new Error('the first chunk already finished the stream (capabilities.multiChunk)');
+      return;
+    }
+    const pending = it.next();
+    handle.cancel('conformance: cancel while a next() is pending');
+    try {
+      // A chunk produced before the cancel may still be delivered; a hang may not.
+      await within(pending, 'the next() pending during cancel() (does the source ignore the abort signal?)');
+    } catch (e) {
+      if (e instanceof DeadlineError) throw e;
+      if (!(InferenceError.isInstance(e) && e.kind === 'cancelled')) {
+        throw new Error(`the pending next() rejected with ${describe(e)}, expected kind 'cancelled'`);
+      }
+    }
+    await expectStopped(it, 'cancel while pending', true);
+    await canStillServe(runner, 'after cancel');
+  }));
+
   add('cancel.break', 'breaking out of for-await stops the stream and frees the runner', withRunner(async (runner) => {
     const handle = await within(runner.execute(makeBatch('break')), 'execute()');
     let seen = 0;

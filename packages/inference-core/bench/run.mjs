@@ -1,0 +1,104 @@
+// Streams 1,000,000 chunks through
+//   (a) a bare async generator,
+//   (b) RunHandle.streaming(generator)            — a plain iterable: guarded path (a promise per
+//       chunk so cancel() can settle a pending next() even if the source is stuck),
+//   (b2) RunHandle.streaming((signal) => generator) — a factory: fast path (one `then` per chunk),
+//   (c) supervise(runner) whose execute() returns (b2), with every policy configured,
+// and prints ns/chunk. Target: (c) within 1.2x of (a).
+//
+// Run: pnpm --filter @inferkit/inference-core build && pnpm --filter @inferkit/inference-core bench
+// Options: CHUNKS=1000000 ROUNDS=7 node bench/run.mjs
+// Rounds interleave a/b/c so that machine noise hits all three alike; the median is reported.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, '..', 'dist', 'index.js');
+if (!existsSync(dist)) {
+  console.error('dist/ is missing: run `pnpm --filter @inferkit/inference-core build` first');
+  process.exit(1);
+}
+const { RunHandle, supervise } = await import(dist);
+
+const CHUNKS = Number(process.env.CHUNKS ?? 1_000_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const requestId = 'bench';
+
+async function* generate(n) {
+  for (let i = 0; i < n; i++) {
+    yield i === n - 1 ? { requestId, textDelta: 'x', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: n } } : { requestId, textDelta: 'x' };
+  }
+}
+
+const runner = {
+  runtimeKind: () => 'custom:bench',
+  transportKind: () => ({ kind: 'local', device: 'cpu' }),
+  rebuildSession: async () => {},
+  execute: async (batch, options) => RunHandle.streaming(() => generate(batch.estimatedTokens), undefined, { signal: options?.signal, requestId }),
+};
+const supervised = supervise(runner, {
+  retry: { maxRetries: 2, initialDelayMs: 100, maxDelayMs: 1000 },
+  circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 5_000 },
+  rateLimits: { requestsPerMinute: 1_000, tokensPerMinute: 1e12, maxConcurrent: 8 },
+  serving: { maxConcurrent: 4 },
+  budget: { hourlyUsd: 100, onExceeded: 'reject' },
+  timeouts: { firstChunkMs: 60_000, totalMs: 600_000 },
+});
+const batch = (n) => ({ requestId, model: 'bench', messages: [], sampling: {}, stream: true, estimatedTokens: n });
+
+async function consume(iterable) {
+  let count = 0;
+  let chars = 0;
+  for await (const chunk of iterable) {
+    count++;
+    chars += chunk.textDelta.length;
+  }
+  return count + chars * 0;
+}
+
+const variants = [
+  { id: 'a', name: '(a) bare async generator', run: (n) => consume(generate(n)) },
+  { id: 'b', name: '(b) RunHandle (iterable)', run: (n) => consume(RunHandle.streaming(generate(n))) },
+  { id: 'b2', name: '(b2) RunHandle (factory)', run: (n) => consume(RunHandle.streaming(() => generate(n))) },
+  { id: 'c', name: '(c) supervise(RunHandle)', run: async (n) => consume(await supervised.execute(batch(n))) },
+];
+
+async function time(v, n) {
+  const t0 = process.hrtime.bigint();
+  const count = await v.run(n);
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (count !== n) throw new Error(`${v.name}: got ${count} chunks, expected ${n}`);
+  return ns / n;
+}
+
+// Warm-up: let V8 optimize every path before measuring.
+for (const v of variants) await time(v, Math.min(CHUNKS, 200_000));
+
+const samples = Object.fromEntries(variants.map((v) => [v.id, []]));
+for (let r = 0; r < ROUNDS; r++) for (const v of variants) samples[v.id].push(await time(v, CHUNKS));
+
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const base = median(samples.a);
+const rows = variants.map((v) => {
+  const med = median(samples[v.id]);
+  return { variant: v.name, nsPerChunk: +med.toFixed(1), min: +Math.min(...samples[v.id]).toFixed(1), vsBare: +(med / base).toFixed(3) };
+});
+
+console.log(`inference-core stream overhead — ${CHUNKS.toLocaleString('en-US')} chunks × ${ROUNDS} rounds, median (node ${process.version}, ${process.arch})`);
+console.log('');
+console.log(`${'variant'.padEnd(28)} ${'ns/chunk'.padStart(9)} ${'min'.padStart(9)} ${'× (a)'.padStart(7)}`);
+for (const r of rows) console.log(`${r.variant.padEnd(28)} ${r.nsPerChunk.toFixed(1).padStart(9)} ${r.min.toFixed(1).padStart(9)} ${r.vsBare.toFixed(3).padStart(7)}`);
+const c = rows.find((r) => r.variant.startsWith('(c)')).vsBare;
+console.log('');
+console.log(`target (c) ≤ 1.2 × (a): ${c <= 1.2 ? 'met' : 'NOT met'} (${c.toFixed(3)})`);
+
+const outDir = join(here, 'out');
+mkdirSync(outDir, { recursive: true });
+const result = { bench: 'inference-core/stream-overhead', date: new Date().toISOString(), node: process.version, arch: process.arch, chunks: CHUNKS, rounds: ROUNDS, rows, samples, targetMet: c <= 1.2 };
+writeFileSync(join(outDir, 'stream-overhead.json'), JSON.stringify(result, null, 2) + '\n');
+console.log(`wrote ${join('bench', 'out', 'stream-overhead.json')}`);
