@@ -1,6 +1,6 @@
 export { PythonRunner } from './python-runner.js';
 export type { PythonWorkerHealth } from './python-runner.js';
-export type { PythonRunnerOptions } from './python-runner-options.js';
+export type { PythonRunnerOptions, PythonWorkerExit } from './python-runner-options.js';
 export type { AutoRestartOptions } from './restart-policy.js';
 export type { PythonLogLine } from './log-tail.js';
 export { bridgePythonPath } from './bridge-path.js';

@@ -48,6 +48,11 @@ export interface PythonRunnerOptions {
   autoRestart?: boolean | AutoRestartOptions;
   /** Receives every line the worker prints on stdout/stderr. */
   onLog?: (line: PythonLogLine) => void;
+  /**
+   * Called whenever a worker process ends: crashes (`expected: false`) and shutdowns by `close`,
+   * `rebuildSession` or `loadWeights` (`expected: true`). For alerting and metrics.
+   */
+  onWorkerExit?: (exit: PythonWorkerExit) => void;
   /** Log lines kept for error reports (`runtime_crashed` details). Default 50. */
   logTailLines?: number;
   /**
@@ -57,6 +62,17 @@ export interface PythonRunnerOptions {
   promptTemplate?: (messages: Message[]) => string;
   /** Time source for timeouts and restart backoff (tests pass a `FakeClock`). */
   clock?: Clock;
+}
+
+/** How a worker process ended (see `onWorkerExit`). */
+export interface PythonWorkerExit {
+  pid: number | undefined;
+  code: number | null;
+  signal: string | null;
+  /** Human-readable: exit code meaning, signal, spawn failure or protocol violation. */
+  reason: string;
+  /** True for shutdowns the runner asked for. */
+  expected: boolean;
 }
 
 export interface ResolvedOptions {
@@ -77,6 +93,7 @@ export interface ResolvedOptions {
   maxQueued: number;
   restart: RestartPolicy | null;
   onLog: ((line: PythonLogLine) => void) | undefined;
+  onWorkerExit: ((exit: PythonWorkerExit) => void) | undefined;
   logTailLines: number;
   promptTemplate: ((messages: Message[]) => string) | undefined;
 }
@@ -129,6 +146,7 @@ export function resolveOptions(options: PythonRunnerOptions): ResolvedOptions {
     maxQueued: options.maxQueued === 0 ? 0 : positive('maxQueued', options.maxQueued, Infinity, true),
     restart: restartPolicy(options.autoRestart),
     onLog: options.onLog,
+    onWorkerExit: options.onWorkerExit,
     logTailLines: positive('logTailLines', options.logTailLines, 50, true),
     promptTemplate: options.promptTemplate,
   };

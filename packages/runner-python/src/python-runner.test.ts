@@ -6,7 +6,7 @@ import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/in
 import { afterEach, describe, expect, test } from 'vitest';
 import type { PythonLogLine } from './log-tail.js';
 import { PythonRunner } from './python-runner.js';
-import type { PythonRunnerOptions } from './python-runner-options.js';
+import type { PythonRunnerOptions, PythonWorkerExit } from './python-runner-options.js';
 import { processExists, scriptedOptions } from './__testing__/scripted-engine.js';
 
 const runners: PythonRunner[] = [];
@@ -249,21 +249,16 @@ describe('errors', () => {
   });
 
   test('an engine that reports itself dead fails its requests and the worker exits with a reason', async () => {
-    const r = runner();
+    let exited!: (exit: PythonWorkerExit) => void;
+    const exit = new Promise<PythonWorkerExit>((resolve) => (exited = resolve));
+    const r = runner({ onWorkerExit: (e) => exited(e) });
     const err = await expectError((await r.execute(batch('f', '!fatal'))).collect());
     expect(err.kind).toBe('runtime_crashed');
     expect(err.message).toBe('scripted engine death');
-    let refused: InferenceError | undefined;
-    for (let i = 0; i < 200 && refused === undefined; i++) {
-      // The worker exits right after the fatal frame; until then it refuses new work the same way.
-      try {
-        await (await r.execute(batch(`n${i}`, 'x'))).collect();
-      } catch (e) {
-        if ((e as InferenceError).message.includes('exited with code 3')) refused = e as InferenceError;
-      }
-    }
-    expect(refused!.kind).toBe('runtime_crashed');
-    expect(refused!.message).toContain('scripted engine death; the python worker exited with code 3 (the engine reported itself dead)');
+    expect(await exit).toMatchObject({ code: 3, signal: null, expected: false, reason: 'exited with code 3 (the engine reported itself dead)' });
+    const refused = await expectError(r.execute(batch('n', 'x')));
+    expect(refused.kind).toBe('runtime_crashed');
+    expect(refused.message).toContain('scripted engine death; the python worker exited with code 3 (the engine reported itself dead)');
   });
 
   test('start-up failures are typed', async () => {

@@ -433,6 +433,13 @@ export class PythonRunner implements ModelRunner {
   private onWorkerExit(worker: PythonWorker, exit: WorkerExit): void {
     const reason = this.retiring.get(worker);
     this.retiring.delete(worker);
+    if (this.opts.onWorkerExit !== undefined) {
+      try {
+        this.opts.onWorkerExit({ pid: worker.pid, code: exit.code, signal: exit.signal, reason: exit.reason, expected: reason !== undefined });
+      } catch {
+        // A throwing observer must not change how the exit is handled.
+      }
+    }
     if (worker !== this.worker) return; // a worker replaced earlier; its requests are settled
     const requests = [...this.requests.values()];
     this.requests.clear();
