@@ -123,11 +123,6 @@ export class RemoteRunner implements ModelRunner {
     this.#closed = false;
   }
 
-  /** Path prefix of `baseUrl` (e.g. `/v1`), for the wire to build full paths. */
-  get basePath(): string {
-    return this.#basePath;
-  }
-
   async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
     validateBatch(batch, this.#wire.label);
     const signal = options?.signal;
@@ -294,6 +289,13 @@ function validateBatch(batch: ExecuteBatch, label: string): void {
   if (typeof batch.sampling !== 'object' || batch.sampling === null) throw bad('sampling must be an object', 'sampling');
   const max = batch.sampling.maxTokens;
   if (max !== undefined && (!Number.isInteger(max) || max <= 0)) throw bad('sampling.maxTokens must be a positive integer', 'maxTokens');
+  if (batch.tools !== undefined) {
+    if (!Array.isArray(batch.tools)) throw bad('tools must be an array', 'tools');
+    batch.tools.forEach((t, i) => {
+      if (typeof t?.name !== 'string' || t.name === '') throw bad(`tools[${i}].name must be a non-empty string`, `tools[${i}]`);
+      if (typeof t.parameters !== 'object' || t.parameters === null) throw bad(`tools[${i}].parameters must be a JSON Schema object`, `tools[${i}]`);
+    });
+  }
   const stop = batch.sampling.stop;
   if (stop !== undefined && (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string'))) {
     throw bad('sampling.stop must be an array of strings', 'stop');

@@ -30,8 +30,6 @@ export class ChunkStream implements AsyncIterableIterator<TokenChunk> {
   private waitingReject: ((e: unknown) => void) | null;
   private readyResolve: (() => void) | null;
   private readyReject: ((e: unknown) => void) | null;
-  /** Chunks pushed so far (the consumer may not have read them yet). */
-  pushed: number;
   private readonly requestId: string | undefined;
 
   /** @param requestId stamped on errors that do not carry one yet. */
@@ -47,7 +45,6 @@ export class ChunkStream implements AsyncIterableIterator<TokenChunk> {
     this.waitingReject = null;
     this.readyResolve = null;
     this.readyReject = null;
-    this.pushed = 0;
     this.ready = new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -67,7 +64,6 @@ export class ChunkStream implements AsyncIterableIterator<TokenChunk> {
 
   push(chunk: TokenChunk): void {
     if (this.ended || this.error !== null) return;
-    this.pushed++;
     const resolve = this.waitingResolve;
     if (resolve !== null) {
       this.waitingResolve = null;
