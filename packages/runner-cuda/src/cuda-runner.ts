@@ -163,20 +163,36 @@ export class CudaRunner implements ModelRunner {
     if (previous !== null) await previous.engine.close().catch(() => undefined);
 
     const totalBytes = weightBytes(modelDir);
+    // Engine progress arrives through a thread-safe function, so a report can land after load()
+    // resolved; those are dropped and the completed load is reported once, last.
+    let loading = true;
+    let reported = -1;
+    const report = (loadedBytes: number) => {
+      if (loadedBytes <= reported) return;
+      reported = loadedBytes;
+      try {
+        onProgress?.({ phase: 'load', loadedBytes, totalBytes, file: modelDir });
+      } catch {
+        // A throwing progress callback must not abort the native load.
+      }
+    };
     const progress = onProgress
       ? (p: { fraction: number; stage: string }) => {
-          try {
-            onProgress({ phase: 'load', loadedBytes: Math.round(Math.min(1, Math.max(0, p.fraction)) * totalBytes), totalBytes, file: modelDir });
-          } catch {
-            // A throwing progress callback must not abort the native load.
-          }
+          if (loading) report(Math.round(Math.min(1, Math.max(0, p.fraction)) * totalBytes));
         }
       : undefined;
-    const { engine, info } = await this.loadOnDevice(binding, modelDir, progress);
+    let loaded: { engine: AddonEngine; info: AddonEngineInfo };
+    try {
+      loaded = await this.loadOnDevice(binding, modelDir, progress);
+    } finally {
+      loading = false;
+    }
+    const { engine, info } = loaded;
     if (signal?.aborted) {
       await engine.close().catch(() => undefined);
       throw aborted();
     }
+    report(totalBytes);
     const stops = new Set<number>(info.eosTokenIds);
     if (tokenizer.eosTokenId !== undefined) stops.add(tokenizer.eosTokenId);
     this.model = { engine, info, modelDir, tokenizer, prompt, defaults, stopTokenIds: Int32Array.from(stops) };

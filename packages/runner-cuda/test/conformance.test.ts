@@ -1,12 +1,13 @@
 import { describe, test } from 'vitest';
 import { runnerConformanceCases } from '@inferkit/inference-core/testing';
 import { CudaRunner } from '../src/cuda-runner.js';
-import { modelDir } from './helpers/paths.js';
+import { noEosModelDir } from './helpers/paths.js';
 import { TEST_THREADS, userBatch } from './helpers/runner.js';
 
 async function create(): Promise<CudaRunner> {
   const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
-  await runner.loadWeights({ kind: 'local_path', path: modelDir('llama-gqa') });
+  // No EOS ids: the streams always run to maxTokens, as the mid-stream cases need.
+  await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
   return runner;
 }
 

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ggufPath, modelDir, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
+import { ggufPath, modelDir, NO_EOS_MODELS, noEosModelDir, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
 import { pseudoRandomIds, REFERENCE_PROMPTS, referenceLogitsFile } from './helpers/prompts.js';
 
 /**
@@ -25,6 +25,7 @@ export default function setup(): void {
       (m) =>
         existsSync(join(TEST_MODELS_DIR, m, 'config.json')) &&
         existsSync(ggufPath(m)) &&
+        NO_EOS_MODELS.every((n) => existsSync(join(noEosModelDir(n), 'config.json'))) &&
         REFERENCE_PROMPTS.every((p) => existsSync(referenceLogitsFile(m, p.label))),
     );
   if (fresh) return;
@@ -32,6 +33,18 @@ export default function setup(): void {
     execFileSync('python3', [join(SCRIPTS_DIR, script), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   run('gen_tiny_models.py', [TEST_MODELS_DIR]);
   for (const m of TINY_MODELS) run('export_gguf.py', [join(TEST_MODELS_DIR, m), ggufPath(m)]);
+  for (const m of NO_EOS_MODELS) {
+    const dir = noEosModelDir(m);
+    cpSync(modelDir(m), dir, { recursive: true });
+    const edit = (file: string, key: string) => {
+      const v = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, unknown>;
+      v[key] = null;
+      writeFileSync(join(dir, file), JSON.stringify(v, null, 2));
+    };
+    edit('config.json', 'eos_token_id');
+    edit('generation_config.json', 'eos_token_id');
+    edit('tokenizer_config.json', 'eos_token');
+  }
   // Reference logits for the parity test, all in one Python process (numpy's import is most of
   // the cost of a single forward on these models).
   mkdirSync(join(TEST_MODELS_DIR, 'reference'), { recursive: true });

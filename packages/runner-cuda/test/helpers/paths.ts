@@ -16,6 +16,18 @@ export function modelDir(name: TinyModel): string {
   return join(TEST_MODELS_DIR, name);
 }
 
+/**
+ * Copies of two tiny models with every EOS id removed (config.json, generation_config.json,
+ * tokenizer_config.json), written by the global setup. Random weights emit EOS at arbitrary
+ * points; tests of streaming mechanics need generations that always run to maxTokens.
+ */
+export const NO_EOS_MODELS = ['llama-gqa', 'qwen2-bias'] as const;
+export type NoEosModel = (typeof NO_EOS_MODELS)[number];
+
+export function noEosModelDir(name: NoEosModel): string {
+  return join(TEST_MODELS_DIR, 'no-eos', name);
+}
+
 export function ggufPath(name: TinyModel): string {
   return join(TEST_MODELS_DIR, `${name}.gguf`);
 }
