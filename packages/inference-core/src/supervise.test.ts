@@ -203,6 +203,32 @@ describe('supervise', () => {
     expect(c.events.at(-1)).toMatchObject({ type: 'request_finish', outcome: 'cancelled' });
   });
 
+  it('adopts a handle that only looks like a RunHandle', async () => {
+    let cancelled = 0;
+    const duckRunner = {
+      runtimeKind: () => 'custom:duck' as const,
+      transportKind: () => ({ kind: 'local' as const, device: 'cpu' }),
+      rebuildSession: async () => undefined,
+      execute: async (b: ExecuteBatch) =>
+        ({
+          async *[Symbol.asyncIterator]() {
+            yield { requestId: b.requestId, textDelta: 'a' };
+            yield { requestId: b.requestId, textDelta: 'b' };
+            yield { requestId: b.requestId, textDelta: '', finishReason: 'stop' };
+          },
+          cancel: () => cancelled++,
+        }) as unknown as RunHandle,
+    };
+    const sup = supervise(duckRunner, { serving: { maxConcurrent: 1 } });
+    const tokens = await (await sup.execute(batch())).collect();
+    expect(tokens.text).toBe('ab');
+    expect(sup.capacity!.inFlight).toBe(0);
+    const h = await sup.execute(batch());
+    h.cancel();
+    expect(cancelled).toBe(1);
+    expect(sup.capacity!.inFlight).toBe(0);
+  });
+
   it('delegates the rest of the contract', async () => {
     const runner = new ScriptedRunner({ runtimeKind: 'python:echo', rateLimits: { requestsPerMinute: 5 }, estimatedCostUsd: 0.01 });
     const sup = supervise(runner);

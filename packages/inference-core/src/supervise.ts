@@ -10,7 +10,7 @@ import { RateLimiter, type RateLimitPermit } from './rate-limiter.js';
 import type { RateLimits } from './rate-limits.js';
 import { decideRetry } from './retry-delay.js';
 import type { RetryPolicy } from './retry-policy.js';
-import { kObserve, kUnshift, type RunHandle, type RunObserver } from './run-handle.js';
+import { kObserve, kUnshift, RunHandle, type RunObserver } from './run-handle.js';
 import type { RuntimeKind } from './runtime-kind.js';
 import type { Serving } from './serving.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
@@ -180,7 +180,7 @@ export class SupervisedRunner implements ModelRunner {
           if (this.limiter !== undefined) {
             ratePermit = await this.limiter.acquire({ requests: 1, tokens: batch.estimatedTokens }, { signal });
           }
-          handle = await this.runner.execute(batch, signal === undefined ? undefined : { signal });
+          handle = adopt(await this.runner.execute(batch, signal === undefined ? undefined : { signal }), signal, requestId);
           const first = await handle.next();
           deadline?.firstChunkArrived();
           const now = clock.now();
@@ -362,6 +362,20 @@ class RunWatch implements RunObserver {
       sup.emit({ type: 'request_finish', requestId, atMs: now, durationMs: now - this.startedAt, outcome, costUsd: cost, usage: u });
     }
   }
+}
+
+/**
+ * A runner built against another copy of this package returns a RunHandle that still has the
+ * (Symbol.for-keyed) observer protocol; anything else that merely looks like a handle is wrapped
+ * once, so it can be observed too.
+ */
+function adopt(handle: RunHandle, signal: AbortSignal | undefined, requestId: string): RunHandle {
+  if (typeof (handle as Partial<RunHandle>)[kObserve] === 'function') return handle;
+  const duck = handle as unknown as AsyncIterable<TokenChunk> & { cancel?: (reason?: unknown) => void };
+  if (duck === null || typeof duck !== 'object' || typeof duck[Symbol.asyncIterator] !== 'function') {
+    throw new InferenceError('internal', 'runner.execute() did not resolve to a RunHandle', { requestId });
+  }
+  return RunHandle.streaming(() => duck, (reason) => duck.cancel?.(reason), { signal, requestId });
 }
 
 function mergeUsage(acc: TokenUsage | undefined, u: TokenUsage): TokenUsage {
