@@ -161,6 +161,28 @@ __device__ int last_member(Shared& sh, const Row& r, const CandSet& s) {
   return sh.found;
 }
 
+// With neither top-k nor top-p the reference walks the whole vocabulary in id order: the first
+// id whose running mass exceeds `threshold`.
+__device__ int draw_in_id_order(Shared& sh, const Row& r, u64 threshold) {
+  const int chunk = (r.vocab + blockDim.x - 1) / blockDim.x;
+  const int c0 = threadIdx.x * chunk, c1 = min(r.vocab, c0 + chunk);
+  u64 local = 0;
+  for (int i = c0; i < c1; ++i) local += r.weight(i);
+  if (threadIdx.x == 0) sh.found = -1;
+  u64 total = 0;
+  const u64 incl = block_scan(sh, local, &total);
+  const u64 excl = incl - local;
+  if (local != 0 && incl > threshold && !(excl > threshold)) {
+    u64 acc = excl;
+    for (int i = c0; i < c1; ++i) {
+      acc += r.weight(i);
+      if (acc > threshold) { sh.found = i; break; }
+    }
+  }
+  __syncthreads();
+  return sh.found;
+}
+
 }  // namespace
 
 __global__ void __launch_bounds__(kSamplingThreads)
@@ -205,17 +227,27 @@ sample_kernel(const float* __restrict__ logits, int vocab, const SamplingParams*
 
   Row r{row, vocab, maxv, 1.f / p.temperature, false};
   CandSet s{0u, 0x7fffffff};
-  if (p.top_k > 0 && p.top_k < vocab) s = crossing(sh, r, s, static_cast<u64>(p.top_k), false);
+  const bool use_k = p.top_k > 0 && p.top_k < vocab;
+  const bool use_p = p.top_p < 1.f;
+  const float u = rng_uniform(p.seed, steps[blockIdx.x]);
+  if (!use_k && !use_p) {
+    r.by_mass = true;
+    const u64 total = set_total(sh, r, s);
+    const u64 threshold = static_cast<u64>(static_cast<double>(u) * static_cast<double>(total));
+    const int tok = draw_in_id_order(sh, r, threshold);
+    if (tid == 0) tokens[blockIdx.x] = tok >= 0 ? tok : argmax;
+    return;
+  }
+  if (use_k) s = crossing(sh, r, s, static_cast<u64>(p.top_k), false);
   r.by_mass = true;
   u64 total = set_total(sh, r, s);
-  if (p.top_p < 1.f) {
+  if (use_p) {
     const double want = static_cast<double>(fmaxf(p.top_p, 0.f)) * static_cast<double>(total);
     u64 target = static_cast<u64>(ceil(want));
     if (target == 0) target = 1;
     s = crossing(sh, r, s, target, false);
     total = set_total(sh, r, s);
   }
-  const float u = rng_uniform(p.seed, steps[blockIdx.x]);
   const u64 threshold = static_cast<u64>(static_cast<double>(u) * static_cast<double>(total));
   const CandSet pick = crossing(sh, r, s, threshold, true);
   const int tok = last_member(sh, r, pick);

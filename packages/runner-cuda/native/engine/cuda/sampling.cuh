@@ -6,7 +6,8 @@
 // the final draw) is an MSB-first radix walk over order-preserving 32-bit keys of the logits:
 // four 256-bin histogram passes find the key at which the running total crosses the target,
 // then a block-wide prefix sum in id order settles ties at that key. A candidate set is thus
-// always "key > tau, or key == tau and id <= cut".
+// always "key > tau, or key == tau and id <= cut". With neither top-k nor top-p the reference
+// draws in id order, and so does this kernel (one prefix sum over the vocabulary).
 //
 // One 1024-thread block per row. Softmax masses exp((l - max) / T) are summed as fixed-point
 // integers (scaled by 2^45), so totals, and hence the token for a given (seed, step), do not
