@@ -1,0 +1,66 @@
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { runnerConformanceCases } from '@inferkit/inference-core/testing';
+import { wordEngineRunner } from '../custom-engine.mjs';
+import { vllmRunnerOptions } from '../vllm.mjs';
+import { PythonRunner } from '@inferkit/runner-python';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function run(script, args = [], env = {}) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(here, '..', script), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('custom Python engine (engines/word_engine.py) through PythonRunner', () => {
+  test('custom-engine.mjs streams the engine reply', async () => {
+    const r = await run('custom-engine.mjs', ['How are you?']);
+    expect(r.stderr).toContain('runtime: python:word_engine, tokens: 3 in / 8 out');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('Hello from Python! You said: How are you?\n');
+  }, 60_000);
+
+  // The engine template meets the same contract as every runner in the repo.
+  const cases = runnerConformanceCases({
+    create: () => wordEngineRunner(),
+    capabilities: {
+      batch: (requestId) => ({
+        requestId,
+        model: 'word-engine',
+        messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve' }],
+        sampling: { maxTokens: 12 },
+        stream: true,
+        estimatedTokens: 24,
+      }),
+      timeoutMs: 30_000,
+    },
+  });
+  for (const c of cases) test(`conformance ${c.name}`, c.run, 60_000);
+});
+
+describe('vLLM configuration', () => {
+  test('maps tensor / pipeline parallel and Ray to AsyncEngineArgs names', () => {
+    const o = vllmRunnerOptions({ model: 'meta-llama/Llama-3.1-70B-Instruct', tp: 8, pp: 2, ray: true });
+    expect(o.engine).toBe('vllm');
+    expect(o.engineArgs).toEqual({
+      tensor_parallel_size: 8,
+      pipeline_parallel_size: 2,
+      distributed_executor_backend: 'ray',
+      max_model_len: 8192,
+      gpu_memory_utilization: 0.9,
+    });
+    expect(vllmRunnerOptions({ model: 'm' }).engineArgs).not.toHaveProperty('distributed_executor_backend');
+    expect(new PythonRunner(o).runtimeKind()).toBe('vllm');
+  });
+
+  test('without vLLM installed the example fails with a typed error naming the missing module', async () => {
+    const r = await run('vllm.mjs', ['--model', 'Qwen/Qwen3-0.6B']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/vLLM error \((not_found|runtime_crashed|internal)\): .*vllm/i);
+  }, 60_000);
+});
