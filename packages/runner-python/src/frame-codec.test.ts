@@ -9,14 +9,16 @@ const samples = [
 ];
 
 describe('frame codec', () => {
-  test('round trip, whole and one byte at a time', () => {
+  test('round trip, whole, one byte at a time, and in uneven reads', () => {
     const bytes = Buffer.concat(samples.map((s) => encodeFrame(s)));
     expect(new FrameDecoder().push(bytes)).toEqual(samples);
-    const decoder = new FrameDecoder();
-    const out: unknown[] = [];
-    for (let i = 0; i < bytes.length; i += 1) out.push(...decoder.push(bytes.subarray(i, i + 1)));
-    expect(out).toEqual(samples);
-    expect(decoder.pendingBytes).toBe(0);
+    for (const step of [1, 3, 4, 5, 4093, 65536]) {
+      const decoder = new FrameDecoder();
+      const out: unknown[] = [];
+      for (let i = 0; i < bytes.length; i += step) out.push(...decoder.push(bytes.subarray(i, i + step)));
+      expect(out).toEqual(samples);
+      expect(decoder.pendingBytes).toBe(0);
+    }
   });
 
   test('the layout is a 4-byte big-endian length and compact UTF-8 JSON (same bytes as Python)', () => {

@@ -33,36 +33,53 @@ export function encodeFrame(message: object): Buffer {
   return frame;
 }
 
-/** Incremental decoder for a stream that arrives in arbitrary chunks. */
+/**
+ * Incremental decoder for a stream that arrives in arbitrary chunks. Chunks are kept as a list
+ * and joined only once a whole frame is there, so a large frame split into many reads costs one
+ * copy, not one per read.
+ */
 export class FrameDecoder {
-  private buffer: Buffer;
+  private chunks: Buffer[];
+  private length: number;
+  /** Bytes needed before the next frame can complete (header + body), once its header is known. */
+  private needed: number;
 
   constructor() {
-    this.buffer = Buffer.alloc(0);
+    this.chunks = [];
+    this.length = 0;
+    this.needed = 4;
   }
 
   /** Bytes of an incomplete frame held back; non-zero at end of stream means truncation. */
   get pendingBytes(): number {
-    return this.buffer.length;
+    return this.length;
   }
 
   /** Frames completed by `chunk`, in order. Throws `FrameError` on corruption. */
   push(chunk: Buffer): unknown[] {
-    // Most chunks start on a frame boundary with nothing held back: avoid the copy then.
-    const buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    if (this.length < this.needed) return [];
+    const buffer = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
     const frames: unknown[] = [];
     let offset = 0;
+    this.needed = 4;
     while (buffer.length - offset >= 4) {
       const length = buffer.readUInt32BE(offset);
       if (length > MAX_FRAME_BYTES) {
         throw new FrameError(`frame length ${length} exceeds the ${MAX_FRAME_BYTES}-byte limit`);
       }
       const end = offset + 4 + length;
-      if (buffer.length < end) break;
+      if (buffer.length < end) {
+        this.needed = 4 + length;
+        break;
+      }
       frames.push(decodeBody(buffer.subarray(offset + 4, end)));
       offset = end;
     }
-    this.buffer = offset === buffer.length ? Buffer.alloc(0) : Buffer.from(buffer.subarray(offset));
+    const rest = buffer.length - offset;
+    this.chunks = rest === 0 ? [] : [buffer.subarray(offset)];
+    this.length = rest;
     return frames;
   }
 }

@@ -6,6 +6,7 @@
  * @internal — `PythonRunner` owns workers; users never see one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock } from '@inferkit/inference-core';
 import { encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
@@ -47,6 +48,9 @@ const EXIT_REASONS: Record<number, string> = {
   64: 'the frame pipes were not open in the worker',
   130: 'interrupted',
 };
+
+/** After SIGKILL to the group, how long shutdown waits for its other members to be gone. */
+const GROUP_EXIT_WAIT_MS = 2_000;
 
 /** Time allowed, after the process exits, for its last output to arrive before reporting. */
 const DRAIN_AFTER_EXIT_MS = 250;
@@ -178,6 +182,7 @@ export class PythonWorker {
     }
     this.kill();
     await this.exitPromise;
+    await groupGone(this.pid, GROUP_EXIT_WAIT_MS);
   }
 
   private onData(chunk: Buffer): void {
@@ -227,6 +232,47 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
+}
+
+/**
+ * Resolves once no process of the group is left, or after `timeoutMs`. Signal delivery is
+ * asynchronous: without this, close() could return while a killed grandchild is still running.
+ * Zombies (dead, waiting for PID 1 to reap them) are not waited for: they run nothing.
+ */
+async function groupGone(pgid: number | undefined, timeoutMs: number): Promise<void> {
+  if (pgid === undefined) return;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return; // ESRCH: the group is empty
+    }
+    if (onlyZombies(pgid)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** True when every member of the group is a zombie (Linux /proc); false when unknown. */
+function onlyZombies(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return false;
+  }
+  return true;
 }
 
 function once(stream: Readable, event: string): Promise<void> {
