@@ -52,7 +52,8 @@ describe('InferenceError', () => {
     expect(back.requestId).toBe('req-1');
     expect(InferenceError.isInstance(back.cause)).toBe(true);
     expect((back.cause as InferenceError).kind).toBe('network_error');
-    expect(back.toJSON()).toEqual({ ...err.toJSON(), stack: err.stack });
+    expect(back.toJSON()).toEqual(err.toJSON());
+    expect(wire.stack).toBeUndefined();
   });
 
   it('has the documented defaults for retryable and circuit failure', () => {

@@ -189,6 +189,7 @@ export interface InferenceErrorJSON {
   requestId?: string;
   /** The cause, flattened to `{ name, message }` (plus `kind` etc. when it was an InferenceError). */
   cause?: { name: string; message: string } | InferenceErrorJSON;
+  /** Not written by `toJSON()`; read by `fromJSON()` when present. */
   stack?: string;
 }
 
@@ -301,7 +302,10 @@ export class InferenceError<K extends InferenceErrorKind = InferenceErrorKind> e
     return CIRCUIT_FAILURE[kind];
   }
 
-  /** Serializable form; `fromJSON(toJSON(e))` reproduces kind, message, details and fields. */
+  /**
+   * Serializable form; `fromJSON(toJSON(e))` reproduces kind, message, details, fields and cause.
+   * The stack is left out (this may reach API clients); `fromJSON` accepts a `stack` if you add one.
+   */
   toJSON(): InferenceErrorJSON {
     const json: InferenceErrorJSON = {
       name: 'InferenceError',
@@ -320,7 +324,7 @@ export class InferenceError<K extends InferenceErrorKind = InferenceErrorKind> e
       else if (cause instanceof Error) json.cause = { name: cause.name, message: cause.message };
       else json.cause = { name: typeof cause, message: safeString(cause) };
     }
-    if (this.stack !== undefined) json.stack = this.stack;
+    // No stack: this JSON may reach API clients. Pass `stack` yourself where it is safe.
     return json;
   }
 

@@ -155,3 +155,19 @@ describe('RunHandle fast path (factory sources)', () => {
     expect(hooks).toBe(0);
   });
 });
+
+describe('RunHandle after the finish chunk', () => {
+  it('an abort or cancel after the finish chunk ends the stream quietly', async () => {
+    const ac = new AbortController();
+    let hooks = 0;
+    const h = RunHandle.streaming(() => chunks(2), () => hooks++, { signal: ac.signal });
+    const it = h[Symbol.asyncIterator]();
+    await it.next();
+    expect((await it.next()).value).toMatchObject({ finishReason: 'stop' });
+    ac.abort();
+    h.cancel();
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    expect(hooks).toBe(0);
+    expect(h.cancelled).toBe(false);
+  });
+});

@@ -190,12 +190,19 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   }
 
   /**
-   * Stops the request. No-op once the stream ended, failed or was already cancelled.
+   * Stops the request. No-op once the stream ended (a finish chunk was delivered), failed or was
+   * already cancelled.
    * @param reason text for the `cancelled` error, or a ready `InferenceError` to fail with.
    */
   cancel(reason?: string | InferenceError): void {
-    if (this.state !== OPEN && this.state !== FINISHED) return;
-    const hookDue = this.state === OPEN;
+    if (this.state === FINISHED) {
+      // The finish chunk was delivered: the request is complete, so this only closes the source.
+      this.state = ENDED;
+      this.cleanup();
+      this.stopSource();
+      return;
+    }
+    if (this.state !== OPEN) return;
     this.state = CANCELLED;
     const err = InferenceError.isInstance(reason)
       ? reason
@@ -213,10 +220,10 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       reject(err);
     }
     this.stopSource();
-    if (hookDue) this.settle('cancelled', err);
+    this.settle('cancelled', err);
     const hook = this.onCancel;
     this.onCancel = undefined;
-    if (hookDue && hook !== undefined) {
+    if (hook !== undefined) {
       try {
         hook(err);
       } catch {
