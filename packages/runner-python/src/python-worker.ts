@@ -46,6 +46,7 @@ const EXIT_REASONS: Record<number, string> = {
   3: 'the engine reported itself dead',
   4: 'the worker received a malformed frame',
   64: 'the frame pipes were not open in the worker',
+  65: 'the interpreter is older than Python 3.10',
   130: 'interrupted',
 };
 

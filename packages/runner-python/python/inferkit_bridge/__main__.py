@@ -6,14 +6,23 @@ stderr stay free for the engine's own output, which the host turns into log line
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
 import sys
 
-from .server import serve
-
 EXIT_USAGE = 64
+EXIT_PYTHON_TOO_OLD = 65
+
+if sys.version_info < (3, 10):  # checked before importing modules that need 3.10
+    print(
+        f"inferkit_bridge needs Python 3.10 or newer; {sys.executable} is {sys.version.split()[0]}",
+        file=sys.stderr,
+    )
+    sys.exit(EXIT_PYTHON_TOO_OLD)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+
+from .server import serve  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ class Bridge:
         self._exit_code = EXIT_OK
         self._fatal: BridgeError | None = None
         self._done = asyncio.Event()
+        self._side_tasks: set[asyncio.Future[None]] = set()
 
     @property
     def in_flight(self) -> int:
@@ -110,7 +111,10 @@ class Bridge:
                 elif kind == "abort":
                     self._on_abort(protocol.request_id(frame))
                 elif kind == "ping":
-                    await self._on_ping(protocol.parse_nonce(frame))
+                    # Its own task: a slow engine health check must not hold up aborts behind it.
+                    ping = asyncio.ensure_future(self._on_ping(protocol.parse_nonce(frame)))
+                    self._side_tasks.add(ping)
+                    ping.add_done_callback(self._side_tasks.discard)
                 elif kind == "shutdown":
                     return
                 else:  # a second init
