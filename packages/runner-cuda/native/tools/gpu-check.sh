@@ -132,8 +132,14 @@ if [ "${SKIP_PYTHON_BRIDGE:-0}" != 1 ] && [ -x "$REPO/packages/runner-python/ben
   stage runner-python-bridge 100 "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" "$OUT/python"
 fi
 
-"$PY" "$HERE/summarize.py" "$WORK" "packages/runner-cuda/native/tools/gpu-check.sh OUTDIR" >> "$LOG" 2>&1
-cp "$WORK/results.md" "$WORK/results.json" "$OUT/" 2>/dev/null
+if "$PY" "$HERE/summarize.py" "$WORK" "packages/runner-cuda/native/tools/gpu-check.sh OUTDIR" >> "$LOG" 2>&1; then
+  cp "$WORK/results.md" "$WORK/results.json" "$OUT/"
+else
+  # Keep the raw reports rather than nothing.
+  for f in "$WORK"/*.json "$WORK"/stages.tsv; do [ -f "$f" ] && { echo "### $(basename "$f")"; cat "$f"; echo; }; done \
+    > "$OUT/raw-reports.txt"
+  FAILED=$((FAILED + 1))
+fi
 echo "=== done in $(( $(date +%s) - T_START ))s, $FAILED failed stage(s); results in $OUT" | tee -a "$LOG"
 [ -f "$OUT/results.md" ] && cat "$OUT/results.md"
 exit "$FAILED"

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -227,6 +228,19 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
     // the CPU side as its own batch.
     const auto gc = generate(cpu, prompts, kGreedySteps);
     const auto gg = generate(gpu, prompts, kGreedySteps);
+    // The same on a CUDA engine replaying decode steps as CUDA graphs: same kernels, so the
+    // tokens must equal the plain-launch ones exactly.
+    std::vector<Gen> gr;
+    {
+      Engine graphs;
+      setenv("INFERKIT_CUDA_GRAPHS", "1", 1);
+      Status gs = open_engine(&graphs, dir, Device::kCuda, 8, 256);
+      unsetenv("INFERKIT_CUDA_GRAPHS");
+      if (gs.ok()) gr = generate(graphs, prompts, kGreedySteps);
+      else rep.str("error", "graphs engine: " + gs.to_string());
+    }
+    int graph_same = 0;
+    for (size_t i = 0; i < gr.size(); ++i) graph_same += gr[i].status.ok() && gr[i].tokens == gg[i].tokens;
     int same_seqs = 0, same_tok = 0, total_tok = 0;
     std::vector<std::string> seqs;
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -267,6 +281,7 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
     bool pass;
     if (exact) pass = same_seqs == static_cast<int>(prompts.size()) && worst.max_abs <= kF32MaxAbs;
     else pass = top1 >= kLowPrecisionTop1 && worst.rel_l2 <= kLowPrecisionRelL2;
+    pass = pass && graph_same == static_cast<int>(prompts.size());
     bool errored = false;
     for (auto& kv : rep.kv) errored = errored || kv.first == "error";
     pass = pass && !errored;
@@ -275,6 +290,7 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
         .num("prompts", static_cast<double>(prompts.size()))
         .num("greedy_steps", kGreedySteps)
         .num("identical_sequences", same_seqs)
+        .num("graph_sequences_identical_to_launch", graph_same)
         .num("token_agreement", total_tok ? static_cast<double>(same_tok) / total_tok : 0)
         .num("teacher_forced_top1", top1)
         .num("logits_max_abs_diff", worst.max_abs)
@@ -283,9 +299,9 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
                                 : "top-1 >= 99%, relative L2 <= 3e-2")
         .set("sequences", jarr(seqs));
     std::fprintf(stderr,
-                 "parity-backends %-16s %-5s %s: identical %d/%zu, top1 %.4f, max|diff| %.3g, relL2 %.3g\n",
+                 "parity-backends %-16s %-5s %s: identical %d/%zu (graphs = launch %d), top1 %.4f, max|diff| %.3g, relL2 %.3g\n",
                  base_name(dir).c_str(), wdt.c_str(), pass ? "PASS" : "FAIL", same_seqs,
-                 prompts.size(), top1, worst.max_abs, worst.rel_l2);
+                 prompts.size(), graph_same, top1, worst.max_abs, worst.rel_l2);
     reports.push_back(rep.dump());
   }
   write_file(out_path, Obj().str("check", "parity-backends").boolean("pass", all_ok)
@@ -559,72 +575,84 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   }
 
   // Decode at each batch size: prefill decode_prompt tokens per sequence, then `steps` timed
-  // decode steps with greedy sampling on the device (only token ids come back).
-  std::vector<std::string> rows;
-  for (int B : batches) {
-    std::vector<int32_t> tok, pos, slot, outs;
-    for (int s = 0; s < B; ++s)
-      for (int i = 0; i < decode_prompt; ++i) {
-        tok.push_back(rand_tok());
-        pos.push_back(i);
-        slot.push_back(s);
-        if (i == decode_prompt - 1) outs.push_back(static_cast<int32_t>(tok.size() - 1));
+  // decode steps with greedy sampling on the device (only token ids come back). Run once with
+  // plain launches and once replaying CUDA graphs (a fresh backend with INFERKIT_CUDA_GRAPHS=1).
+  auto run_decode = [&](Backend* be, const char* mode, std::vector<std::string>* rows) -> Status {
+    Status st;
+    for (int B : batches) {
+      std::vector<int32_t> tok, pos, slot, outs;
+      for (int s = 0; s < B; ++s)
+        for (int i = 0; i < decode_prompt; ++i) {
+          tok.push_back(rand_tok());
+          pos.push_back(i);
+          slot.push_back(s);
+          if (i == decode_prompt - 1) outs.push_back(static_cast<int32_t>(tok.size() - 1));
+        }
+      std::vector<int32_t> sampled(B);
+      std::vector<SamplingParams> sp(B);
+      std::vector<uint64_t> sstep(B, 0);
+      StepBatch b;
+      b.n_tokens = static_cast<int>(tok.size());
+      b.tokens = tok.data();
+      b.positions = pos.data();
+      b.slots = slot.data();
+      b.n_outputs = B;
+      b.output_rows = outs.data();
+      StepOutput o;
+      o.sampled = sampled.data();
+      o.sampling = sp.data();
+      o.sample_steps = sstep.data();
+      st = be->compute(b, o);
+      std::vector<int32_t> dt(B), dp(B), ds(B), dr(B);
+      for (int s = 0; s < B; ++s) { ds[s] = s; dr[s] = s; dp[s] = decode_prompt; }
+      const int warm = 8;
+      double t0 = 0;
+      for (int k = 0; k < warm + steps && st.ok(); ++k) {
+        if (k == warm) t0 = now_s();
+        for (int s = 0; s < B; ++s) { dt[s] = sampled[s]; ++sstep[s]; }
+        StepBatch d;
+        d.n_tokens = B;
+        d.tokens = dt.data();
+        d.positions = dp.data();
+        d.slots = ds.data();
+        d.n_outputs = B;
+        d.output_rows = dr.data();
+        st = be->compute(d, o);
+        for (int s = 0; s < B; ++s) ++dp[s];
       }
-    std::vector<int32_t> sampled(B);
-    std::vector<SamplingParams> sp(B);
-    std::vector<uint64_t> sstep(B, 0);
-    StepBatch b;
-    b.n_tokens = static_cast<int>(tok.size());
-    b.tokens = tok.data();
-    b.positions = pos.data();
-    b.slots = slot.data();
-    b.n_outputs = B;
-    b.output_rows = outs.data();
-    StepOutput o;
-    o.sampled = sampled.data();
-    o.sampling = sp.data();
-    o.sample_steps = sstep.data();
-    st = be->compute(b, o);
-    std::vector<int32_t> dt(B), dp(B), ds(B), dr(B);
-    for (int s = 0; s < B; ++s) { ds[s] = s; dr[s] = s; dp[s] = decode_prompt; }
-    const int warm = 8;
-    double t0 = 0;
-    for (int k = 0; k < warm + steps && st.ok(); ++k) {
-      if (k == warm) t0 = now_s();
-      for (int s = 0; s < B; ++s) { dt[s] = sampled[s]; ++sstep[s]; }
-      StepBatch d;
-      d.n_tokens = B;
-      d.tokens = dt.data();
-      d.positions = dp.data();
-      d.slots = ds.data();
-      d.n_outputs = B;
-      d.output_rows = dr.data();
-      st = be->compute(d, o);
-      for (int s = 0; s < B; ++s) ++dp[s];
+      const double t = now_s() - t0;
+      for (int s = 0; s < B; ++s) be->release_slot(s);
+      if (!st.ok()) return Status(st.code(), std::string(mode) + " decode batch " + std::to_string(B) + ": " + st.message());
+      const double step_s = t / steps;
+      const double tps = B * steps / t;
+      // Bytes one step must read: every weight once, plus each sequence's K and V so far.
+      const double mean_ctx = decode_prompt + warm + steps / 2.0;
+      const double kv_bytes = static_cast<double>(B) * mean_ctx * cfg.num_layers * cfg.kv_dim() * 2 * 2;
+      const double gbs = (static_cast<double>(lm.weight_bytes) + kv_bytes) / step_s / 1e9;
+      Obj r;
+      r.str("mode", mode).num("batch", B).num("decode_steps", steps).num("step_ms", step_s * 1e3).num("tok_s", tps)
+          .num("achieved_gbs", gbs).num("fraction_of_copy_bw", copy_gbs > 0 ? gbs / copy_gbs : 0);
+      rows->push_back(r.dump());
+      std::fprintf(stderr, "bench: %-7s decode batch %2d: %.3f ms/step, %.0f tok/s, %.0f GB/s (%.0f%% of copy)\n",
+                   mode, B, step_s * 1e3, tps, gbs, copy_gbs > 0 ? 100 * gbs / copy_gbs : 0);
     }
-    const double t = now_s() - t0;
-    for (int s = 0; s < B; ++s) be->release_slot(s);
-    if (!st.ok()) {
-      rep.str("error", "decode batch " + std::to_string(B) + ": " + st.to_string());
-      break;
-    }
-    const double step_s = t / steps;
-    const double tps = B * steps / t;
-    // Bytes one step must read: every weight once, plus each sequence's K and V so far.
-    const double mean_ctx = decode_prompt + warm + steps / 2.0;
-    const double kv_bytes = static_cast<double>(B) * mean_ctx * cfg.num_layers * cfg.kv_dim() * 2 * 2;
-    const double gbs = (static_cast<double>(lm.weight_bytes) + kv_bytes) / step_s / 1e9;
-    Obj r;
-    r.num("batch", B).num("decode_steps", steps).num("step_ms", step_s * 1e3).num("tok_s", tps)
-        .num("achieved_gbs", gbs).num("fraction_of_copy_bw", copy_gbs > 0 ? gbs / copy_gbs : 0);
-    rows.push_back(r.dump());
-    std::fprintf(stderr, "bench: decode batch %2d: %.3f ms/step, %.0f tok/s, %.0f GB/s (%.0f%% of copy)\n",
-                 B, step_s * 1e3, tps, gbs, copy_gbs > 0 ? 100 * gbs / copy_gbs : 0);
-  }
+    return st;
+  };
+  std::vector<std::string> rows, graph_rows;
+  st = run_decode(be.get(), "launch", &rows);
+  if (!st.ok()) rep.str("error", st.to_string());
+  be.reset();
+  setenv("INFERKIT_CUDA_GRAPHS", "1", 1);
+  Status gs = create_cuda_backend(&be);
+  if (gs.ok()) gs = be->load(cfg, lm.weights, bo);
+  if (gs.ok()) gs = run_decode(be.get(), "graph", &graph_rows);
+  unsetenv("INFERKIT_CUDA_GRAPHS");
+  if (!gs.ok()) rep.str("graph_error", gs.to_string());
+  rep.set("decode_graph", jarr(graph_rows));
   rep.num("decode_prompt_tokens", decode_prompt).set("decode", jarr(rows));
-  rep.boolean("pass", st.ok());
+  rep.boolean("pass", st.ok() && gs.ok());
   write_file(out_path, rep.dump());
-  return st.ok() ? 0 : 1;
+  return st.ok() && gs.ok() ? 0 : 1;
 }
 
 int usage() {

@@ -65,13 +65,16 @@ def main():
                   "teacher-forced logits max |diff| <= 1e-3. BF16/F16 weights: teacher-forced top-1 "
                   "agreement >= 99% and relative L2 logits error <= 3e-2.")
         md.append("")
-        md.append("| model | weights | pass | identical sequences | token agreement | top-1 | max abs diff | rel L2 |")
-        md.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        md.append("CUDA-graph decode must reproduce the plain-launch tokens exactly (last column).")
+        md.append("")
+        md.append("| model | weights | pass | identical sequences | token agreement | top-1 | max abs diff | rel L2 | graphs = launch |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for m in pb["models"]:
             md.append(f"| {m.get('model')} | {m.get('weight_dtype', '?')} | {m.get('pass')} | "
                       f"{m.get('identical_sequences', 'n/a')}/{m.get('prompts', '?')} | {fmt(m.get('token_agreement'), '.4f')} | "
                       f"{fmt(m.get('teacher_forced_top1'), '.4f')} | {fmt(m.get('logits_max_abs_diff'))} | "
-                      f"{fmt(m.get('logits_rel_l2_max'))} |" + (f" error: {m['error']}" if 'error' in m else ""))
+                      f"{fmt(m.get('logits_rel_l2_max'))} | {m.get('graph_sequences_identical_to_launch', 'n/a')}/{m.get('prompts', '?')} |"
+                      + (f" error: {m['error']}" if 'error' in m else ""))
     else:
         md.append(f"not available: {pb}")
     md.append("")
@@ -126,12 +129,14 @@ def main():
         md.append("| batch | inferkit ms/step | inferkit tok/s | achieved GB/s | % of copy BW | transformers tok/s | speed-up |")
         md.append("| --- | --- | --- | --- | --- | --- | --- |")
         hf_by_b = {d["batch"]: d for d in (hf or {}).get("decode", [])}
-        for d in b.get("decode", []):
+        for d in b.get("decode", []) + b.get("decode_graph", []):
             h = hf_by_b.get(d["batch"])
             sp = (d["tok_s"] / h["tok_s"]) if h else None
-            md.append(f"| {d['batch']} | {d['step_ms']:.3f} | {d['tok_s']:.0f} | {d['achieved_gbs']:.0f} | "
+            md.append(f"| {d['batch']} ({d.get('mode', 'launch')}) | {d['step_ms']:.3f} | {d['tok_s']:.0f} | {d['achieved_gbs']:.0f} | "
                       f"{100 * d['fraction_of_copy_bw']:.0f}% | {fmt(h['tok_s'], '.0f') if h else 'n/a'} | "
                       f"{fmt(sp, '.1f') + 'x' if sp else 'n/a'} |")
+        if "graph_error" in b:
+            md.append(f"\ngraph mode error: {b['graph_error']}")
     else:
         md.append("not available")
     if hf and "error" not in hf:

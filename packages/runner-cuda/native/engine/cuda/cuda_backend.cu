@@ -10,6 +10,10 @@
 // projections instead of five; residual adds are fused into the o_proj and down_proj epilogues,
 // and on the decode path SiLU(gate) * up is fused into the down projection's input load.
 //
+// Decode steps can replay a captured CUDA graph of the embedding and layer launches
+// (INFERKIT_CUDA_GRAPHS=1 in the environment at load): one graph per (rows, attention split
+// layout), captured on first use, so the ~150 launches of a 1B-model step leave the host as one.
+//
 // Failure handling: every runtime call and launch goes through IK_CUDA (file, line, statement).
 // Any CUDA failure during compute() poisons the backend; a sticky one (illegal address, launch
 // failure, ...) also marks the context unusable, and the destructor then resets the device
@@ -17,7 +21,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -130,6 +137,10 @@ class CudaBackend final : public Backend {
   Status check_batch(const StepBatch& b) const;
   Status ensure_blocks(const StepBatch& b);
   Status run_chunk(const StepBatch& b, int t0, int t1, const StepOutput& out);
+  // Launches embedding + every layer for n rows already described in d_meta_ (no sync, no
+  // copies), so the sequence can be captured into a graph.
+  Status enqueue_layers(int n, bool decode_only, int max_ctx, int num_tiles, bool use_mm);
+  Status launch_layers_graph(int n, int max_ctx, bool use_mm);
   Status linear(const void* w, int n, int k, const float* bias, const float* x_f32,
                 const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
                 cuda::MatvecInput input = cuda::MatvecInput::kPlain);
@@ -163,6 +174,7 @@ class CudaBackend final : public Backend {
   size_t layer_pool_elems_ = 0;
   int blocks_per_slot_ = 0;
   std::vector<int32_t> block_table_;  // host mirror, -1 = unassigned
+  std::vector<int32_t> table_upload_; // what the device gets: unassigned entries read block 0
   std::vector<int32_t> free_blocks_;
   int32_t* d_block_table_ = nullptr;
   bool table_dirty_ = false;
@@ -192,6 +204,9 @@ class CudaBackend final : public Backend {
   std::vector<void*> device_allocs_;
   std::vector<void*> host_allocs_;
   size_t allocated_bytes_ = 0;
+
+  bool graphs_enabled_ = false;
+  std::map<std::tuple<int, int, int>, cudaGraphExec_t> graphs_;  // (rows, split_len, splits)
 
   Status poison_;
   bool context_lost_ = false;
@@ -237,6 +252,7 @@ CudaBackend::~CudaBackend() {
     return;
   }
   if (stream_) cudaStreamSynchronize(stream_);
+  for (auto& g : graphs_) cudaGraphExecDestroy(g.second);
   for (void* p : device_allocs_) cudaFree(p);
   for (void* p : host_allocs_) cudaFreeHost(p);
   if (stream_) cudaStreamDestroy(stream_);
@@ -341,6 +357,7 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
                  std::to_string(prop.major) + "." + std::to_string(prop.minor) + ", " +
                  std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
   IK_CUDA_LOAD(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (const char* g = std::getenv("INFERKIT_CUDA_GRAPHS")) graphs_enabled_ = std::strcmp(g, "1") == 0;
 
   const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;
   wtype_ = options.convert_at_load ? DType::kF32 : src;
@@ -521,7 +538,9 @@ Status CudaBackend::ensure_blocks(const StepBatch& b) {
   if (table_dirty_) {
     // Pageable source: cudaMemcpyAsync returns once the bytes are staged, so the host table can
     // change right after.
-    IK_CUDA(cudaMemcpyAsync(d_block_table_, block_table_.data(), block_table_.size() * sizeof(int32_t),
+    table_upload_.resize(block_table_.size());
+    for (size_t i = 0; i < block_table_.size(); ++i) table_upload_[i] = block_table_[i] < 0 ? 0 : block_table_[i];
+    IK_CUDA(cudaMemcpyAsync(d_block_table_, table_upload_.data(), table_upload_.size() * sizeof(int32_t),
                             cudaMemcpyHostToDevice, stream_));
     table_dirty_ = false;
   }
@@ -619,8 +638,6 @@ Status CudaBackend::layer_attention(int layer, int rows, bool decode_only, int m
 
 Status CudaBackend::run_chunk(const StepBatch& b, int t0, int t1, const StepOutput& out) {
   const int n = t1 - t0;
-  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const int QKV = Q + 2 * KV;
   const bool use_mm = wtype_ != DType::kF32 && n > cuda::kMatvecMaxRows;
 
   // Output rows that fall in this chunk.
@@ -673,6 +690,17 @@ Status CudaBackend::run_chunk(const StepBatch& b, int t0, int t1, const StepOutp
   }
 #endif
 
+  const bool graph = graphs_enabled_ && decode_only && !fault_armed_;
+  if (graph) IK_RETURN_IF_ERROR(launch_layers_graph(n, max_ctx, use_mm));
+  else IK_RETURN_IF_ERROR(enqueue_layers(n, decode_only, max_ctx, num_tiles, use_mm));
+
+  if (!local_rows.empty()) IK_RETURN_IF_ERROR(logits_for(b, local_rows, out_index, out));
+  return Status::Ok();
+}
+
+Status CudaBackend::enqueue_layers(int n, bool decode_only, int max_ctx, int num_tiles, bool use_mm) {
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+  const int QKV = Q + 2 * KV;
   const int32_t* d_tokens = d_meta_;
   switch (wtype_) {
     case DType::kF32: IK_CUDA(cuda::launch_embedding<float>(static_cast<const float*>(embed_), d_tokens, x_, n, H, stream_)); break;
@@ -709,7 +737,36 @@ Status CudaBackend::run_chunk(const StepBatch& b, int t0, int t1, const StepOutp
     }
   }
 
-  if (!local_rows.empty()) IK_RETURN_IF_ERROR(logits_for(b, local_rows, out_index, out));
+  return Status::Ok();
+}
+
+Status CudaBackend::launch_layers_graph(int n, int max_ctx, bool use_mm) {
+  const int group = cfg_.num_heads / cfg_.num_kv_heads;
+  const int split = cuda::attention_decode_split_len(n, cfg_.num_kv_heads, max_ctx, group);
+  const auto key = std::make_tuple(n, split, (max_ctx + split - 1) / split);
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    // Contexts grow a split at a time, so old layouts are rarely reused: keep the cache small.
+    if (graphs_.size() >= 32) {
+      for (auto& g : graphs_) IK_CUDA(cudaGraphExecDestroy(g.second));
+      graphs_.clear();
+    }
+    IK_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    const Status st = enqueue_layers(n, true, max_ctx, 0, use_mm);
+    cudaGraph_t g = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(stream_, &g);
+    if (!st.ok()) {
+      if (g) cudaGraphDestroy(g);
+      return st;
+    }
+    IK_CUDA(e);
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    IK_CUDA(ie);
+    it = graphs_.emplace(key, exec).first;
+  }
+  IK_CUDA(cudaGraphLaunch(it->second, stream_));
   return Status::Ok();
 }
 
@@ -756,6 +813,8 @@ Status CudaBackend::logits_for(const StepBatch& b, const std::vector<int32_t>& l
 Status CudaBackend::compute(const StepBatch& b, const StepOutput& out) {
   if (!poison_.ok()) return poison_;
   if (!loaded_) return Status::Internal("cuda backend used before load");
+  // The runtime's current device is per host thread; the scheduler thread is not the loader.
+  IK_CUDA(cudaSetDevice(device_));
 #if !defined(INFERKIT_CUDA_FAULT_INJECTION)
   if (fault_armed_) {
     // Without the device-fault build the hook poisons the backend directly, as the CPU one does.
