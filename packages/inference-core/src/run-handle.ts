@@ -195,15 +195,20 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
    * @param reason text for the `cancelled` error, or a ready `InferenceError` to fail with.
    */
   cancel(reason?: string | InferenceError): void {
-    if (this.state === FINISHED) {
+    const state = this.state;
+    if (state === FINISHED && this.prefetched === null) {
       // The finish chunk was delivered: the request is complete, so this only closes the source.
       this.state = ENDED;
       this.cleanup();
       this.stopSource();
       return;
     }
-    if (this.state !== OPEN) return;
+    if (state !== OPEN && state !== FINISHED) return;
+    // FINISHED with a prefetched chunk: the runner is done but the caller has not seen the end,
+    // so the caller gets `cancelled`; the runner's hook is not due.
+    const hookDue = state === OPEN;
     this.state = CANCELLED;
+    this.prefetched = null;
     const err = InferenceError.isInstance(reason)
       ? reason
       : new InferenceError('cancelled', reason ?? 'cancelled', {
@@ -220,10 +225,10 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       reject(err);
     }
     this.stopSource();
-    this.settle('cancelled', err);
+    if (hookDue) this.settle('cancelled', err);
     const hook = this.onCancel;
     this.onCancel = undefined;
-    if (hook !== undefined) {
+    if (hookDue && hook !== undefined) {
       try {
         hook(err);
       } catch {

@@ -149,6 +149,16 @@ describe('runnerConformanceCases', () => {
     }
   });
 
+  describe('supervise(single-chunk ScriptedRunner), multiChunk: false', () => {
+    const create = () =>
+      supervise(new ScriptedRunner({ script: [{ chunk: { textDelta: 'all at once', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 3 } } }] }), {
+        serving: { maxConcurrent: 2 },
+      });
+    for (const c of runnerConformanceCases({ create, capabilities: { ...caps, multiChunk: false } })) {
+      it(c.name, c.run);
+    }
+  });
+
   it('a runner that keeps emitting after cancel fails the cancellation and abort cases', async () => {
     const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('keeps-emitting-after-cancel'), capabilities: caps }));
     expect(failed).toEqual(['abort.before-execute', 'abort.mid-stream', 'cancel.before-first-chunk', 'cancel.break', 'cancel.mid-stream', 'cancel.while-pending']);
