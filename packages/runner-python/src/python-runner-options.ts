@@ -60,7 +60,10 @@ export interface PythonRunnerOptions {
    * receives `prompt` instead of `messages`.
    */
   promptTemplate?: (messages: Message[]) => string;
-  /** Time source for timeouts and restart backoff (tests pass a `FakeClock`). */
+  /**
+   * Time source for the start-up timeout, shutdown grace, restart backoff, ping timeouts and the
+   * short wait for a dead worker's last output (tests pass a `FakeClock`; advance it for those).
+   */
   clock?: Clock;
 }
 

@@ -320,12 +320,14 @@ describe('lifecycle', () => {
     expect((await (await r.execute(batch('y', 'hello again'))).collect()).text).toBe('echo: hello again ');
   });
 
-  test('without autoRestart a crashed runner refuses work until rebuildSession', async () => {
+  test('without autoRestart a crashed runner refuses work until rebuildSession or loadWeights', async () => {
     const r = runner();
     await expectError((await r.execute(batch('x', '!exit 7'))).collect());
     const refused = await expectError(r.execute(batch('y', 'x')));
     expect(refused.kind).toBe('runtime_crashed');
     expect(refused.details).toMatchObject({ exitCode: 7 });
+    await r.loadWeights({ kind: 'runtime_managed' });
+    expect((await (await r.execute(batch('z', 'loaded'))).collect()).text).toBe('echo: loaded ');
   });
 
   test('rebuildSession of a busy worker cancels its requests and starts a fresh one', async () => {

@@ -3,7 +3,7 @@
  * real workers by test/record_transcripts.py). replay-worker.mjs plays the worker on fds 3 and 4,
  * so these tests need no Python.
  */
-import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
+import { FakeClock, InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
@@ -19,12 +19,12 @@ afterEach(async () => {
 
 function replay(transcript: string, overrides: Partial<PythonRunnerOptions> = {}): PythonRunner {
   const runner = new PythonRunner({
-    ...overrides,
     engine: 'inferkit_test_engines:create',
     name: 'scripted',
     python: process.execPath,
     pythonArgs: [path.join(FIXTURES, 'replay-worker.mjs'), path.join(FIXTURES, `${transcript}.frames.jsonl`)],
     startupTimeoutMs: 20_000,
+    ...overrides,
   });
   runners.push(runner);
   return runner;
@@ -114,4 +114,46 @@ test('cancel sends abort; the slot is held until the worker confirms with aborte
   expect(health.inFlight).toBe(0);
   expect(health.stats).toMatchObject({ aborted: ['1'], active: [] });
   expect(runner.inFlightCount()).toBe(0);
+});
+
+/** Advances the fake clock in small steps (letting I/O run in between) until `promise` settles. */
+async function onClock<T>(clock: FakeClock, promise: Promise<T>): Promise<T> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let i = 0; i < 200_000 && !done; i++) await clock.advanceAsync(5);
+  return promise;
+}
+
+test('autoRestart restarts on the runner clock after each crash, then gives up after maxAttempts', async () => {
+  const clock = new FakeClock();
+  const exits: PythonWorkerExit[] = [];
+  const runner = replay('crash', {
+    clock,
+    startupTimeoutMs: 1e9,
+    autoRestart: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 2, resetAfterMs: 1e9 },
+    onWorkerExit: (exit) => exits.push(exit),
+  });
+  const crashedAt: number[] = [];
+  const startedAt: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    // Rounds 1 and 2 arrive while the restart is pending: they wait for it instead of failing.
+    const handle = await onClock(clock, runner.execute(batch(`r${round}`, '!exit 7')));
+    startedAt.push(clock.now());
+    const err = await onClock(clock, failure(handle.collect()));
+    crashedAt.push(clock.now());
+    expect(err.kind).toBe('runtime_crashed');
+    expect(err.details).toMatchObject({ exitCode: 7, signal: null });
+  }
+  // Backoff with equal jitter: restart n waits between initialDelayMs·2^(n-1)/2 and initialDelayMs·2^(n-1).
+  expect(startedAt[1]! - crashedAt[0]!).toBeGreaterThanOrEqual(50);
+  expect(startedAt[2]! - crashedAt[1]!).toBeGreaterThanOrEqual(100);
+  const final = await onClock(clock, failure(runner.execute(batch('last', 'x'))));
+  expect(final.kind).toBe('runtime_crashed');
+  expect(final.message).toContain('automatic restart gave up after 2 attempts');
+  expect(exits.map((e) => [e.code, e.expected])).toEqual([[7, false], [7, false], [7, false]]);
+  await onClock(clock, runner.rebuildSession('manual')); // a manual rebuild still works
+  expect(runner.workerPid()).toBeDefined();
 });

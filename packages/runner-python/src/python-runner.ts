@@ -162,6 +162,7 @@ export class PythonRunner implements ModelRunner {
           provider: PROVIDER,
         });
     }
+    if (this.state === 'crashed') this.resetAfterRetire(); // an explicit load starts a fresh worker
     if (model !== this.model || revision !== this.revision) {
       this.model = model;
       this.revision = revision;

@@ -7,8 +7,8 @@ Each transcript is JSON lines, in the order they crossed the pipes:
   {"worker": {...frame}}    a frame the worker sent
   {"exit": CODE}            the worker's exit code, last
 The TypeScript tests replay them (src/__fixtures__/replay-worker.mjs stands in for python3), so
-the runner's frame handling is tested without Python. Request ids are the runner's wire ids
-("1", "2", ...), in the order the runner assigns them.
+the runner's frame handling is tested without Python. The replay maps the request ids recorded
+here onto the runner's wire ids, in the order requests arrive.
 """
 
 from __future__ import annotations
@@ -119,6 +119,18 @@ def engine_dead() -> None:
     c.close()
 
 
+def crash() -> None:
+    c = client()
+    c.start(T)
+    c.generate("1", messages=user("!exit 7"), sampling={})
+    try:
+        drain(c, "1")
+    except ClientError:
+        pass  # the worker exits mid-request: no final frame
+    save("crash", c, c.proc.wait(T))
+    c.close()
+
+
 def abort() -> None:
     c = client()
     c.start(T)
@@ -132,6 +144,6 @@ def abort() -> None:
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    for record in (stream_and_usage, errors, startup_failure, engine_dead, abort):
+    for record in (stream_and_usage, errors, startup_failure, engine_dead, crash, abort):
         record()
         print(f"recorded {record.__name__}")

@@ -1,8 +1,9 @@
 // Stands in for `python3 -m inferkit_bridge` in tests: replays a recorded transcript
 // (*.frames.jsonl, see test/record_transcripts.py) over the same fds 3 and 4.
 //   node replay-worker.mjs TRANSCRIPT [-m inferkit_bridge --in-fd 3 --out-fd 4]
-// Each host frame that arrives must match the next recorded one (type, id, message text);
-// then the worker frames recorded after it are sent. A mismatch exits with code 99 and says
+// Each host frame that arrives must match the next recorded one (type, message text, and the
+// same request: recorded ids are mapped onto the runner's wire ids as requests arrive); then the
+// worker frames recorded after it are sent, with ids mapped back. A mismatch exits with code 99 and says
 // why on stderr, so a runner that sends something else fails its test instead of hanging.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -11,9 +12,11 @@ const entries = readFileSync(process.argv[2], 'utf8').trim().split('\n').map((li
 const input = new net.Socket({ fd: 3, readable: true, writable: false });
 const output = new net.Socket({ fd: 4, readable: false, writable: true });
 let cursor = 0;
+const ids = new Map(); // recorded id -> the runner's wire id
 let buffer = Buffer.alloc(0);
 
-function send(frame) {
+function send(recorded) {
+  const frame = recorded.id !== undefined && ids.has(recorded.id) ? { ...recorded, id: ids.get(recorded.id) } : recorded;
   const body = Buffer.from(JSON.stringify(frame), 'utf8');
   const header = Buffer.alloc(4);
   header.writeUInt32BE(body.length);
@@ -34,7 +37,9 @@ function text(frame) {
 
 function onHostFrame(frame) {
   const expected = entries[cursor]?.host;
-  if (expected === undefined || expected.type !== frame.type || expected.id !== frame.id || text(expected) !== text(frame)) {
+  if (expected?.type === 'generate' && !ids.has(expected.id)) ids.set(expected.id, frame.id);
+  const sameRequest = expected?.id === undefined ? frame.id === undefined : ids.get(expected.id) === frame.id;
+  if (expected === undefined || expected.type !== frame.type || !sameRequest || text(expected) !== text(frame)) {
     process.stderr.write(`replay: expected ${JSON.stringify(expected)}, got ${JSON.stringify(frame)}\n`);
     process.exit(99);
   }
