@@ -13,7 +13,7 @@ import {
   type TokenUsage,
   type TransportKind,
 } from '@inferkit/inference-core';
-import { ChunkStream } from './http/chunk-stream.js';
+import { ChunkStream, withRequestId } from './http/chunk-stream.js';
 import { classifyHttpError, type ClassifyContext, type ProviderErrorInfo } from './http/classify-http-error.js';
 import { CredentialSource, type CredentialInput, type Secret } from './http/credentials.js';
 import { HttpTransport, type HttpPoolStats, type HttpRequest } from './http/http-transport.js';
@@ -93,6 +93,7 @@ export class RemoteRunner implements ModelRunner {
   readonly #extraHeaders: Record<string, string>;
   readonly #options: RemoteRunnerOptions;
   #closed: boolean;
+  #rebuilding: Promise<void> | null;
 
   constructor(init: RemoteRunnerInit) {
     const { wire, options } = init;
@@ -121,6 +122,7 @@ export class RemoteRunner implements ModelRunner {
     this.#extraHeaders = { ...options.headers };
     this.#options = options;
     this.#closed = false;
+    this.#rebuilding = null;
   }
 
   async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
@@ -130,14 +132,22 @@ export class RemoteRunner implements ModelRunner {
     if (this.#closed) throw new InferenceError('cancelled', `${this.#wire.label} runner is closed`, { requestId: batch.requestId });
     let stream: ChunkStream;
     try {
-      stream = await this.#attempt(batch, signal);
+      try {
+        stream = await this.#attempt(batch, signal);
+      } catch (e) {
+        if (!InferenceError.isInstance(e) || e.kind !== 'unauthorized' || !this.#credential.configured || e.status === undefined) throw e;
+        // A rotated key or an expired token: re-read it, start a fresh pool, and try once more.
+        await this.rebuildSession('remote_auth_failure');
+        stream = await this.#attempt(batch, signal);
+      }
     } catch (e) {
-      if (!InferenceError.isInstance(e) || e.kind !== 'unauthorized' || !this.#credential.configured || e.status === undefined) throw e;
-      // A rotated key or an expired token: re-read it, start a fresh pool, and try once more.
-      await this.rebuildSession('remote_auth_failure');
-      stream = await this.#attempt(batch, signal);
+      throw InferenceError.isInstance(e) && e.requestId === undefined ? withRequestId(e, batch.requestId) : e;
     }
-    return RunHandle.streaming(stream, (reason) => stream.cancel(reason), {
+    // The factory form takes RunHandle's fast path (one `then` per chunk, no guard promise); it
+    // obliges the source to honour cancellation, which the cancel hook does: it runs on
+    // cancel(), on a break and on the caller's abort, and rejects a pending read at once.
+    const source = stream;
+    return RunHandle.streaming(() => source, (reason) => source.cancel(reason), {
       ...(signal !== undefined ? { signal } : {}),
       requestId: batch.requestId,
     });
@@ -172,6 +182,8 @@ export class RemoteRunner implements ModelRunner {
     const sink = batch.stream
       ? new SseResponseSink(stream, this.#wire.createDecoder(batch, emit, ctx), sinkOptions)
       : new JsonResponseSink(stream, (json) => this.#wire.decodeUnary(json, batch, emit, ctx), sinkOptions);
+    // The credential read may have taken a while: do not send a request nobody waits for.
+    if (signal?.aborted) throw cancelledBy(signal, batch.requestId);
     const call = this.#transport.request(req, sink);
     stream.attach(call);
     if (signal === undefined) {
@@ -193,10 +205,22 @@ export class RemoteRunner implements ModelRunner {
     if (snapshot !== undefined) this.#options.onRateLimitHeaders!(snapshot, status);
   };
 
-  /** Re-reads the credential and replaces the connection pool (in-flight calls finish on the old one). */
-  async rebuildSession(_cause: SessionRebuildCause): Promise<void> {
-    if (this.#credential.configured) await this.#credential.refresh();
-    this.#transport.rebuild();
+  /**
+   * Re-reads the credential and replaces the connection pool (in-flight calls finish on the old
+   * one). Concurrent calls (many requests hitting the same 401) share one rebuild.
+   */
+  rebuildSession(_cause: SessionRebuildCause): Promise<void> {
+    if (this.#rebuilding !== null) return this.#rebuilding;
+    const run = async (): Promise<void> => {
+      try {
+        if (this.#credential.configured) await this.#credential.refresh();
+        this.#transport.rebuild();
+      } finally {
+        this.#rebuilding = null;
+      }
+    };
+    this.#rebuilding = run();
+    return this.#rebuilding;
   }
 
   runtimeKind(): RuntimeKind {
