@@ -89,6 +89,39 @@ TEST(dot_axpy_convert) {
   }
 }
 
+TEST(attention_kernels_all_variants) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (const Kernels* k : available()) {
+    for (int D : {8, 20, 64, 128}) {
+      for (int nq : {1, 3, 9}) {
+        const int len = 37, stride = 3 * D + 5;
+        std::vector<float> q(nq * D), kv(len * stride), p(nq * len), scores(nq * len), out(nq * D);
+        for (auto& v : q) v = u(rng);
+        for (auto& v : kv) v = u(rng);
+        for (auto& v : p) v = u(rng);
+        k->attn_scores(q.data(), nq, D, kv.data() + 2, stride, len, 0.5f, scores.data());
+        k->attn_values(p.data(), nq, len, kv.data() + 2, stride, D, out.data());
+        double e1 = 0, e2 = 0;
+        for (int r = 0; r < nq; ++r) {
+          for (int j = 0; j < len; ++j) {
+            double ref = 0;
+            for (int d = 0; d < D; ++d) ref += static_cast<double>(q[r * D + d]) * kv[j * stride + 2 + d];
+            e1 = std::max(e1, std::fabs(0.5 * ref - scores[r * len + j]));
+          }
+          for (int d = 0; d < D; ++d) {
+            double ref = 0;
+            for (int j = 0; j < len; ++j) ref += static_cast<double>(p[r * len + j]) * kv[j * stride + 2 + d];
+            e2 = std::max(e2, std::fabs(ref - out[r * D + d]));
+          }
+        }
+        CHECK(e1 < 1e-4);
+        CHECK(e2 < 1e-4);
+      }
+    }
+  }
+}
+
 TEST(half_conversions) {
   CHECK_EQ(f16_to_f32(0x3C00), 1.0f);
   CHECK_EQ(f16_to_f32(0xC000), -2.0f);

@@ -308,11 +308,7 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
       const float* kc = k_cache_.get() + base + g * D;
       const float* vc = v_cache_.get() + base + g * D;
       const float* qi = q_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
-      for (int j = 0; j < len; ++j) {
-        const float* kj = kc + static_cast<size_t>(start + j) * KV;
-        for (int r = 0; r < rep; ++r) scores[r * len + j] = k.dot(qi + r * D, kj, D) * scale;
-      }
-      float* oi = att_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
+      k.attn_scores(qi, rep, D, kc + static_cast<size_t>(start) * KV, KV, len, scale, scores);
       for (int r = 0; r < rep; ++r) {
         float* s = scores + r * len;
         float mx = s[0];
@@ -323,10 +319,10 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
           sum += s[j];
         }
         const float inv = 1.0f / sum;
-        float* o = oi + r * D;
-        std::memset(o, 0, sizeof(float) * D);
-        for (int j = 0; j < len; ++j) k.axpy(s[j] * inv, vc + static_cast<size_t>(start + j) * KV, o, D);
+        for (int j = 0; j < len; ++j) s[j] *= inv;
       }
+      k.attn_values(scores, rep, len, vc + static_cast<size_t>(start) * KV, KV, D,
+                    att_.data() + i * Q + static_cast<int64_t>(g) * rep * D);
     }
   });
 }

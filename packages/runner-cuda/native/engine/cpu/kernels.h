@@ -25,6 +25,16 @@ struct Kernels {
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   void (*convert_row)(const void* src, DType type, float* dst, int64_t n);
+
+  // Attention for the nq query heads that share one KV head, over `len` cached positions:
+  //   scores[r * len + j] = scale * dot(q + r * D, k + j * kv_stride)       (attn_scores)
+  //   out[r * D + d] = sum_j p[r * len + j] * v[j * kv_stride + d]         (attn_values)
+  // Each cached K/V row is loaded once for all nq heads, and the output row is accumulated in
+  // registers instead of an axpy per position.
+  void (*attn_scores)(const float* q, int nq, int D, const float* k, int64_t kv_stride, int len,
+                      float scale, float* scores);
+  void (*attn_values)(const float* p, int nq, int len, const float* v, int64_t kv_stride, int D,
+                      float* out);
 };
 
 // Floats of per-thread scratch matmul() may use for converting a tile of weight rows.
