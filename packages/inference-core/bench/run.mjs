@@ -84,21 +84,39 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const base = median(samples.a);
+const baseMin = Math.min(...samples.a);
 const rows = variants.map((v) => {
   const med = median(samples[v.id]);
-  return { variant: v.name, nsPerChunk: +med.toFixed(1), min: +Math.min(...samples[v.id]).toFixed(1), vsBare: +(med / base).toFixed(3) };
+  const min = Math.min(...samples[v.id]);
+  return { variant: v.name, nsPerChunk: +med.toFixed(1), min: +min.toFixed(1), vsBare: +(med / base).toFixed(3), vsBareMin: +(min / baseMin).toFixed(3) };
 });
 
 console.log(`inference-core stream overhead — ${CHUNKS.toLocaleString('en-US')} chunks × ${ROUNDS} rounds, median (node ${process.version}, ${process.arch})`);
 console.log('');
-console.log(`${'variant'.padEnd(28)} ${'ns/chunk'.padStart(9)} ${'min'.padStart(9)} ${'× (a)'.padStart(7)}`);
-for (const r of rows) console.log(`${r.variant.padEnd(28)} ${r.nsPerChunk.toFixed(1).padStart(9)} ${r.min.toFixed(1).padStart(9)} ${r.vsBare.toFixed(3).padStart(7)}`);
-const c = rows.find((r) => r.variant.startsWith('(c)')).vsBare;
+// On a busy machine the minimum is the steadier estimate of intrinsic cost; both are shown.
+console.log(`${'variant'.padEnd(28)} ${'median ns'.padStart(10)} ${'× (a)'.padStart(7)} ${'min ns'.padStart(8)} ${'× (a)'.padStart(7)}`);
+for (const r of rows) {
+  console.log(`${r.variant.padEnd(28)} ${r.nsPerChunk.toFixed(1).padStart(10)} ${r.vsBare.toFixed(3).padStart(7)} ${r.min.toFixed(1).padStart(8)} ${r.vsBareMin.toFixed(3).padStart(7)}`);
+}
+const cRow = rows.find((r) => r.variant.startsWith('(c)'));
+const c = cRow.vsBare;
 console.log('');
-console.log(`target (c) ≤ 1.2 × (a): ${c <= 1.2 ? 'met' : 'NOT met'} (${c.toFixed(3)})`);
+console.log(`target (c) ≤ 1.2 × (a): ${c <= 1.2 ? 'met' : 'NOT met'} on medians (${c.toFixed(3)}), ${cRow.vsBareMin <= 1.2 ? 'met' : 'NOT met'} on minimums (${cRow.vsBareMin.toFixed(3)})`);
 
 const outDir = join(here, 'out');
 mkdirSync(outDir, { recursive: true });
-const result = { bench: 'inference-core/stream-overhead', date: new Date().toISOString(), node: process.version, arch: process.arch, chunks: CHUNKS, rounds: ROUNDS, rows, samples, targetMet: c <= 1.2 };
+const result = {
+  bench: 'inference-core/stream-overhead',
+  date: new Date().toISOString(),
+  node: process.version,
+  arch: process.arch,
+  cpus: (await import('node:os')).cpus().length,
+  loadavg: (await import('node:os')).loadavg(),
+  chunks: CHUNKS,
+  rounds: ROUNDS,
+  rows,
+  samples,
+  targetMet: { median: c <= 1.2, min: cRow.vsBareMin <= 1.2 },
+};
 writeFileSync(join(outDir, 'stream-overhead.json'), JSON.stringify(result, null, 2) + '\n');
 console.log(`wrote ${join('bench', 'out', 'stream-overhead.json')}`);
