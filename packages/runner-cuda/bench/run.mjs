@@ -5,6 +5,7 @@
 //
 //   pnpm --filter @inferkit/runner-cuda run bench            # threads = available cores
 //   BENCH_THREADS=2 BENCH_REPEATS=3 node bench/run.mjs
+//   BENCH_SMOKE=1 node bench/run.mjs   # the tiny test model, short runs: checks the script only
 //
 // Measures, each as the median of BENCH_REPEATS runs:
 //   prefill    512-token prompt, tok/s (wall time of the prompt pass, one sampled token)
@@ -13,7 +14,7 @@
 //   aggregate  8 concurrent sequences x 128 new tokens (8-token prompts): all tokens / wall time
 // Prints one table with ratios and writes JSON to bench/out/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +22,16 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = join(here, '..');
 const outDir = join(here, 'out');
-const modelRoot = join(outDir, 'model');
+const SMOKE = process.env.BENCH_SMOKE === '1';
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
-const PREFILL = 512;
-const DECODE = 128;
+const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
+const PREFILL = SMOKE ? 64 : 512;
+const DECODE = SMOKE ? 16 : 128;
 const SEQS = 8;
 const SHORT_PROMPT = 8;
-const VOCAB = 32000;
+const HF_DIR = SMOKE ? join(pkg, 'test-models', 'no-eos', 'llama-gqa') : join(outDir, 'model', 'hf');
+const GGUF = SMOKE ? join(pkg, 'test-models', 'llama-gqa.gguf') : join(outDir, 'model', 'model.gguf');
+const VOCAB = JSON.parse(readFileSync(join(HF_DIR, 'config.json'), 'utf8')).vocab_size ?? 32000;
 
 function ids(seed, n) {
   let x = seed >>> 0;
@@ -70,8 +73,8 @@ function submit(engine, prompt, maxTokens) {
 
 async function benchInferkit() {
   const { CudaRunner } = await import(join(pkg, 'dist', 'index.js'));
-  const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: SEQS, maxSeqLen: 1024 });
-  await runner.loadWeights({ kind: 'local_path', path: join(modelRoot, 'hf') });
+  const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: SEQS, maxSeqLen: SMOKE ? 256 : 1024 });
+  await runner.loadWeights({ kind: 'local_path', path: HF_DIR });
   const engine = runner._engine;
   await submit(engine, ids(99, 32), 8); // warm-up: page in the weights
   const prefill = [];
@@ -100,12 +103,12 @@ async function benchInferkit() {
 async function benchLlamaCpp() {
   const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
-  const model = await llama.loadModel({ modelPath: join(modelRoot, 'model.gguf') });
+  const model = await llama.loadModel({ modelPath: GGUF });
   const prefill = [];
   const decode = [];
   const aggregate = [];
   {
-    const ctx = await model.createContext({ contextSize: 1024, batchSize: PREFILL, threads: THREADS });
+    const ctx = await model.createContext({ contextSize: SMOKE ? 256 : 1024, batchSize: PREFILL, threads: THREADS });
     const warm = ctx.getSequence();
     await warm.evaluateWithoutGeneratingNewTokens(ids(99, 32));
     warm.dispose();
@@ -128,7 +131,7 @@ async function benchLlamaCpp() {
     await ctx.dispose();
   }
   {
-    const ctx = await model.createContext({ contextSize: SEQS * 256, sequences: SEQS, batchSize: 512, threads: THREADS });
+    const ctx = await model.createContext({ contextSize: SMOKE ? 256 : SEQS * 256, sequences: SEQS, batchSize: 512, threads: THREADS });
     for (let r = 0; r < REPEATS; r++) {
       const t0 = now();
       const counts = await Promise.all(
@@ -152,8 +155,10 @@ async function benchLlamaCpp() {
 // ---------------------------------------------------------------- main
 
 mkdirSync(outDir, { recursive: true });
-process.stderr.write(`generating the bench model in ${modelRoot} (skipped when present)\n`);
-execFileSync('python3', [join(pkg, 'scripts', 'gen_bench_model.py'), modelRoot], { stdio: ['ignore', 'inherit', 'inherit'] });
+if (!SMOKE) {
+  process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
+  execFileSync('python3', [join(pkg, 'scripts', 'gen_bench_model.py'), join(outDir, 'model')], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
 process.stderr.write(`inferkit CPU backend, ${THREADS} threads\n`);
 const ours = await benchInferkit();
 process.stderr.write(`llama.cpp (node-llama-cpp), ${THREADS} threads\n`);
@@ -161,12 +166,14 @@ const theirs = await benchLlamaCpp();
 
 const f = (x) => x.toFixed(1);
 const rows = [
-  ['prefill 512 tok (tok/s)', ours.prefill, theirs.prefill],
+  [`prefill ${PREFILL} tok (tok/s)`, ours.prefill, theirs.prefill],
   ['decode batch 1 (tok/s)', ours.decode, theirs.decode],
   [`aggregate ${SEQS} seqs (tok/s)`, ours.aggregate, theirs.aggregate],
 ];
 const lines = [
-  `model: Llama-shaped F32, dim 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000 (124.7M params)`,
+  SMOKE
+    ? `SMOKE RUN (tiny test model, ${PREFILL}-token prefill, ${DECODE} new tokens): checks the script, not speed`
+    : `model: Llama-shaped F32, dim 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000 (124.7M params)`,
   `threads: ${THREADS}, repeats: ${REPEATS} (median), cpu: ${cpus()[0]?.model ?? 'unknown'}`,
   '',
   `${'metric'.padEnd(28)}${'inferkit'.padStart(10)}${'llama.cpp'.padStart(11)}${'ratio'.padStart(8)}`,
@@ -178,6 +185,7 @@ const lines = [
 console.log(lines.join('\n'));
 const result = {
   date: new Date().toISOString(),
+  smoke: SMOKE,
   threads: THREADS,
   repeats: REPEATS,
   cpu: cpus()[0]?.model,
@@ -185,5 +193,6 @@ const result = {
   llamaCpp: theirs,
   ratios: { prefill: ours.prefill / theirs.prefill, decode: ours.decode / theirs.decode, aggregate: ours.aggregate / theirs.aggregate, aggregateOverOurDecode: ours.aggregate / ours.decode },
 };
-writeFileSync(join(outDir, 'bench.json'), JSON.stringify(result, null, 2));
-writeFileSync(join(outDir, `bench-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2));
+const name = SMOKE ? 'bench-smoke' : 'bench';
+writeFileSync(join(outDir, `${name}.json`), JSON.stringify(result, null, 2));
+writeFileSync(join(outDir, `${name}-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2));

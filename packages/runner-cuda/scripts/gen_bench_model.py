@@ -5,6 +5,7 @@ Usage: python3 scripts/gen_bench_model.py OUT_DIR
 Shape: dim 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000, untied lm_head
 (124.7M parameters, ~500 MB per format). Skips the work when OUT_DIR already holds this exact spec.
 """
+import hashlib
 import json
 import os
 import sys
@@ -22,7 +23,13 @@ def main():
         sys.exit(__doc__)
     out = sys.argv[1]
     stamp_path = os.path.join(out, "spec.json")
-    stamp = json.dumps({"spec": BENCH_SPEC, "seed": SEED, "version": 1}, sort_keys=True)
+    # The stamp covers the generator code too: a change there must regenerate the weights.
+    code = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("model_spec.py", "byte_bpe.py", "safetensors_io.py", "export_gguf.py"):
+        with open(os.path.join(here, name), "rb") as f:
+            code.update(f.read())
+    stamp = json.dumps({"spec": BENCH_SPEC, "seed": SEED, "code": code.hexdigest()}, sort_keys=True)
     gguf = os.path.join(out, "model.gguf")
     if os.path.exists(stamp_path) and os.path.exists(gguf):
         with open(stamp_path) as f:
