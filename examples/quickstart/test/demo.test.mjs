@@ -1,0 +1,41 @@
+// `pnpm demo` end to end: the quickstart program loads the embedded model on the CPU backend,
+// streams a completion and prints its statistics.
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+
+const DEMO = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo.mjs');
+
+function run(args, env = {}) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [DEMO, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('examples/quickstart demo.mjs', () => {
+  test('streams a story from the embedded model and reports tokens and speed', async () => {
+    const r = await run(['--prompt', 'Tell me a story about a dog.', '--max-tokens', '48', '--temperature', '0'], { INFERKIT_DEVICE: 'cpu' });
+    expect(r.stderr).toMatch(/loading .*inferkit-tiny/);
+    expect(r.stderr).toMatch(/load \[#{20}\] 100%/);
+    expect(r.stderr).toContain('device: cpu');
+    expect(r.code).toBe(0);
+    // The model was trained on stories that open like this; a broken engine prints noise.
+    expect(r.stdout).toMatch(/^(Once upon a time|One day|There was once)/);
+    expect(r.stderr).toMatch(/prompt tokens: \d+, completion tokens: 48, finish: length/);
+    expect(r.stderr).toMatch(/speed: \d+(\.\d)? tokens\/s \(cpu\)/);
+  }, 90_000);
+
+  test('bad arguments get a clear message and exit code 2', async () => {
+    const a = await run(['--max-tokens', 'many']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain("--max-tokens must be a positive integer, got 'many'");
+    const b = await run(['--model', '/nonexistent/model']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('no config.json there');
+    const c = await run(['--temperature', '9']);
+    expect(c.code).toBe(2);
+  });
+});
