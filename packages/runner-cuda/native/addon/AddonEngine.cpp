@@ -1,6 +1,7 @@
 #include "AddonEngine.h"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,9 @@ bool read_number(Napi::Env env, const Napi::Object& o, const char* key, double l
   }
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d < lo || d > hi) {
-    make_error(env, "bad_request",
-               std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi))
-        .ThrowAsJavaScriptException();
+    char range[96];
+    std::snprintf(range, sizeof range, " must be a finite number between %g and %g", lo, hi);
+    make_error(env, "bad_request", std::string(key) + range).ThrowAsJavaScriptException();
     return false;
   }
   *out = d;

@@ -52,7 +52,7 @@ void AddonEngineLoadWorker::CallProgress(Napi::Env env, Napi::Function fn, std::
     try {
       fn.Call({o});
     } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();
+      napi_fatal_exception(env, e.Value());
     }
   }
   delete p;

@@ -30,8 +30,9 @@ void AddonTokenStream::CallJs(Napi::Env env, Napi::Function on_event, AddonEngin
   try {
     on_event.Call({event});
   } catch (const Napi::Error& e) {
-    // A throwing user callback surfaces as an uncaught exception, like any event listener.
-    e.ThrowAsJavaScriptException();
+    // A throwing user callback surfaces as an uncaught exception ('uncaughtException'), like
+    // a throwing event listener, instead of being swallowed with a warning.
+    napi_fatal_exception(env, e.Value());
   }
 }
 
