@@ -11,7 +11,7 @@
 #   packages/runner-cuda/native/tools/gpu-check.sh OUTDIR
 #
 # Every stage runs even when an earlier one failed; a failure is recorded in the results, and
-# the exit code is the number of failed stages. Env: BUILD_DIR, WORK_DIR, CUDA_ARCH (default 90),
+# the exit code is the number of failed stages. Env: TOTAL_LIMIT (seconds, default 400), BUILD_DIR, WORK_DIR, CUDA_ARCH (default 90),
 # JOBS, PYTHON, SKIP_PYTHON_BRIDGE=1 (skip runner-python's own GPU check), BENCH_TINY=1 (a toy-sized
 # bench model, for a dry run of the script on a machine without a GPU).
 set -u
@@ -38,10 +38,21 @@ FAILED=0
 T_START=$(date +%s)
 
 # stage NAME TIMEOUT_S CMD...: runs CMD with its output in the log, records exit code and time.
+# No stage may run past the script's overall deadline (TOTAL_LIMIT seconds, default 400, minus
+# a reserve for the summary): its limit shrinks, and a stage with no time left is skipped (124).
+TOTAL_LIMIT=${TOTAL_LIMIT:-400}
 stage() {
   local name=$1 limit=$2
   shift 2
-  local t0 t1 rc
+  local t0 t1 rc left
+  left=$(( TOTAL_LIMIT - 15 - ($(date +%s) - T_START) ))
+  if [ "$left" -lt 5 ]; then
+    echo "=== [$name] skipped: the ${TOTAL_LIMIT}s budget is spent" | tee -a "$LOG"
+    printf '%s\t%d\t%s\n' "$name" 124 0 >> "$WORK/stages.tsv"
+    FAILED=$((FAILED + 1))
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   t0=$(date +%s.%N)
   echo "=== [$name] $* (limit ${limit}s, +$(( $(date +%s) - T_START ))s)" | tee -a "$LOG"
   if declare -F "$1" >/dev/null; then  # a function of this script: run it in a child bash
@@ -95,7 +106,9 @@ workbench() {
   for p in "$BUILD"/workbench/*; do
     [ -x "$p" ] || continue
     echo "== $(basename "$p")"
-    timeout -k 2 60 "$p" || { echo "FAIL $(basename "$p") exit $?"; rc=1; }
+    timeout -k 2 60 "$p"
+    local prc=$?
+    [ "$prc" -eq 0 ] || { echo "FAIL $(basename "$p") exit $prc"; rc=1; }
   done
   return $rc
 }
@@ -124,13 +137,13 @@ stage poison 120 "$H" poison "$WORK/poison.json" "$POISON_MODEL"
 stage bench-model 240 "$PY" "$HERE/make_bench_model.py" "$BENCH" ${BENCH_TINY:+--tiny}
 stage bench 240 "$H" bench "$WORK/bench.json" "$BENCH" 2048 128
 stage hf-bench 300 "$PY" "$HERE/hf_bench.py" "$BENCH" "$WORK/hf_bench.json"
+if [ "${SKIP_PYTHON_BRIDGE:-0}" != 1 ] && [ -f "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" ]; then
+  stage runner-python-bridge 100 bash "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" "$OUT/python"
+fi
 stage workbench 240 workbench
 cp "$WORK/stages.tsv" "$WORK/stages.final.tsv" 2>/dev/null
 sed -n '/^=== \[workbench\]/,/^=== \[workbench\] exit/p' "$LOG" > "$WORK/workbench.txt"
 
-if [ "${SKIP_PYTHON_BRIDGE:-0}" != 1 ] && [ -x "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" ]; then
-  stage runner-python-bridge 100 "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" "$OUT/python"
-fi
 
 if "$PY" "$HERE/summarize.py" "$WORK" "packages/runner-cuda/native/tools/gpu-check.sh OUTDIR" >> "$LOG" 2>&1; then
   cp "$WORK/results.md" "$WORK/results.json" "$OUT/"

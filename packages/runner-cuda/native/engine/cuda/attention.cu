@@ -59,7 +59,7 @@ attention_decode_kernel(AttentionArgs a, KvView kv, const KT* __restrict__ k_poo
   const int ctx = a.positions[t] + 1;
   const int lo = a.window > 0 ? max(0, ctx - a.window) : 0;
   const int s0 = max(split * split_len, lo);
-  const int s1 = min(ctx, s0 + split_len);
+  const int s1 = min(ctx, (split + 1) * split_len);
   const int nq = a.num_q_heads;
   const int64_t part_base = (static_cast<int64_t>(t) * nq + kvh * group) * num_splits + split;
 
