@@ -215,6 +215,9 @@ class Bridge:
                     finish = item.finish_reason
                     break
             out.finish(rid, finish or "stop", (usage or Usage()).to_json(tokens))
+            # A generator left at its final yield has not run its cleanup (the transformers
+            # adapter releases its model slot there): close it now, not at garbage collection.
+            await self._close_stream(rid, stream)
         except asyncio.CancelledError:
             out.discard(rid)
             await self._release(rid, stream)
@@ -239,15 +242,18 @@ class Bridge:
         else:
             await asyncio.sleep(0)
 
-    async def _release(self, rid: str, stream: Any) -> None:
-        """Close the engine's generator and abort the request, bounded in time."""
+    async def _close_stream(self, rid: str, stream: Any) -> None:
         try:
             if stream is not None and hasattr(stream, "aclose"):
                 await asyncio.wait_for(stream.aclose(), timeout=ABORT_TIMEOUT)
         except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
                 raise
             print(f"inferkit_bridge: closing the stream of {rid} failed: {describe(exc)}", file=sys.stderr)
+
+    async def _release(self, rid: str, stream: Any) -> None:
+        """Close the engine's generator and abort the request, bounded in time."""
+        await self._close_stream(rid, stream)
         try:
             await asyncio.wait_for(self._engine.abort(rid), timeout=ABORT_TIMEOUT)
         except BaseException as exc:
