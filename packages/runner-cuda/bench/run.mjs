@@ -71,85 +71,106 @@ function submit(engine, prompt, maxTokens) {
   });
 }
 
-async function benchInferkit() {
+async function setupInferkit() {
   const { CudaRunner } = await import(join(pkg, 'dist', 'index.js'));
   const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: SEQS, maxSeqLen: SMOKE ? 256 : 1024 });
   await runner.loadWeights({ kind: 'local_path', path: HF_DIR });
   const engine = runner._engine;
   await submit(engine, ids(99, 32), 8); // warm-up: page in the weights
-  const prefill = [];
-  const decode = [];
-  const aggregate = [];
-  // Tokens arrive in batches when the event loop is busy, so the decode rate counts only the
-  // tokens after the first delivery, over the time since that delivery.
-  for (let r = 0; r < REPEATS; r++) {
-    const p = await submit(engine, ids(1000 + r, PREFILL), 1);
-    prefill.push(PREFILL / (p.end - p.start));
-    const d = await submit(engine, ids(2000 + r, SHORT_PROMPT), DECODE);
-    decode.push((d.count - d.firstCount) / (d.end - d.first));
-    const t0 = now();
-    const all = await Promise.all(Array.from({ length: SEQS }, (_, i) => submit(engine, ids(3000 + r * SEQS + i, SHORT_PROMPT), DECODE)));
-    const t1 = now();
-    aggregate.push(all.reduce((n, x) => n + x.count, 0) / (t1 - t0));
-  }
-  const info = runner.modelInfo;
-  const stats = engine.stats();
-  await runner.close();
-  return { prefill: median(prefill), decode: median(decode), aggregate: median(aggregate), runs: { prefill, decode, aggregate }, info, stats };
+  return {
+    runner,
+    async prefill(r) {
+      const p = await submit(engine, ids(1000 + r, PREFILL), 1);
+      return PREFILL / (p.end - p.start);
+    },
+    // Tokens arrive in batches when the event loop is busy, so the decode rate counts only the
+    // tokens after the first delivery, over the time since that delivery.
+    async decode(r) {
+      const d = await submit(engine, ids(2000 + r, SHORT_PROMPT), DECODE);
+      return (d.count - d.firstCount) / (d.end - d.first);
+    },
+    async aggregate(r) {
+      const t0 = now();
+      const all = await Promise.all(Array.from({ length: SEQS }, (_, i) => submit(engine, ids(3000 + r * SEQS + i, SHORT_PROMPT), DECODE)));
+      return all.reduce((n, x) => n + x.count, 0) / (now() - t0);
+    },
+    async close() {
+      const stats = engine.stats();
+      await runner.close();
+      return stats;
+    },
+  };
 }
 
 // ---------------------------------------------------------------- llama.cpp
 
-async function benchLlamaCpp() {
+// Generates exactly `n` tokens on `seq`, calling `onToken` for each. node-llama-cpp's evaluate()
+// ends at end-of-generation tokens, which random weights emit now and then; evaluating that token
+// continues the same sequence, so the work per token stays the same.
+async function llamaGenerate(seq, prompt, n, onToken) {
+  let input = prompt;
+  let count = 0;
+  while (count < n) {
+    let last = -1;
+    for await (const t of seq.evaluate(input, { temperature: 0 })) {
+      count++;
+      onToken?.(count);
+      last = t;
+      if (count === n) break;
+    }
+    if (last === -1) throw new Error('llama.cpp generated nothing');
+    input = [last];
+  }
+  return count;
+}
+
+async function setupLlamaCpp() {
   const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
   const model = await llama.loadModel({ modelPath: GGUF });
-  const prefill = [];
-  const decode = [];
-  const aggregate = [];
-  {
-    const ctx = await model.createContext({ contextSize: SMOKE ? 256 : 1024, batchSize: PREFILL, threads: THREADS });
-    const warm = ctx.getSequence();
-    await warm.evaluateWithoutGeneratingNewTokens(ids(99, 32));
-    warm.dispose();
-    for (let r = 0; r < REPEATS; r++) {
-      const seq = ctx.getSequence();
+  const single = await model.createContext({ contextSize: SMOKE ? 256 : 1024, batchSize: PREFILL, threads: THREADS });
+  const multi = await model.createContext({ contextSize: SMOKE ? 256 : SEQS * 256, sequences: SEQS, batchSize: 512, threads: THREADS });
+  const warm = single.getSequence();
+  await warm.evaluateWithoutGeneratingNewTokens(ids(99, 32));
+  warm.dispose();
+  return {
+    async prefill(r) {
+      const seq = single.getSequence();
       const t0 = now();
       await seq.evaluateWithoutGeneratingNewTokens(ids(1000 + r, PREFILL));
-      prefill.push(PREFILL / (now() - t0));
+      const rate = PREFILL / (now() - t0);
       seq.dispose();
-      const seq2 = ctx.getSequence();
+      return rate;
+    },
+    async decode(r) {
+      const seq = single.getSequence();
       let first = 0;
-      let count = 0;
-      for await (const _ of seq2.evaluate(ids(2000 + r, SHORT_PROMPT), { temperature: 0 })) {
-        if (count === 0) first = now();
-        if (++count === DECODE) break;
-      }
-      decode.push((count - 1) / (now() - first));
-      seq2.dispose();
-    }
-    await ctx.dispose();
-  }
-  {
-    const ctx = await model.createContext({ contextSize: SMOKE ? 256 : SEQS * 256, sequences: SEQS, batchSize: 512, threads: THREADS });
-    for (let r = 0; r < REPEATS; r++) {
+      await llamaGenerate(seq, ids(2000 + r, SHORT_PROMPT), DECODE, (i) => {
+        if (i === 1) first = now();
+      });
+      const rate = (DECODE - 1) / (now() - first);
+      seq.dispose();
+      return rate;
+    },
+    async aggregate(r) {
       const t0 = now();
       const counts = await Promise.all(
         Array.from({ length: SEQS }, async (_, i) => {
-          const seq = ctx.getSequence();
-          let n = 0;
-          for await (const _ of seq.evaluate(ids(3000 + r * SEQS + i, SHORT_PROMPT), { temperature: 0 })) if (++n === DECODE) break;
+          const seq = multi.getSequence();
+          const n = await llamaGenerate(seq, ids(3000 + r * SEQS + i, SHORT_PROMPT), DECODE);
           seq.dispose();
           return n;
         }),
       );
-      aggregate.push(counts.reduce((a, b) => a + b, 0) / (now() - t0));
-    }
-    await ctx.dispose();
-  }
-  await model.dispose();
-  await llama.dispose();
-  return { prefill: median(prefill), decode: median(decode), aggregate: median(aggregate), runs: { prefill, decode, aggregate } };
+      return counts.reduce((a, b) => a + b, 0) / (now() - t0);
+    },
+    async close() {
+      await single.dispose();
+      await multi.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
 }
 
 // ---------------------------------------------------------------- main
@@ -159,10 +180,23 @@ if (!SMOKE) {
   process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
   execFileSync('python3', [join(pkg, 'scripts', 'gen_bench_model.py'), join(outDir, 'model')], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
-process.stderr.write(`inferkit CPU backend, ${THREADS} threads\n`);
-const ours = await benchInferkit();
-process.stderr.write(`llama.cpp (node-llama-cpp), ${THREADS} threads\n`);
-const theirs = await benchLlamaCpp();
+process.stderr.write(`loading both engines, ${THREADS} threads each\n`);
+const a = await setupInferkit();
+const b = await setupLlamaCpp();
+// Interleaved, so that load from other processes on a shared machine hits both engines alike.
+const runs = { inferkit: { prefill: [], decode: [], aggregate: [] }, llamaCpp: { prefill: [], decode: [], aggregate: [] } };
+for (let r = 0; r < REPEATS; r++) {
+  for (const metric of ['prefill', 'decode', 'aggregate']) {
+    runs.inferkit[metric].push(await a[metric](r));
+    runs.llamaCpp[metric].push(await b[metric](r));
+    process.stderr.write(`  repeat ${r + 1}/${REPEATS} ${metric}: inferkit ${runs.inferkit[metric].at(-1).toFixed(1)}, llama.cpp ${runs.llamaCpp[metric].at(-1).toFixed(1)} tok/s\n`);
+  }
+}
+const engineStats = await a.close();
+await b.close();
+const summary = (x) => ({ prefill: median(x.prefill), decode: median(x.decode), aggregate: median(x.aggregate), runs: x });
+const ours = summary(runs.inferkit);
+const theirs = summary(runs.llamaCpp);
 
 const f = (x) => x.toFixed(1);
 const rows = [
@@ -189,7 +223,7 @@ const result = {
   threads: THREADS,
   repeats: REPEATS,
   cpu: cpus()[0]?.model,
-  inferkit: { prefill: ours.prefill, decode: ours.decode, aggregate: ours.aggregate, runs: ours.runs, engineStats: ours.stats },
+  inferkit: { ...ours, engineStats },
   llamaCpp: theirs,
   ratios: { prefill: ours.prefill / theirs.prefill, decode: ours.decode / theirs.decode, aggregate: ours.aggregate / theirs.aggregate, aggregateOverOurDecode: ours.aggregate / ours.decode },
 };
