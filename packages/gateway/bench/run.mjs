@@ -9,6 +9,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,7 +21,11 @@ const TOKENS = Number(process.env.BENCH_TOKENS ?? 16);
 const server = fork(join(here, 'server.mjs'), { stdio: 'inherit', execArgv: process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [] });
 const [hello] = await once(server, 'message');
 const port = hello.port;
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+// One keep-alive socket per client. Node's defaults would add handshakes to the timed phase:
+// an unbounded maxSockets opens a new connection when a client's next request starts before its
+// previous socket is back in the pool, and maxFreeSockets (256) closes the rest of the idle pool
+// between the warm-up and the timed phase.
+const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS, maxFreeSockets: CLIENTS, scheduling: 'fifo' });
 const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: TOKENS, stream: true });
 
 function request() {
@@ -73,13 +78,19 @@ async function client(results) {
   for (let r = 0; r < ROUNDS; r++) results.push(await request());
 }
 
-// Warm-up: opens the sockets and JIT-compiles both sides before timing.
-await Promise.all(Array.from({ length: Math.min(CLIENTS, 200) }, () => request()));
+// Warm-up: one request per client opens every keep-alive socket and JIT-compiles both sides,
+// so the timed phase measures streaming, not a thousand simultaneous TCP handshakes.
+const warm = await Promise.all(Array.from({ length: CLIENTS }, () => request()));
+const warmErrors = warm.filter((r) => !r.ok).length;
 
 const results = [];
+server.send({ type: 'stats' });
+const [before] = await once(server, 'message');
+const clientCpu0 = process.cpuUsage();
 const t0 = performance.now();
 await Promise.all(Array.from({ length: CLIENTS }, () => client(results)));
 const seconds = (performance.now() - t0) / 1000;
+const clientCpu = process.cpuUsage(clientCpu0);
 
 server.send({ type: 'stats' });
 const [stats] = await once(server, 'message');
@@ -102,8 +113,16 @@ const out = {
   ttftP50Ms: +pct(50).toFixed(2),
   ttftP99Ms: +pct(99).toFixed(2),
   gatewayPeakRssMiB: +(stats.peakRssBytes / 1024 / 1024).toFixed(1),
+  // CPU the gateway process spent in the timed phase, and per request: throughput here is
+  // bounded by the cores the gateway and this load generator share.
+  gatewayCpuSeconds: +(stats.cpuSeconds - before.cpuSeconds).toFixed(2),
+  gatewayCpuMsPerRequest: +((1000 * (stats.cpuSeconds - before.cpuSeconds)) / results.length).toFixed(3),
+  clientCpuSeconds: +((clientCpu.user + clientCpu.system) / 1e6).toFixed(2),
+  loadAverage1m: +os.loadavg()[0].toFixed(2),
+  cpus: os.cpus().length,
   errors: errors.length,
   errorKinds,
+  warmupErrors: warmErrors,
   node: process.version,
   date: new Date().toISOString(),
 };
@@ -118,7 +137,11 @@ const rows = [
   ['TTFT p50 (ms)', out.ttftP50Ms],
   ['TTFT p99 (ms)', out.ttftP99Ms],
   ['gateway peak RSS (MiB)', out.gatewayPeakRssMiB],
-  ['errors', out.errors],
+  ['gateway CPU (s) / per request (ms)', `${out.gatewayCpuSeconds} / ${out.gatewayCpuMsPerRequest}`],
+  ['load generator CPU (s)', out.clientCpuSeconds],
+  ['machine: cores / 1-min load average', `${out.cpus} / ${out.loadAverage1m}`],
+  ['errors (timed phase)', out.errors],
+  ['errors (warm-up)', out.warmupErrors],
 ];
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log('\n@inferkit/gateway load test (loopback, gateway in a child process)\n');
@@ -130,7 +153,7 @@ mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `load-${Date.now()}.json`);
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 console.log(`\nJSON: ${file}`);
-if (errors.length > 0) {
+if (errors.length > 0 || warmErrors > 0) {
   console.error('errors:', errorKinds);
   process.exitCode = 1;
 }

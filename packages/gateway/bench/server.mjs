@@ -12,7 +12,8 @@ process.send({ type: 'listening', port: addr.port });
 process.on('message', async (m) => {
   if (m.type === 'stats') {
     // maxRSS is the kernel's high-water mark (KiB): exact, and free to read, unlike sampling.
-    process.send({ type: 'stats', peakRssBytes: process.resourceUsage().maxRSS * 1024, metrics: gateway.metrics.render() });
+    const u = process.resourceUsage();
+    process.send({ type: 'stats', peakRssBytes: u.maxRSS * 1024, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, metrics: gateway.metrics.render() });
   } else if (m.type === 'stop') {
     await gateway.close();
     process.exit(0);

@@ -164,14 +164,19 @@ export class Gateway {
     sendError(res, new GatewayError(404, 'invalid_request_error', 'unknown_url', `Invalid URL (${method} ${path})`));
   }
 
-  /** Starts a server on `host:port` (default 127.0.0.1, port 0 = any free port). */
-  listen(options: { port?: number; host?: string } = {}): Promise<AddressInfo> {
+  /**
+   * Starts a server on `host:port` (default 127.0.0.1, port 0 = any free port). `backlog` is the
+   * kernel's queue of connections not yet accepted (default 4096, capped by `somaxconn`): Node's
+   * 511 drops SYNs when a thousand clients connect at once, and each drop costs the client a
+   * retransmit of a second or more.
+   */
+  listen(options: { port?: number; host?: string; backlog?: number } = {}): Promise<AddressInfo> {
     if (this.server !== null) return Promise.reject(new Error('Gateway.listen: already listening'));
     const server = createServer({ keepAliveTimeout: 65_000 }, this.handle);
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 4096 }, () => {
         server.off('error', reject);
         resolve(server.address() as AddressInfo);
       });
