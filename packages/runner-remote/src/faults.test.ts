@@ -1,4 +1,4 @@
-import { gzipSync, deflateSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse, waitFor } from './__testing__/mock-server.js';
@@ -38,7 +38,8 @@ afterEach(async () => {
   await server?.close();
   runner = undefined;
   server = undefined;
-  expect(unhandled).toEqual([]);
+  // Emptied each time so that one leak fails one test, not every test after it.
+  expect(unhandled.splice(0)).toEqual([]);
 });
 
 describe('faults (OpenAI wire, no retry policy)', () => {
@@ -220,11 +221,13 @@ describe('faults (OpenAI wire, no retry policy)', () => {
     expect(err.kind).toBe('cancelled');
   });
 
-  test('gzip and deflate bodies are decoded', async () => {
+  test('gzip, deflate (zlib and raw) and brotli bodies are decoded', async () => {
     const body = dataEvents([delta('zip'), delta('ped'), finish('stop')]);
     for (const [encoding, encode] of [
       ['gzip', gzipSync],
       ['deflate', deflateSync],
+      ['deflate', deflateRawSync],
+      ['br', brotliCompressSync],
     ] as const) {
       const r = await setup((_req, res) => sendSse(res, encode(Buffer.from(body)), { 'content-encoding': encoding }));
       const tokens = await (await r.execute(batch())).collect();
@@ -236,6 +239,28 @@ describe('faults (OpenAI wire, no retry policy)', () => {
     }
     runner = undefined;
     server = undefined;
+  });
+
+  test('an unknown content-encoding → server_error naming it', async () => {
+    const r = await setup((_req, res) => sendSse(res, Buffer.from('data: x\n\n'), { 'content-encoding': 'zstd-custom' }));
+    const err = await rejectionOf(r.execute(batch()));
+    expect(err.kind).toBe('server_error');
+    expect(err.message).toContain('zstd-custom');
+  });
+
+  test('close() while streaming cancels the stream and releases every socket', async () => {
+    const r = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(dataEvents([delta('a')], false));
+    });
+    const handle = await r.execute(batch());
+    const it = handle[Symbol.asyncIterator]();
+    expect((await it.next()).value?.textDelta).toBe('a');
+    const pending = rejectionOf(it.next());
+    await r.close();
+    expect((await pending).kind).toBe('cancelled');
+    expect((await rejectionOf(r.execute(batch()))).kind).toBe('cancelled');
+    await waitFor(() => server!.openSockets === 0, 2000, 'all sockets to close');
   });
 
   test('a corrupt gzip body → network_error', async () => {

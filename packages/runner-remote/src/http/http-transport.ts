@@ -1,5 +1,5 @@
 import type { Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 import { InferenceError } from '@inferkit/inference-core';
 import { Pool, type Dispatcher } from 'undici';
 import { classifyUndiciError } from './classify-undici-error.js';
@@ -130,6 +130,8 @@ export class HttpCall implements Dispatcher.DispatchHandler {
   /** Set when abort() came before undici handed over its controller. */
   private pendingAbort: Error | null;
   private inflater: Transform | null;
+  /** `deflate` body whose flavour (zlib or raw) is read from its first bytes. */
+  private sniffDeflate: boolean;
   private totalTimer: ReturnType<typeof setTimeout> | null;
 
   constructor(transport: HttpTransport, sink: ResponseSink) {
@@ -140,6 +142,7 @@ export class HttpCall implements Dispatcher.DispatchHandler {
     this.paused = false;
     this.pendingAbort = null;
     this.inflater = null;
+    this.sniffDeflate = false;
     this.totalTimer = null;
   }
 
@@ -191,22 +194,25 @@ export class HttpCall implements Dispatcher.DispatchHandler {
     if (this.done || statusCode < 200) return;
     const encoding = header(headers, 'content-encoding')?.trim().toLowerCase();
     if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
-      const inflater = createDecompressor(encoding);
-      if (inflater === null) {
-        this.fail(
-          new InferenceError('server_error', `unsupported content-encoding ${JSON.stringify(encoding)}`, {
-            provider: this.transport.provider,
-            status: statusCode,
-            retryable: false,
-            details: { code: 'unsupported_content_encoding' },
-          }),
-        );
-        return;
+      if (encoding === 'deflate') {
+        // "deflate" should be zlib-wrapped, but some servers send raw deflate: decided by the
+        // first body bytes.
+        this.sniffDeflate = true;
+      } else {
+        const inflater = createDecompressor(encoding);
+        if (inflater === null) {
+          this.fail(
+            new InferenceError('server_error', `unsupported content-encoding ${JSON.stringify(encoding)}`, {
+              provider: this.transport.provider,
+              status: statusCode,
+              retryable: false,
+              details: { code: 'unsupported_content_encoding' },
+            }),
+          );
+          return;
+        }
+        this.useInflater(inflater);
       }
-      this.inflater = inflater;
-      inflater.on('data', (chunk: Buffer) => this.deliver(chunk));
-      inflater.on('end', () => this.finish());
-      inflater.on('error', (e: Error) => this.fail(classifyUndiciError(e, this.transport.timeouts, this.transport.provider)));
     }
     try {
       this.sink.onStart(statusCode, headers);
@@ -217,12 +223,17 @@ export class HttpCall implements Dispatcher.DispatchHandler {
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.done) return;
+    if (this.sniffDeflate && chunk.length > 0) {
+      this.sniffDeflate = false;
+      this.useInflater(isZlibHeader(chunk) ? createInflate() : createInflateRaw());
+    }
     if (this.inflater !== null) this.inflater.write(chunk);
     else this.deliver(chunk);
   }
 
   onResponseEnd(): void {
     if (this.done) return;
+    this.sniffDeflate = false;
     if (this.inflater !== null) this.inflater.end();
     else this.finish();
   }
@@ -230,6 +241,13 @@ export class HttpCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.done) return;
     this.fail(classifyUndiciError(error, this.transport.timeouts, this.transport.provider));
+  }
+
+  private useInflater(inflater: Transform): void {
+    this.inflater = inflater;
+    inflater.on('data', (chunk: Buffer) => this.deliver(chunk));
+    inflater.on('end', () => this.finish());
+    inflater.on('error', (e: Error) => this.fail(classifyUndiciError(e, this.transport.timeouts, this.transport.provider)));
   }
 
   private deliver(chunk: Buffer): void {
@@ -283,13 +301,17 @@ export class HttpCall implements Dispatcher.DispatchHandler {
   }
 }
 
+/** A zlib stream starts with CMF/FLG: method 8, and the pair is a multiple of 31 (RFC 1950). */
+function isZlibHeader(chunk: Buffer): boolean {
+  if (chunk.length < 2) return (chunk[0]! & 0x0f) === 8;
+  return (chunk[0]! & 0x0f) === 8 && ((chunk[0]! << 8) | chunk[1]!) % 31 === 0;
+}
+
 function createDecompressor(encoding: string): Transform | null {
   switch (encoding) {
     case 'gzip':
     case 'x-gzip':
       return createGunzip();
-    case 'deflate':
-      return createInflate();
     case 'br':
       return createBrotliDecompress();
     default:
