@@ -44,6 +44,8 @@ export function vllmRunnerOptions({ model, tp = 1, pp = 1, ray = false, maxModel
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
+    // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
+    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
     options: {
       model: { type: 'string', default: 'Qwen/Qwen3-0.6B' },
       tp: { type: 'string', default: '1' },

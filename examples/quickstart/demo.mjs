@@ -34,6 +34,8 @@ function fail(message, code = 2) {
 let args;
 try {
   args = parseArgs({
+    // `pnpm demo -- --flag` passes the `--` through; it is not an end-of-options marker here.
+    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
     options: {
       model: { type: 'string' },
       prompt: { type: 'string', default: 'Tell me a story about a cat.' },

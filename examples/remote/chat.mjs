@@ -11,6 +11,8 @@ import { InferenceError } from '@inferkit/inference-core';
 import { MissingConfigError, runnerFromEnv } from './runner-from-env.mjs';
 
 const { values: args } = parseArgs({
+  // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
+  args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
   options: {
     prompt: { type: 'string', default: 'Write a two-line poem about streams.' },
     'max-tokens': { type: 'string', default: '200' },

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { MODEL_DIR } from './model-fixture.mjs';
 
 const DEMO = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo.mjs');
 
@@ -26,6 +27,17 @@ describe('examples/quickstart demo.mjs', () => {
     expect(r.stdout).toMatch(/^(Once upon a time|One day|There was once)/);
     expect(r.stderr).toMatch(/prompt tokens: \d+, completion tokens: 48, finish: length/);
     expect(r.stderr).toMatch(/speed: \d+(\.\d)? tokens\/s \(cpu\)/);
+  }, 90_000);
+
+  test('--model, --system and a pnpm-style leading -- reach the model: the trained answer, greedy', async () => {
+    const r = await run(
+      ['--', '--model', MODEL_DIR, '--system', 'You are a helpful assistant.', '--prompt', 'What color is the sky?', '--temperature', '0', '--max-tokens', '32'],
+      { INFERKIT_DEVICE: 'cpu' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`loading ${MODEL_DIR}`);
+    expect(r.stdout).toBe('The sky is blue on a sunny day.\n');
+    expect(r.stderr).toMatch(/finish: stop/);
   }, 90_000);
 
   test('bad arguments get a clear message and exit code 2', async () => {
