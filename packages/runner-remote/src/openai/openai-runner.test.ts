@@ -114,6 +114,19 @@ describe('OpenAI transcripts assemble into Tokens', () => {
     expect(t.rawFinishReason).toBe('abort');
   });
 
+  test('keep-alive comments (OpenRouter) are skipped', async () => {
+    const { runner } = await start((_r, res) => sendSse(res, `: OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\n${fixture('openai-text').toString()}`));
+    expect((await (await runner.execute(batch())).collect()).text).toBe('Hello there!');
+  });
+
+  test('a vLLM-style error event with a numeric code is classified by that status', async () => {
+    const err = { error: { object: 'error', message: 'This model only supports 4096 tokens', type: 'BadRequestError', code: 400 } };
+    const { runner } = await start((_r, res) => sendSse(res, `data: ${JSON.stringify(err)}\n\n`));
+    const e = await rejectionOf(runner.execute(batch()));
+    expect(e.kind).toBe('bad_request');
+    expect(e.status).toBe(400);
+  });
+
   test('a finish chunk followed by a clean end without [DONE] completes', async () => {
     const { runner } = await start((_r, res) =>
       sendSse(res, `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }] })}\n\n`),
