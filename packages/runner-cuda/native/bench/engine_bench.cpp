@@ -1,14 +1,16 @@
 // engine_bench: throughput of the native engine on a model directory, without Node.
 //
 //   engine_bench <model_dir> [--threads N] [--device cpu|cuda] [--prompt 512] [--decode 128]
-//                [--batch 8] [--convert-at-load] [--json out.json]
+//                [--batch 8] [--repeats 3] [--convert-at-load] [--json out.json]
 //
 // Measures, greedy sampling throughout:
 //   prefill  — one prompt of --prompt random tokens, submit to first token (tok/s of prompt)
 //   decode@1 — --decode tokens of one sequence, timed from its first token to its last
 //   decode@B — --batch concurrent sequences of --decode tokens each, aggregate tok/s from the
 //              moment all have their first token to the moment all are done
-// Prints a table and optionally writes the same figures as JSON.
+// Each figure is the median of --repeats runs. Prints a table and optionally writes the same
+// figures as JSON.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -75,6 +77,12 @@ bool generate(Engine& e, const std::vector<std::vector<int32_t>>& prompts, int m
   return true;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 double secs(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -96,7 +104,7 @@ int main(int argc, char** argv) {
   }
   std::string dir = argv[1], json_path;
   EngineOptions opts;
-  int prompt_len = 512, decode = 128, batch = 8;
+  int prompt_len = 512, decode = 128, batch = 8, repeats = 3;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : ""; };
@@ -107,6 +115,7 @@ int main(int argc, char** argv) {
     } else if (a == "--prompt") prompt_len = std::atoi(next());
     else if (a == "--decode") decode = std::atoi(next());
     else if (a == "--batch") batch = std::atoi(next());
+    else if (a == "--repeats") repeats = std::max(1, std::atoi(next()));
     else if (a == "--convert-at-load") opts.convert_at_load = true;
     else if (a == "--json") json_path = next();
     else {
@@ -134,26 +143,33 @@ int main(int argc, char** argv) {
     if (!generate(engine, {random_tokens(rng, 8, vocab)}, 4, &warm)) return 1;
   }
 
-  Run prefill;
-  const auto t0 = Clock::now();
-  if (!generate(engine, {random_tokens(rng, prompt_len, vocab)}, 1, &prefill)) return 1;
-  const double prefill_tps = prompt_len / secs(t0, prefill.done);
+  std::vector<double> prefill_runs, decode1_runs, decodeB_runs;
+  for (int r = 0; r < repeats; ++r) {
+    Run prefill;
+    const auto t0 = Clock::now();
+    if (!generate(engine, {random_tokens(rng, prompt_len, vocab)}, 1, &prefill)) return 1;
+    prefill_runs.push_back(prompt_len / secs(t0, prefill.done));
 
-  Run single;
-  if (!generate(engine, {random_tokens(rng, 16, vocab)}, decode + 1, &single)) return 1;
-  const double decode1_tps = decode / secs(single.all_first, single.done);
+    Run single;
+    if (!generate(engine, {random_tokens(rng, 16, vocab)}, decode + 1, &single)) return 1;
+    decode1_runs.push_back(decode / secs(single.all_first, single.done));
 
-  std::vector<std::vector<int32_t>> prompts;
-  for (int i = 0; i < batch; ++i) prompts.push_back(random_tokens(rng, 16, vocab));
-  Run multi;
-  if (!generate(engine, prompts, decode + 1, &multi)) return 1;
-  const double decodeB_tps = static_cast<double>(batch) * decode / secs(multi.all_first, multi.done);
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < batch; ++i) prompts.push_back(random_tokens(rng, 16, vocab));
+    Run multi;
+    if (!generate(engine, prompts, decode + 1, &multi)) return 1;
+    decodeB_runs.push_back(static_cast<double>(batch) * decode / secs(multi.all_first, multi.done));
+  }
+  const double prefill_tps = median(prefill_runs);
+  const double decode1_tps = median(decode1_runs);
+  const double decodeB_tps = median(decodeB_runs);
 
   const ModelConfig& c = info.config;
   std::printf("model: %s  layers %d  hidden %d  heads %d/%d  ffn %d  vocab %d  weights %s\n",
               c.model_type.c_str(), c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads,
               c.intermediate_size, c.vocab_size, info.weight_dtype.c_str());
-  std::printf("device: %s   load %.2f s\n\n", info.device_description.c_str(), load_s);
+  std::printf("device: %s   load %.2f s   median of %d runs\n\n", info.device_description.c_str(),
+              load_s, repeats);
   std::printf("| metric                              | tok/s    |\n");
   std::printf("|-------------------------------------|----------|\n");
   std::printf("| prefill (%4d-token prompt)          | %8.1f |\n", prompt_len, prefill_tps);
@@ -168,11 +184,11 @@ int main(int argc, char** argv) {
     }
     std::fprintf(f,
                  "{\"engine\":\"inferkit\",\"device\":\"%s\",\"threads\":%d,\"kernels\":\"%s\","
-                 "\"prompt_tokens\":%d,\"decode_tokens\":%d,\"batch\":%d,"
+                 "\"prompt_tokens\":%d,\"decode_tokens\":%d,\"batch\":%d,\"repeats\":%d,"
                  "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"decode_batch_tok_s\":%.3f,"
                  "\"load_s\":%.3f}\n",
                  info.device.c_str(), info.threads, info.device_description.c_str(), prompt_len,
-                 decode, batch, prefill_tps, decode1_tps, decodeB_tps, load_s);
+                 decode, batch, repeats, prefill_tps, decode1_tps, decodeB_tps, load_s);
     std::fclose(f);
   }
   engine.close();

@@ -43,7 +43,7 @@ enum class Op {
 };
 
 struct BackendOptions {
-  int threads = 0;               // CPU worker threads; 0 = hardware concurrency
+  int threads = 0;               // CPU worker threads; 0 = cores this process may use
   int max_slots = 1;             // KV cache slots = max concurrent sequences
   int max_seq_len = 2048;        // KV cache positions per slot
   bool convert_at_load = false;  // true: convert F16/BF16 weights to F32 once at load

@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "cpu/thread_pool.h"
 #include "model_loader.h"
 
 namespace inferkit {
@@ -172,10 +173,7 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   info.device_description = be->device_description();
   info.max_batch = opts.max_batch;
   info.max_seq_len = opts.max_seq_len;
-  info.threads = info.device == "cpu"
-                     ? (opts.threads > 0 ? opts.threads
-                                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency())))
-                     : 0;
+  info.threads = info.device == "cpu" ? (opts.threads > 0 ? opts.threads : cpu::available_cores()) : 0;
   info.weight_dtype = dtype_name(wtype);
   info.memory_bytes = be->memory_bytes();
 

@@ -23,7 +23,7 @@ enum class Device { kAuto = 0, kCpu, kCuda };
 
 struct EngineOptions {
   Device device = Device::kCpu;  // kAuto: CUDA when built with it and a device exists, else CPU
-  int threads = 0;               // CPU threads; 0 = hardware concurrency
+  int threads = 0;               // CPU threads; 0 = cores this process may use (affinity)
   int max_batch = 8;             // concurrent sequences (KV slots); more requests wait
   int max_seq_len = 0;           // positions per sequence; 0 = min(max_position_embeddings, 4096)
   bool convert_at_load = false;  // convert F16/BF16 weights to F32 at load (faster, more memory)

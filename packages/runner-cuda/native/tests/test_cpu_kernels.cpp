@@ -151,13 +151,25 @@ TEST(thread_pool_covers_every_index_once) {
       for (int64_t align : {1, 16}) {
         std::vector<std::atomic<int>> hits(n);
         for (auto& h : hits) h = 0;
-        pool.parallel_for(n, align, [&](int64_t b, int64_t e, int t) {
+        pool.parallel_for(n, align, ThreadPool::kMinParallelWork, [&](int64_t b, int64_t e, int t) {
           CHECK(t >= 0 && t < threads);
           CHECK(b % align == 0);
           for (int64_t i = b; i < e; ++i) hits[i]++;
         });
         for (auto& h : hits) CHECK_EQ(h.load(), 1);
       }
+    }
+    // Small work stays on the calling thread.
+    int calls = 0;
+    pool.parallel_for(1000, 1, ThreadPool::kMinParallelWork - 1, [&](int64_t b, int64_t e, int t) {
+      CHECK(b == 0 && e == 1000 && t == 0);
+      ++calls;
+    });
+    CHECK_EQ(calls, 1);
+    if (threads > 1) {
+      std::atomic<int> parts{0};
+      pool.parallel_for(1000, 1, ThreadPool::kMinParallelWork, [&](int64_t, int64_t, int) { parts++; });
+      CHECK_EQ(parts.load(), threads);
     }
   }
 }

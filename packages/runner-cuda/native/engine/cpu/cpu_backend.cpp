@@ -125,7 +125,7 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
     const size_t row_bytes = static_cast<size_t>(out->cols) * dtype_size(t.dtype);
     const uint8_t* src = static_cast<const uint8_t*>(t.data);
     float* dst = copy->data();
-    pool_->parallel_for(out->rows, 1, [&](int64_t b, int64_t e, int) {
+    pool_->parallel_for(out->rows, 1, t.numel(), [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; ++r) {
         kernels_->convert_row(src + r * row_bytes, t.dtype, dst + r * out->cols, out->cols);
       }
@@ -148,8 +148,7 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
   if (opt_.max_slots < 1 || opt_.max_seq_len < 1) {
     return Status::BadRequest("max_slots and max_seq_len must be positive");
   }
-  int threads = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
-  if (threads < 1) threads = 1;
+  const int threads = opt_.threads > 0 ? opt_.threads : cpu::available_cores();
   opt_.threads = threads;
   kernels_ = &cpu::best_kernels();
   pool_ = std::make_unique<ThreadPool>(threads);
@@ -236,9 +235,12 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
 }
 
 void CpuBackend::matmuls(const float* x, int64_t ldx, int n, std::initializer_list<MatJob> jobs) {
-  int64_t total = 0;
-  for (const MatJob& j : jobs) total += j.m->rows;
-  pool_->parallel_for(total, cpu::kTileRows, [&](int64_t b, int64_t e, int t) {
+  int64_t total = 0, work = 0;
+  for (const MatJob& j : jobs) {
+    total += j.m->rows;
+    work += j.m->rows * j.m->cols * n;
+  }
+  pool_->parallel_for(total, cpu::kTileRows, work, [&](int64_t b, int64_t e, int t) {
     int64_t off = 0;
     for (const MatJob& j : jobs) {
       const int64_t lo = std::max(b, off), hi = std::min(e, off + j.m->rows);
@@ -263,8 +265,7 @@ void CpuBackend::rmsnorm_rows(const float* x, int n, const float* w, float* y) {
   auto body = [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) rmsnorm(x + i * H, H, w, cfg_.rms_norm_eps, y + i * H);
   };
-  if (n >= 16) pool_->parallel_for(n, 1, body);
-  else body(0, n, 0);
+  pool_->parallel_for(n, 1, static_cast<int64_t>(n) * H * 2, body);
 }
 
 Status CpuBackend::check_batch(const StepBatch& b) const {
@@ -297,7 +298,10 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
   const int64_t KV = cfg_.kv_dim(), Q = cfg_.q_dim(), S = opt_.max_seq_len;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const Kernels& k = *kernels_;
-  pool_->parallel_for(static_cast<int64_t>(n) * KVH, 1, [&](int64_t t0, int64_t t1, int th) {
+  // Cost: QK and PV over every cached position of every token's heads.
+  int64_t work = 0;
+  for (int i = 0; i < n; ++i) work += static_cast<int64_t>(b.positions[i] + 1) * 2 * Q;
+  pool_->parallel_for(static_cast<int64_t>(n) * KVH, 1, work, [&](int64_t t0, int64_t t1, int th) {
     float* scores = thread_scores_[th].data();
     for (int64_t task = t0; task < t1; ++task) {
       const int i = static_cast<int>(task / KVH), g = static_cast<int>(task % KVH);
@@ -394,8 +398,7 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
         std::memcpy(v_cache_.get() + row, vi, sizeof(float) * KV);
       }
     };
-    if (n >= 16) pool_->parallel_for(n, 1, post_qkv);
-    else post_qkv(0, n, 0);
+    pool_->parallel_for(n, 1, static_cast<int64_t>(n) * (Q + KV) * 4, post_qkv);
 
     attention(b, l);
     matmuls(att_.data(), Q, n, {{&L.o, tmp_.data(), H}});
@@ -420,8 +423,8 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
         }
       }
     };
-    if (n >= 4) pool_->parallel_for(n, 1, swiglu);
-    else swiglu(0, n, 0);
+    // exp() costs about 16 multiply-adds.
+    pool_->parallel_for(n, 1, static_cast<int64_t>(n) * I * 16, swiglu);
     matmuls(gate_.data(), I, n, {{&L.down, tmp_.data(), H}});
     for (int i = 0; i < n; ++i) {
       float* xi = x_.data() + i * H;

@@ -1,5 +1,9 @@
 #include "thread_pool.h"
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define IK_CPU_RELAX() _mm_pause()
@@ -17,6 +21,18 @@ namespace {
 // of one forward step, short enough not to steal a shared core for long.
 constexpr int kSpinIterations = 4000;
 }  // namespace
+
+int available_cores() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
 
 ThreadPool::ThreadPool(int threads) : n_threads_(threads < 1 ? 1 : threads) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back(&ThreadPool::worker_loop, this, i);
@@ -79,12 +95,12 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
   job_ = nullptr;
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t align,
+void ThreadPool::parallel_for(int64_t n, int64_t align, int64_t work,
                               const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   if (align < 1) align = 1;
   const int64_t units = (n + align - 1) / align;
-  const int workers = static_cast<int>(units < n_threads_ ? units : n_threads_);
+  const int workers = work < kMinParallelWork ? 1 : static_cast<int>(units < n_threads_ ? units : n_threads_);
   if (workers <= 1) {
     fn(0, n, 0);
     return;

@@ -14,6 +14,10 @@
 namespace inferkit {
 namespace cpu {
 
+// Cores this process may run on (its CPU affinity mask, which containers and taskset narrow),
+// falling back to std::thread::hardware_concurrency().
+int available_cores();
+
 class ThreadPool {
  public:
   // `threads` >= 1 workers in total, including the caller.
@@ -28,9 +32,13 @@ class ThreadPool {
   void run(const std::function<void(int thread_index)>& fn);
 
   // Splits [0, n) into one contiguous range per worker, each a multiple of `align` except the
-  // last: fn(begin, end, thread_index).
-  void parallel_for(int64_t n, int64_t align,
+  // last: fn(begin, end, thread_index). `work` estimates the total cost in multiply-adds; below
+  // kMinParallelWork the caller runs everything itself, because waking a worker (and, on a busy
+  // machine, waiting for it to be scheduled) costs more than the work.
+  void parallel_for(int64_t n, int64_t align, int64_t work,
                     const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+
+  static constexpr int64_t kMinParallelWork = 1 << 16;
 
  private:
   void worker_loop(int index);
