@@ -131,7 +131,9 @@ export class Gateway {
     const method = req.method ?? 'GET';
     if (path === '/v1/chat/completions') {
       if (method !== 'POST') return this.methodNotAllowed(req, res, 'POST');
-      void this.chatCompletions(req, res);
+      // chatCompletions answers every failure itself; this only guards against a bug there
+      // turning into an unhandled rejection that would take the whole process down.
+      this.chatCompletions(req, res).catch(() => res.destroy());
       return;
     }
     if (path === '/healthz') {
@@ -154,7 +156,12 @@ export class Gateway {
         sendJson(res, 200, { object: 'list', data: [...this.models.values()].map((e) => this.modelObject(e)) });
         return;
       }
-      const id = decodeURIComponent(path.slice('/v1/models/'.length));
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice('/v1/models/'.length));
+      } catch {
+        return sendError(res, new GatewayError(400, 'invalid_request_error', 'invalid_url', 'the model id in the URL is not valid percent-encoding'));
+      }
       const entry = this.models.get(id);
       if (entry === undefined) return sendError(res, this.unknownModel(id));
       sendJson(res, 200, this.modelObject(entry));

@@ -22,6 +22,14 @@ describe('GET /v1/models', () => {
     const one = await h.client.models.retrieve('big');
     expect(one.id).toBe('big');
   });
+
+  test('Hugging Face style ids with a slash resolve encoded or not', async () => {
+    h = await startGateway({ models: { 'Qwen/Qwen3-0.6B': { runner: ok() } } });
+    expect((await fetch(`${h.baseURL}/models/Qwen/Qwen3-0.6B`)).status).toBe(200);
+    expect((await fetch(`${h.baseURL}/models/Qwen%2FQwen3-0.6B`)).status).toBe(200);
+    const res = await h.client.chat.completions.create({ model: 'Qwen/Qwen3-0.6B', messages: [{ role: 'user', content: 'x' }] });
+    expect(res.model).toBe('Qwen/Qwen3-0.6B');
+  });
 });
 
 describe('GET /healthz', () => {
@@ -45,6 +53,10 @@ describe('routing', () => {
     expect(wrong.headers.get('allow')).toBe('POST');
     const q = await fetch(`${h.baseURL}/models?x=1`);
     expect(q.status).toBe(200);
+    const bad = await fetch(`${h.baseURL}/models/%E0%A4%A`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid_url');
+
   });
 });
 
