@@ -106,7 +106,8 @@ def build_model(torch: Any, transformers: Any, model_dir: str, device: str) -> A
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+        tokenizer_object=core, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        model_input_names=["input_ids", "attention_mask"],
     )
     tokenizer.chat_template = (
         "{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} {% endfor %}"
@@ -134,7 +135,7 @@ def in_process_greedy(torch: Any, tokenizer: Any, model: Any, messages: list[dic
                       max_time: float) -> tuple[str, float]:
     enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
                                         return_tensors="pt")
-    enc = {k: v.to(device) for k, v in enc.items()}
+    enc = {k: enc[k].to(device) for k in ("input_ids", "attention_mask") if k in enc}
     start = time.monotonic()
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=n, do_sample=False, pad_token_id=3, max_time=max_time)

@@ -163,8 +163,11 @@ def test_cancel_stops_the_generation_thread(hf: Any) -> None:
                     seen += 1
 
             task = asyncio.ensure_future(consume())
-            while seen < 3:
+            for _ in range(5000):  # bounded: a broken stream must fail the test, not hang it
+                if seen >= 3 or task.done():
+                    break
                 await asyncio.sleep(0.001)
+            assert seen >= 3, task.exception() if task.done() else "no deltas"
             assert engine.stats()["running"] == 1
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

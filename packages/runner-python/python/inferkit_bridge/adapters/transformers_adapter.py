@@ -26,6 +26,7 @@ from ..errors import BridgeError, describe
 from ..stop_strings import StopMatcher
 
 JOIN_TIMEOUT = 30.0
+_MODEL_INPUTS = ("input_ids", "attention_mask")
 _END = object()
 
 # Adapter options read from engineArgs; everything else goes to from_pretrained.
@@ -174,7 +175,9 @@ class TransformersEngine:
             raise
         except Exception as exc:
             raise BridgeError("bad_request", f"could not tokenize the request: {describe(exc)}") from exc
-        return {key: value.to(self._device) for key, value in encoding.items()}
+        # Only what a causal LM's generate() takes: tokenizers without a model-specific config
+        # also return token_type_ids, which generate() rejects as an unused model kwarg.
+        return {key: encoding[key].to(self._device) for key in _MODEL_INPUTS if key in encoding}
 
     def generate_kwargs(self, request: GenerateRequest, prompt_tokens: int) -> dict[str, Any]:
         s = request.sampling

@@ -34,10 +34,13 @@ class FakeByteTokenizer:
     eos_token_id = EOS
     pad_token_id = None
 
-    def __init__(self, major_version: int = 5, chat_template: str | None = TEMPLATE, tensor_factory: Any = None) -> None:
+    def __init__(self, major_version: int = 5, chat_template: str | None = TEMPLATE, tensor_factory: Any = None,
+                 model_input_names: tuple[str, ...] = ("input_ids", "token_type_ids", "attention_mask")) -> None:
+        # The generic tokenizer class defaults to returning token_type_ids as well.
         self.major_version = major_version
         self.chat_template = chat_template
         self._tensor = tensor_factory
+        self.model_input_names = list(model_input_names)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         ids = [b + OFFSET for b in text.encode("utf-8")]
@@ -55,16 +58,14 @@ class FakeByteTokenizer:
         return out.decode("utf-8", errors="replace")
 
     def _wrap(self, ids: list[int], return_tensors: str | None, return_dict: bool) -> Any:
+        columns = {"input_ids": ids, "token_type_ids": [0] * len(ids), "attention_mask": [1] * len(ids)}
         if return_tensors == "pt":
             if self._tensor is None:
                 raise ValueError("return_tensors='pt' needs torch")
-            input_ids: Any = self._tensor([ids])
-            mask: Any = self._tensor([[1] * len(ids)])
-        else:
-            input_ids, mask = ids, [1] * len(ids)
+            columns = {k: self._tensor([v]) for k, v in columns.items()}
         if return_dict:
-            return BatchEncoding({"input_ids": input_ids, "attention_mask": mask})
-        return input_ids
+            return BatchEncoding({k: v for k, v in columns.items() if k in self.model_input_names})
+        return columns["input_ids"]
 
     def __call__(self, text: str, return_tensors: str | None = None, add_special_tokens: bool = True) -> BatchEncoding:
         return self._wrap(self.encode(text, add_special_tokens), return_tensors, True)

@@ -41,6 +41,12 @@ class _GenerationConfig:
     eos_token_id = EOS
 
 
+_GENERATE_KWARGS = frozenset({
+    "input_ids", "attention_mask", "max_new_tokens", "max_length", "do_sample", "temperature", "top_p", "top_k",
+    "pad_token_id", "eos_token_id", "max_time", "repetition_penalty",
+})
+
+
 class FakeCausalLM:
     # FAKE_HF_* variables steer a fake model that lives in another process (the bridge worker).
     reply = "Héllo wörld, this is a fake model." * int(os.environ.get("FAKE_HF_REPLY_REPEAT", "1"))
@@ -71,6 +77,12 @@ class FakeCausalLM:
                  stopping_criteria: Any = None, prefix_allowed_tokens_fn: Any = None, synced_gpus: Any = None,
                  assistant_model: Any = None, streamer: Any = None, **kwargs: Any) -> Any:
         self.generate_calls.append(dict(kwargs))
+        unused = sorted(set(kwargs) - _GENERATE_KWARGS)
+        if unused:  # generate() validates model kwargs the same way
+            raise ValueError(
+                f"The following `model_kwargs` are not used by the model: {unused} (note: typos in the generate "
+                "arguments will also show up in this list)"
+            )
         input_ids = kwargs.pop("input_ids", inputs)
         kwargs.pop("attention_mask", None)
         if input_ids.device != self.device:
@@ -168,8 +180,10 @@ class LlamaForCausalLM(FakeCausalLM):
 
 
 class PreTrainedTokenizerFast(FakeByteTokenizer):
-    def __init__(self, tokenizer_object: Any = None, **special_tokens: Any) -> None:
-        super().__init__(major_version=int(__version__.split(".")[0]), chat_template=None, tensor_factory=torch.tensor)
+    def __init__(self, tokenizer_object: Any = None, model_input_names: Any = None, **special_tokens: Any) -> None:
+        names = tuple(model_input_names) if model_input_names else ("input_ids", "token_type_ids", "attention_mask")
+        super().__init__(major_version=int(__version__.split(".")[0]), chat_template=None, tensor_factory=torch.tensor,
+                         model_input_names=names)
         self.special_tokens = special_tokens
 
     def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
