@@ -261,6 +261,17 @@ describe('errors', () => {
     expect(refused.message).toContain('scripted engine death; the python worker exited with code 3 (the engine reported itself dead)');
   });
 
+  test('a request that cannot be framed is a bad_request and frees its slot', async () => {
+    const r = runner({ maxInFlight: 1, onBackpressure: 'reject' });
+    const huge = await expectError(r.execute(batch('huge', 'x'.repeat(70 * 1024 * 1024))));
+    expect(huge.kind).toBe('bad_request');
+    expect(huge.message).toContain('exceeds the 67108864-byte limit');
+    const cyclic = batch('cyclic', 'x');
+    (cyclic.sampling as Record<string, unknown>).self = cyclic.sampling;
+    expect((await expectError(r.execute(cyclic))).kind).toBe('bad_request');
+    expect((await (await r.execute(batch('ok', 'fine'))).collect()).text).toBe('echo: fine ');
+  });
+
   test('start-up failures are typed', async () => {
     const missing = await expectError(runner({ engine: 'inferkit_no_such_module:create' }).execute(batch('a', 'x')));
     expect(missing.kind).toBe('not_found');

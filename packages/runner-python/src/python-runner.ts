@@ -227,7 +227,19 @@ export class PythonRunner implements ModelRunner {
     if (batch.responseFormat !== undefined) frame.responseFormat = batch.responseFormat;
     if (batch.tools !== undefined) frame.tools = batch.tools;
     if (batch.toolChoice !== undefined) frame.toolChoice = batch.toolChoice;
-    worker.send(frame);
+    try {
+      worker.send(frame);
+    } catch (err) {
+      // Not serialisable (a cycle, a BigInt) or over the frame limit: the caller's bad request.
+      this.requests.delete(wireId);
+      this.releaseSlot();
+      throw new InferenceError('bad_request', `the request cannot be sent to the python worker: ${(err as Error).message}`, {
+        details: { param: 'batch' },
+        cause: err,
+        requestId: batch.requestId,
+        provider: PROVIDER,
+      });
+    }
     return RunHandle.streaming(request.queue, () => this.cancelRequest(request), {
       signal,
       requestId: batch.requestId,
