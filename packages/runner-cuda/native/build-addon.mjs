@@ -8,6 +8,7 @@
 // All compiler output goes to native/build/build.log, never to stdout. Environment:
 //   INFERKIT_CUDA=AUTO|ON|OFF      CUDA backend (default AUTO: when nvcc is found)
 //   INFERKIT_NATIVE_ARCH=1         -march=native (not portable)
+//   INFERKIT_CUDA_ARCHS="90"       CMAKE_CUDA_ARCHITECTURES (default: see CMakeLists.txt)
 //   INFERKIT_BUILD_JOBS=N          parallel compile jobs (default 2)
 //   INFERKIT_SKIP_NATIVE_BUILD=1   skip (e.g. when a prebuilt binary is provided)
 import { spawnSync } from 'node:child_process';
@@ -36,6 +37,7 @@ const defs = [
   `--CDINFERKIT_CUDA=${cudaMode}`,
   `--CDINFERKIT_NATIVE_ARCH=${process.env.INFERKIT_NATIVE_ARCH === '1' ? 'ON' : 'OFF'}`,
 ];
+if (process.env.INFERKIT_CUDA_ARCHS) defs.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.INFERKIT_CUDA_ARCHS}`);
 
 const require = createRequire(join(nativeDir, '..', 'package.json'));
 let cmakeJs;
