@@ -201,7 +201,10 @@ describe('errors', () => {
     const r = runner({ onLog: (line) => lines.push(line) });
     const tokens = await (await r.execute(batch('p', '!print 30'))).collect();
     expect(tokens.text).toBe(Array.from({ length: 30 }, (_, k) => `p${k} `).join(''));
-    await r.ping(); // the log pipes are separate: let them catch up
+    // The log pipes are separate from the frame pipe: ping until their last lines have arrived.
+    const arrived = (): boolean =>
+      lines.some((l) => l.line === 'stderr noise 29') && lines.some((l) => l.line.startsWith('stdout noise 29'));
+    for (let i = 0; i < 200 && !arrived(); i++) await r.ping();
     const stdout = lines.filter((l) => l.stream === 'stdout').map((l) => l.line);
     const stderr = lines.filter((l) => l.stream === 'stderr').map((l) => l.line);
     expect(stdout).toContain('stdout noise 29 \u0000\u0000\u0000\u0007{"type":"delta"}');

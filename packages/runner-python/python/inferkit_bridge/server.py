@@ -193,6 +193,12 @@ class Bridge:
             stream = self._engine.generate(request)
             if inspect.isawaitable(stream):
                 stream = await stream
+            if not hasattr(stream, "__aiter__"):
+                raise BridgeError(
+                    "internal",
+                    f"engine.generate() returned {type(stream).__name__}; it must be an async generator "
+                    "(async def ... yield) or return an async iterator",
+                )
             async for item in stream:
                 if type(item) is str:
                     tokens += 1

@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 import sys
+import time
 
 import pytest
 
@@ -132,6 +133,10 @@ def test_engine_output_on_stdout_does_not_touch_the_protocol(client: BridgeClien
     client.generate("p", prompt="!print 20")
     result = client.collect("p", T)
     assert result["text"] == "".join(f"p{i} " for i in range(20))
+    # The log pipe is read by its own thread: give it a bounded moment to catch up.
+    deadline = time.monotonic() + T
+    while time.monotonic() < deadline and not any("stderr noise 19" in line for line in client.logs):
+        time.sleep(0.01)
     assert any("stdout noise 19" in line for line in client.logs)
     assert any("stderr noise 19" in line for line in client.logs)
 
@@ -230,6 +235,18 @@ def test_close_kills_the_whole_process_group() -> None:
     code = c.close(timeout=0.5)
     assert code == -signal.SIGKILL
     assert not alive(pid)
+
+
+def test_an_engine_with_a_sync_generate_gets_a_clear_error() -> None:
+    c = BridgeClient(ENGINE, engine_args={"sync_generate": True}, extra_path=[FIXTURES])
+    c.start(T)
+    try:
+        c.generate("s", prompt="x")
+        error = c.collect("s", T)["error"]
+        assert error["kind"] == "internal"
+        assert "must be an async generator" in error["message"]
+    finally:
+        c.close()
 
 
 def test_module_refuses_to_run_without_its_pipes() -> None:
