@@ -79,6 +79,7 @@ def run(*cmd):
 env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 env["gpu"] = run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader")
 env["driver"] = run("nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader")
+env["compute_mode"] = run("nvidia-smi", "--query-gpu=compute_mode", "--format=csv,noheader")
 env["nvcc"] = run("nvcc", "--version").splitlines()[-1] if run("nvcc", "--version") else "?"
 try:
     import torch

@@ -5,8 +5,10 @@ Usage: python3 hf_reference.py OUT_DIR
 
 For each model, OUT_DIR/<name>/ gets what save_pretrained writes (config.json,
 generation_config.json, model.safetensors in F32) plus:
-  reference.txt          "vocab V prompts P", then per prompt three lines: prompt ids, the HF greedy
-                         continuation (do_sample=False), and the offset in floats of its logits
+  reference.txt          "vocab V prompts P", then per prompt four lines: prompt ids, the HF greedy
+                         continuation (do_sample=False), the offset in floats of its logits, and
+                         HF's top-1 minus top-2 logit at each generated step (to tell a near tie,
+                         which float rounding may decide either way, from a real divergence)
   reference_logits.f32   little-endian f32 logits [len(prompt), V] per prompt, concatenated
 The forward runs on the CPU in float32 (no TF32), so the reference is plain f32 arithmetic.
 """
@@ -70,9 +72,15 @@ def main():
                 logits = model(input_ids=ids).logits[0].float().contiguous()
                 gen_out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                                          max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS,
-                                         do_sample=False, pad_token_id=0)
-            cont = gen_out[0, n:].tolist()
-            lines += [" ".join(map(str, ids[0].tolist())), " ".join(map(str, cont)), str(offset)]
+                                         do_sample=False, pad_token_id=0, output_logits=True,
+                                         return_dict_in_generate=True)
+            cont = gen_out.sequences[0, n:].tolist()
+            margins = []
+            for step_logits in gen_out.logits:
+                top2 = torch.topk(step_logits[0].float(), 2).values
+                margins.append(f"{(top2[0] - top2[1]).item():.9g}")
+            lines += [" ".join(map(str, ids[0].tolist())), " ".join(map(str, cont)), str(offset),
+                      " ".join(margins)]
             chunks.append(logits.numpy().astype("<f4").tobytes())
             offset += logits.numel()
         with open(os.path.join(d, "reference.txt"), "w") as f:

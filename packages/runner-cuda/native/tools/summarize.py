@@ -46,6 +46,7 @@ def main():
     md = ["# runner-cuda GPU check", ""]
     md.append(f"- device: {env.get('gpu', 'unknown')} (driver {env.get('driver', '?')}), "
               f"CUDA {env.get('nvcc', '?')}, torch {env.get('torch', '?')}, transformers {env.get('transformers', '?')}")
+    md.append(f"- compute mode: {env.get('compute_mode', '?')}")
     md.append(f"- date: {env.get('date', '?')}")
     md.append(f"- command: `{command}`")
     md.append("")
@@ -84,7 +85,9 @@ def main():
     md.append("")
     if ph and "models" in ph:
         md.append("Tolerance: logits max |diff| <= 2e-3 against transformers' CPU float32 forward, and "
-                  "greedy continuations (24 tokens) identical to `generate(do_sample=False)`.")
+                  "greedy continuations (24 tokens) identical to `generate(do_sample=False)`, or first diverging "
+                  "at a step where transformers' own top-2 logit margin is below 1e-4 (a near tie that float "
+                  "rounding decides; listed below).")
         md.append("")
         md.append("| model | pass | cuda max abs diff | cuda rel L2 | cuda greedy identical | cpu max abs diff | cpu greedy identical |")
         md.append("| --- | --- | --- | --- | --- | --- | --- |")
@@ -93,6 +96,12 @@ def main():
                       f"{fmt(m.get('cuda_logits_rel_l2_max'))} | {m.get('cuda_greedy_identical', 'n/a')}/{m.get('prompts', '?')} | "
                       f"{fmt(m.get('cpu_logits_max_abs_diff'))} | {m.get('cpu_greedy_identical', 'n/a')}/{m.get('prompts', '?')} |"
                       + "".join(f" {k}: {v}" for k, v in m.items() if k.endswith("error")))
+        for m in ph["models"]:
+            for dev in ("cuda", "cpu"):
+                for d in m.get(f"{dev}_divergences", []):
+                    md.append(f"- {m.get('model')} {dev}: prompt {d.get('prompt')} diverges at step {d.get('step')} "
+                              f"(ours {d.get('ours')}, transformers {d.get('hf')}); transformers' top-2 margin there: "
+                              f"{d.get('hf_top2_margin')}")
     else:
         md.append(f"not available: {ph}")
     md.append("")

@@ -8,10 +8,11 @@
 //
 // q|k|v and gate|up are fused into one weight matrix each at load, so a layer runs two
 // projections instead of five; residual adds are fused into the o_proj and down_proj epilogues,
-// and on the decode path SiLU(gate) * up is fused into the down projection's input load.
+// and on the decode path the RMSNorms are fused into the q|k|v and gate|up projections and
+// SiLU(gate) * up into the down projection's input load.
 //
-// Decode steps can replay a captured CUDA graph of the embedding and layer launches
-// (INFERKIT_CUDA_GRAPHS=1 in the environment at load): one graph per (rows, attention split
+// Decode steps replay a captured CUDA graph of the embedding and layer launches (unless
+// INFERKIT_CUDA_GRAPHS=0 is in the environment at load): one graph per (rows, attention split
 // layout), captured on first use, so the ~150 launches of a 1B-model step leave the host as one.
 //
 // Failure handling: every runtime call and launch goes through IK_CUDA (file, line, statement).
@@ -20,12 +21,15 @@
 // (cudaDeviceReset) instead of freeing, so the engine's rebuild starts from a fresh context.
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <tuple>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -54,6 +58,10 @@ constexpr int kMaxChunkTokens = 2048;
 // Output rows whose logits are computed at once; bounds the logits buffer for logits() calls
 // over long prompts.
 constexpr int kMaxLogitRows = 64;
+
+// What the last poisoned backend's cudaDeviceReset returned (-1: none happened), for the error
+// message when the next load cannot get the device back.
+std::atomic<int> g_last_reset{-1};
 
 std::string fmt_bytes(size_t b) {
   char buf[64];
@@ -143,7 +151,8 @@ class CudaBackend final : public Backend {
   Status launch_layers_graph(int n, int max_ctx, bool use_mm);
   Status linear(const void* w, int n, int k, const float* bias, const float* x_f32,
                 const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
-                cuda::MatvecInput input = cuda::MatvecInput::kPlain);
+                cuda::MatvecInput input = cuda::MatvecInput::kPlain,
+                const float* norm_weight = nullptr);
   template <typename KT>
   Status layer_attention(int layer, int rows, bool decode_only, int max_ctx, int num_tiles,
                          bool use_mm);
@@ -184,12 +193,12 @@ class CudaBackend final : public Backend {
   int32_t* d_meta_ = nullptr;       // tokens | positions | slots | output rows, [4 * cap]
   int32_t* h_meta_ = nullptr;       // pinned staging for d_meta_
   float* x_ = nullptr;              // residual stream [cap, hidden]
-  float* xn_ = nullptr;             // normed rows f32 [cap, hidden]
   void* x16_ = nullptr;             // 16-bit matmul input [cap, max(hidden, q_dim, inter)]
   float* qkv_ = nullptr;            // [cap, q_dim + 2 kv_dim]
   float* att_ = nullptr;            // attention output f32 [cap, q_dim]
   float* gate_up_ = nullptr;        // [cap, 2 inter]
-  void* attn_ws_ = nullptr;         // split-K partials
+  float* mm_ws_ = nullptr;          // matmul split-K partials
+  void* attn_ws_ = nullptr;         // attention split-K partials
   size_t attn_ws_bytes_ = 0;
   cuda::PrefillTile* d_tiles_ = nullptr;
   std::vector<cuda::PrefillTile> h_tiles_;
@@ -205,7 +214,7 @@ class CudaBackend final : public Backend {
   std::vector<void*> host_allocs_;
   size_t allocated_bytes_ = 0;
 
-  bool graphs_enabled_ = false;
+  bool graphs_enabled_ = true;
   std::map<std::tuple<int, int, int>, cudaGraphExec_t> graphs_;  // (rows, split_len, splits)
 
   Status poison_;
@@ -248,7 +257,7 @@ CudaBackend::~CudaBackend() {
     // Frees would fail on a lost context; resetting destroys it with everything in it, and the
     // next backend creates a fresh one.
     cudaSetDevice(device_);
-    cudaDeviceReset();
+    g_last_reset = static_cast<int>(cudaDeviceReset());
     return;
   }
   if (stream_) cudaStreamSynchronize(stream_);
@@ -349,7 +358,22 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   if (cfg_.num_heads % cfg_.num_kv_heads)
     return Status::BadRequest("num_heads must be a multiple of num_key_value_heads");
 
-  IK_CUDA_LOAD(cudaSetDevice(device_));
+  // After a reset that followed a sticky error the driver may still be tearing the old context
+  // down; the device then reports itself unavailable for a short while.
+  cudaError_t se = cudaSetDevice(device_);
+  for (int i = 0; i < 40 && se == cudaErrorDevicesUnavailable; ++i) {
+    cudaGetLastError();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    se = cudaSetDevice(device_);
+  }
+  if (se != cudaSuccess) {
+    Status st = cuda_fail(se, "cudaSetDevice(device_)", __FILE__, __LINE__, false);
+    const int r = g_last_reset.load();
+    if (r >= 0)
+      return Status(st.code(), st.message() + " (after a sticky error the previous backend reset the device; cudaDeviceReset returned " +
+                                   cudaGetErrorName(static_cast<cudaError_t>(r)) + ")");
+    return st;
+  }
   cudaDeviceProp prop{};
   IK_CUDA_LOAD(cudaGetDeviceProperties(&prop, device_));
   description_ = "cuda:" + std::to_string(device_) + " " + prop.name + " (" +
@@ -357,7 +381,8 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
                  std::to_string(prop.major) + "." + std::to_string(prop.minor) + ", " +
                  std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
   IK_CUDA_LOAD(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  if (const char* g = std::getenv("INFERKIT_CUDA_GRAPHS")) graphs_enabled_ = std::strcmp(g, "1") == 0;
+  graphs_enabled_ = true;
+  if (const char* g = std::getenv("INFERKIT_CUDA_GRAPHS")) graphs_enabled_ = std::strcmp(g, "0") != 0;
 
   const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;
   wtype_ = options.convert_at_load ? DType::kF32 : src;
@@ -381,8 +406,8 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
       opt_.max_slots, cfg_.num_heads, hd, opt_.max_seq_len, cfg_.num_heads / cfg_.num_kv_heads);
   const int64_t x16_cols = std::max({H, Q, I});
   const size_t scratch_bytes =
-      static_cast<size_t>(chunk_cap_) * (4 * 4 + 4 * (2 * H + (Q + 2 * KV) + Q + 2 * I) + 2 * x16_cols) +
-      attn_ws_bytes_ + static_cast<size_t>(kMaxLogitRows) * (V + H) * 4 +
+      static_cast<size_t>(chunk_cap_) * (4 * 4 + 4 * (H + (Q + 2 * KV) + Q + 2 * I) + 2 * x16_cols) +
+      attn_ws_bytes_ + cuda::kMatmulWorkspaceFloats * 4 + static_cast<size_t>(kMaxLogitRows) * (V + H) * 4 +
       2 * static_cast<size_t>(opt_.max_seq_len) * (hd / 2) * 4;
   const size_t need = weight_bytes + kv_bytes + scratch_bytes;
   size_t free_b = 0, total_b = 0;
@@ -464,7 +489,6 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
     h_sampled_ = static_cast<int32_t*>(h);
   }
   IK_RETURN_IF_ERROR(alloc(&x_, static_cast<size_t>(cap) * H, "activations"));
-  IK_RETURN_IF_ERROR(alloc(&xn_, static_cast<size_t>(cap) * H, "activations"));
   {
     char* p = nullptr;
     IK_RETURN_IF_ERROR(alloc(&p, static_cast<size_t>(cap) * x16_cols * 2, "activations"));
@@ -478,6 +502,7 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
     IK_RETURN_IF_ERROR(alloc(&p, attn_ws_bytes_, "attention workspace"));
     attn_ws_ = p;
   }
+  IK_RETURN_IF_ERROR(alloc(&mm_ws_, cuda::kMatmulWorkspaceFloats, "matmul workspace"));
   tiles_cap_ = cap + opt_.max_slots;
   IK_RETURN_IF_ERROR(alloc(&d_tiles_, static_cast<size_t>(tiles_cap_), "attention tiles"));
   IK_RETURN_IF_ERROR(alloc(&logits_, static_cast<size_t>(kMaxLogitRows) * V, "logits"));
@@ -549,7 +574,7 @@ Status CudaBackend::ensure_blocks(const StepBatch& b) {
 
 Status CudaBackend::linear(const void* w, int n, int k, const float* bias, const float* x_f32,
                            const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
-                           cuda::MatvecInput input) {
+                           cuda::MatvecInput input, const float* norm_weight) {
   if (x16 == nullptr) {
     cuda::MatvecArgs a;
     a.weight = w;
@@ -563,6 +588,8 @@ Status CudaBackend::linear(const void* w, int n, int k, const float* bias, const
     a.k = k;
     a.accumulate = accumulate;
     a.input = input;
+    a.norm_weight = norm_weight;
+    a.norm_eps = cfg_.rms_norm_eps;
     switch (wtype_) {
       case DType::kF32: IK_CUDA(cuda::launch_matvec<float>(a, stream_)); break;
       case DType::kBF16: IK_CUDA(cuda::launch_matvec<bf16>(a, stream_)); break;
@@ -581,6 +608,8 @@ Status CudaBackend::linear(const void* w, int n, int k, const float* bias, const
   a.n = n;
   a.k = k;
   a.accumulate = accumulate;
+  a.workspace = mm_ws_;
+  a.workspace_floats = cuda::kMatmulWorkspaceFloats;
   if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_matmul<bf16>(a, stream_));
   else IK_CUDA(cuda::launch_matmul<f16>(a, stream_));
   return Status::Ok();
@@ -710,8 +739,7 @@ Status CudaBackend::enqueue_layers(int n, bool decode_only, int max_ctx, int num
 
   const float eps = cfg_.rms_norm_eps;
   auto norm_into_input = [&](const float* wnorm) -> Status {
-    if (!use_mm) IK_CUDA(cuda::launch_rmsnorm<float>(x_, wnorm, xn_, n, H, eps, stream_));
-    else if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_rmsnorm<bf16>(x_, wnorm, static_cast<bf16*>(x16_), n, H, eps, stream_));
+    if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_rmsnorm<bf16>(x_, wnorm, static_cast<bf16*>(x16_), n, H, eps, stream_));
     else IK_CUDA(cuda::launch_rmsnorm<f16>(x_, wnorm, static_cast<f16*>(x16_), n, H, eps, stream_));
     return Status::Ok();
   };
@@ -719,14 +747,25 @@ Status CudaBackend::enqueue_layers(int n, bool decode_only, int max_ctx, int num
 
   for (int l = 0; l < cfg_.num_layers; ++l) {
     const DevLayer& L = layers_[l];
-    IK_RETURN_IF_ERROR(norm_into_input(L.attn_norm));
-    IK_RETURN_IF_ERROR(linear(L.qkv, QKV, H, L.qkv_bias, xn_, in16, H, n, qkv_, QKV, false));
+    // Matrix-vector path: the pre-norms are fused into the projections that consume them.
+    if (use_mm) {
+      IK_RETURN_IF_ERROR(norm_into_input(L.attn_norm));
+      IK_RETURN_IF_ERROR(linear(L.qkv, QKV, H, L.qkv_bias, nullptr, in16, H, n, qkv_, QKV, false));
+    } else {
+      IK_RETURN_IF_ERROR(linear(L.qkv, QKV, H, L.qkv_bias, x_, nullptr, H, n, qkv_, QKV, false,
+                                cuda::MatvecInput::kRmsNorm, L.attn_norm));
+    }
     if (wtype_ == DType::kF32) IK_RETURN_IF_ERROR(layer_attention<float>(l, n, decode_only, max_ctx, num_tiles, use_mm));
     else IK_RETURN_IF_ERROR(layer_attention<bf16>(l, n, decode_only, max_ctx, num_tiles, use_mm));
     IK_RETURN_IF_ERROR(linear(L.o, H, Q, L.o_bias, att_, in16, Q, n, x_, H, true));
 
-    IK_RETURN_IF_ERROR(norm_into_input(L.ffn_norm));
-    IK_RETURN_IF_ERROR(linear(L.gate_up, 2 * I, H, L.gate_up_bias, xn_, in16, H, n, gate_up_, 2 * I, false));
+    if (use_mm) {
+      IK_RETURN_IF_ERROR(norm_into_input(L.ffn_norm));
+      IK_RETURN_IF_ERROR(linear(L.gate_up, 2 * I, H, L.gate_up_bias, nullptr, in16, H, n, gate_up_, 2 * I, false));
+    } else {
+      IK_RETURN_IF_ERROR(linear(L.gate_up, 2 * I, H, L.gate_up_bias, x_, nullptr, H, n, gate_up_, 2 * I,
+                                false, cuda::MatvecInput::kRmsNorm, L.ffn_norm));
+    }
     if (use_mm) {
       if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_swiglu<bf16>(gate_up_, static_cast<bf16*>(x16_), n, I, stream_));
       else IK_CUDA(cuda::launch_swiglu<f16>(gate_up_, static_cast<f16*>(x16_), n, I, stream_));
