@@ -121,6 +121,13 @@ export function resolveOptions(options: PythonRunnerOptions): ResolvedOptions {
   if (options.engineArgs !== undefined && (typeof options.engineArgs !== 'object' || options.engineArgs === null || Array.isArray(options.engineArgs))) {
     throw new TypeError('PythonRunner: engineArgs must be an object');
   }
+  if (options.engineArgs !== undefined) {
+    try {
+      JSON.stringify(options.engineArgs); // they travel in the init frame
+    } catch (err) {
+      throw new TypeError(`PythonRunner: engineArgs must be JSON-serialisable (${(err as Error).message})`);
+    }
+  }
   if (options.name !== undefined && !/^[\w.-]+$/.test(options.name)) {
     throw new TypeError('PythonRunner: name may contain letters, digits, _ . - only');
   }

@@ -76,6 +76,7 @@ describe('kinds', () => {
     expect(() => new PythonRunner({ engine: 'vllm', autoRestart: { maxAttempts: 0 } })).toThrow(/maxAttempts/);
     expect(() => new PythonRunner({ engine: 'vllm', onBackpressure: 'drop' as 'queue' })).toThrow(/onBackpressure/);
     expect(() => new PythonRunner({ engine: 'vllm', engineArgs: [] as unknown as Record<string, unknown> })).toThrow(/engineArgs/);
+    expect(() => new PythonRunner({ engine: 'vllm', engineArgs: { n: 1n } })).toThrow(/JSON-serialisable/);
   });
 });
 
