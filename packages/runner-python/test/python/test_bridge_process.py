@@ -27,11 +27,17 @@ def client():
 
 
 def alive(pid: int) -> bool:
+    """Running (a zombie waiting for PID 1 to reap it does not count)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_ready_reports_engine_info(client: BridgeClient) -> None:
@@ -247,6 +253,34 @@ def test_an_engine_with_a_sync_generate_gets_a_clear_error() -> None:
         assert "must be an async generator" in error["message"]
     finally:
         c.close()
+
+
+def test_worker_exits_when_its_host_is_killed() -> None:
+    """No orphans even when the host dies without a word: the worker sees EOF on its frame pipe."""
+    import subprocess
+
+    host_code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {os.path.join(os.path.dirname(FIXTURES), '..', 'python')!r})\n"
+        "from inferkit_bridge.client import BridgeClient\n"
+        f"c = BridgeClient({ENGINE!r}, extra_path=[{FIXTURES!r}])\n"
+        "ready = c.start(15)\n"
+        "c.generate('f', prompt='!forever')\n"
+        "print(ready['pid'], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    host = subprocess.Popen([sys.executable, "-c", host_code], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(host.stdout.readline())
+        assert alive(worker)
+        host.kill()
+        host.wait(T)
+        deadline = time.monotonic() + T
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not alive(worker)
+    finally:
+        host.kill()
 
 
 def test_module_refuses_to_run_without_its_pipes() -> None:
