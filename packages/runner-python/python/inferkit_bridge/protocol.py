@@ -8,7 +8,7 @@ Host -> worker (HostFrame, told apart by "type"):
   shutdown  {type}
 
 Worker -> host (WorkerFrame):
-  ready     {type, protocol, pid, python, engine: {name, model, maxContext, chatTemplate}}
+  ready     {type, protocol, pid, python, engine: {name, model, maxContext, chatTemplate, device}}
   delta     {type, id, text, tokens, finishReason?, usage?}   finishReason present = last frame of id
   error     {type, id?, error, fatal?}   no id: the worker itself failed (startup, protocol)
   aborted   {type, id}                  the engine has released an aborted request
