@@ -95,12 +95,17 @@ TEST(attention_kernels_all_variants) {
   for (const Kernels* k : available()) {
     for (int D : {8, 20, 64, 128}) {
       for (int nq : {1, 3, 9}) {
-        const int len = 37, stride = 3 * D + 5;
+        const int len = 37 + D, stride = 3 * D + 5;
         std::vector<float> q(nq * D), kv(len * stride), p(nq * len), scores(nq * len), out(nq * D);
         for (auto& v : q) v = u(rng);
         for (auto& v : kv) v = u(rng);
         for (auto& v : p) v = u(rng);
-        k->attn_scores(q.data(), nq, D, kv.data() + 2, stride, len, 0.5f, scores.data());
+        // K transposed: row d holds the positions, rows `tstride` apart.
+        const int tstride = len + 11;
+        std::vector<float> kt(D * tstride, 0.0f);
+        for (int j = 0; j < len; ++j)
+          for (int d = 0; d < D; ++d) kt[d * tstride + j + 3] = kv[j * stride + 2 + d];
+        k->attn_scores(q.data(), nq, D, kt.data() + 3, tstride, len, 0.5f, scores.data());
         k->attn_values(p.data(), nq, len, kv.data() + 2, stride, D, out.data());
         double e1 = 0, e2 = 0;
         for (int r = 0; r < nq; ++r) {

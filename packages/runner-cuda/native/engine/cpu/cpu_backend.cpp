@@ -89,7 +89,10 @@ class CpuBackend final : public Backend {
   Matrix lm_head_;
   std::vector<CpuLayer> layers_;
 
-  std::unique_ptr<float[]> k_cache_, v_cache_;  // [layers][slots][max_seq_len][kv_dim]
+  // K is stored transposed, [layers][slots][kv_heads][head_dim][max_seq_len], so attention
+  // scores are outer products over contiguous positions (no horizontal sums); V is
+  // [layers][slots][max_seq_len][kv_dim].
+  std::unique_ptr<float[]> k_cache_, v_cache_;
   std::vector<float> rope_cos_, rope_sin_;     // [max_seq_len][head_dim / 2]
 
   // Per-step activations, grown on demand.
@@ -309,10 +312,10 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
       const int start = cfg_.sliding_window > 0 ? std::max(0, p - cfg_.sliding_window + 1) : 0;
       const int len = p - start + 1;
       const size_t base = ((static_cast<size_t>(layer) * opt_.max_slots + b.slots[i]) * S) * KV;
-      const float* kc = k_cache_.get() + base + g * D;
+      const float* kt = k_cache_.get() + base + static_cast<size_t>(g) * D * S;
       const float* vc = v_cache_.get() + base + g * D;
       const float* qi = q_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
-      k.attn_scores(qi, rep, D, kc + static_cast<size_t>(start) * KV, KV, len, scale, scores);
+      k.attn_scores(qi, rep, D, kt + start, S, len, scale, scores);
       for (int r = 0; r < rep; ++r) {
         float* s = scores + r * len;
         float mx = s[0];
@@ -393,9 +396,11 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
         };
         rotate(qi, cfg_.num_heads);
         rotate(ki, cfg_.num_kv_heads);
-        const size_t row = ((static_cast<size_t>(l) * opt_.max_slots + b.slots[i]) * S + b.positions[i]) * KV;
-        std::memcpy(k_cache_.get() + row, ki, sizeof(float) * KV);
-        std::memcpy(v_cache_.get() + row, vi, sizeof(float) * KV);
+        const size_t base = (static_cast<size_t>(l) * opt_.max_slots + b.slots[i]) * S * KV;
+        float* kt = k_cache_.get() + base + b.positions[i];
+        for (int64_t j = 0; j < KV; ++j) kt[j * S] = ki[j];  // [kv_head][d] rows of length S
+        std::memcpy(v_cache_.get() + base + static_cast<size_t>(b.positions[i]) * KV, vi,
+                    sizeof(float) * KV);
       }
     };
     pool_->parallel_for(n, 1, static_cast<int64_t>(n) * (Q + KV) * 4, post_qkv);

@@ -26,12 +26,13 @@ struct Kernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   void (*convert_row)(const void* src, DType type, float* dst, int64_t n);
 
-  // Attention for the nq query heads that share one KV head, over `len` cached positions:
-  //   scores[r * len + j] = scale * dot(q + r * D, k + j * kv_stride)       (attn_scores)
-  //   out[r * D + d] = sum_j p[r * len + j] * v[j * kv_stride + d]         (attn_values)
-  // Each cached K/V row is loaded once for all nq heads, and the output row is accumulated in
-  // registers instead of an axpy per position.
-  void (*attn_scores)(const float* q, int nq, int D, const float* k, int64_t kv_stride, int len,
+  // Attention for the nq query heads that share one KV head, over `len` cached positions.
+  //   scores[r * len + j] = scale * sum_d q[r * D + d] * kt[d * d_stride + j]   (attn_scores)
+  //   out[r * D + d] = sum_j p[r * len + j] * v[j * kv_stride + d]           (attn_values)
+  // K comes transposed (one row of positions per dimension), so scores are accumulated as
+  // outer products over contiguous positions, shared by the group's heads, with no horizontal
+  // sums. The output row is accumulated in registers across all positions.
+  void (*attn_scores)(const float* q, int nq, int D, const float* kt, int64_t d_stride, int len,
                       float scale, float* scores);
   void (*attn_values)(const float* p, int nq, int len, const float* v, int64_t kv_stride, int D,
                       float* out);
