@@ -390,6 +390,14 @@ TEST(info_reports_config) {
   CHECK_EQ(i.max_seq_len, 96);
   CHECK_EQ(i.weight_dtype, std::string("F32"));
   CHECK(i.memory_bytes > 0);
+  Engine automatic;
+  EngineOptions ao = small_options();
+  ao.device = Device::kAuto;
+  CHECK_OK(automatic.load(fixture().dir, ao));
+  std::string why;
+  if (!built_with_cuda() || cuda_device_count(&why) == 0) {
+    CHECK_EQ(automatic.info().device, std::string("cpu"));
+  }
   Engine cuda;
   EngineOptions o = small_options();
   o.device = Device::kCuda;

@@ -97,6 +97,14 @@ TEST(mistral) {
   check_parity(s, "mistral");
 }
 
+TEST(mistral_sliding_window) {
+  tiny::Spec s;
+  s.arch = "mistral";
+  s.sliding_window = 4;  // shorter than the 13-token prompt, so the window matters
+  s.seed = 4;
+  check_parity(s, "mistralsw");
+}
+
 TEST(qwen2_biases_tied) {
   tiny::Spec s;
   s.arch = "qwen2";

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -149,7 +150,10 @@ bool write_model(const Model& m, const std::string& dir) {
   if (s.arch == "llama" || s.arch == "qwen3") {
     cfg += std::string("  \"attention_bias\": ") + (s.attention_bias ? "true" : "false") + ",\n";
   }
-  if (s.arch == "mistral") cfg += "  \"sliding_window\": null,\n";
+  if (s.arch == "mistral") {
+    cfg += "  \"sliding_window\": " +
+           (s.sliding_window > 0 ? std::to_string(s.sliding_window) : std::string("null")) + ",\n";
+  }
   cfg += std::string("  \"tie_word_embeddings\": ") + (s.tie ? "true" : "false") + ",\n";
   cfg += "  \"bos_token_id\": 1,\n  \"eos_token_id\": " + json_list({s.eos[0]}) + ",\n";
   cfg += "  \"torch_dtype\": \"float32\"\n}\n";
@@ -255,19 +259,21 @@ std::vector<double> reference_logits(const Model& m, const std::vector<int32_t>&
     for (int t = 0; t < n; ++t) {
       for (int hh = 0; hh < s.heads; ++hh) {
         const int g2 = hh / rep;
-        std::vector<double> sc(t + 1);
+        std::vector<double> sc(t + 1, 0.0);
         double mx = -1e300;
-        for (int j = 0; j <= t; ++j) {
+        // HF sliding-window mask: key j is visible to query t when t - j < window.
+        const int first = s.sliding_window > 0 ? std::max(0, t - s.sliding_window + 1) : 0;
+        for (int j = first; j <= t; ++j) {
           double a = 0;
           for (int e = 0; e < D; ++e) a += q[t * Q + hh * D + e] * k[j * KV + g2 * D + e];
           sc[j] = a / std::sqrt(static_cast<double>(D));
           mx = std::max(mx, sc[j]);
         }
         double sum = 0;
-        for (int j = 0; j <= t; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+        for (int j = first; j <= t; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
         for (int e = 0; e < D; ++e) {
           double a = 0;
-          for (int j = 0; j <= t; ++j) a += sc[j] / sum * v[j * KV + g2 * D + e];
+          for (int j = first; j <= t; ++j) a += sc[j] / sum * v[j * KV + g2 * D + e];
           att[hh * D + e] = a;
         }
       }

@@ -28,6 +28,7 @@ struct Spec {
   float eps = 1e-5f;
   int max_pos = 256;
   bool attention_bias = false; // llama: q/k/v/o biases
+  int sliding_window = 0;      // mistral: > 0 writes "sliding_window" (attend to the last N)
   uint64_t seed = 1;
   std::vector<int> eos = {2};
 };
