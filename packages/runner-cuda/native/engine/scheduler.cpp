@@ -1,0 +1,312 @@
+// The scheduler thread: admits waiting requests into free KV slots between steps, builds each
+// step from one decode token per running sequence plus prompt chunks, runs it on the backend,
+// samples, and delivers tokens and finish events outside the engine lock.
+#include <algorithm>
+#include <chrono>
+#include <unordered_set>
+
+#include "engine_impl.h"
+
+namespace inferkit {
+
+using detail::deliver;
+using detail::kPrefillBudget;
+using detail::LogitsJob;
+using detail::Pending;
+using detail::seconds_since;
+using detail::Sequence;
+
+void Engine::Impl::finish(Sequence* s, FinishReason reason, const Status& error,
+                          std::vector<int32_t> tokens, std::vector<Pending>* events) {
+  Pending p;
+  p.callback = std::move(s->callback);
+  p.event.request_id = s->id;
+  p.event.tokens = std::move(tokens);
+  p.event.finish = reason;
+  p.event.error = error;
+  events->push_back(std::move(p));
+  std::lock_guard<std::mutex> lock(mu);
+  live.erase(s->id);
+  cancelled.erase(s->id);
+}
+
+void Engine::Impl::fail_everything(const Status& why, std::vector<Pending>* events) {
+  // Caller holds no lock. Active sequences belong to the scheduler thread (or to close() after
+  // the thread has joined).
+  std::vector<std::unique_ptr<Sequence>> doomed;
+  std::deque<LogitsJob*> dead_jobs;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& s : waiting) doomed.push_back(std::move(s));
+    waiting.clear();
+    dead_jobs.swap(jobs);
+  }
+  for (auto& s : active) {
+    if (s->slot >= 0) {
+      std::lock_guard<std::mutex> bl(backend_mu);
+      backend->release_slot(s->slot);
+      free_slots.push_back(s->slot);
+    }
+    doomed.push_back(std::move(s));
+  }
+  active.clear();
+  const FinishReason reason = why.code() == StatusCode::kCancelled ? FinishReason::kCancelled
+                                                                   : FinishReason::kError;
+  for (auto& s : doomed) {
+    finish(s.get(), reason, reason == FinishReason::kError ? why : Status::Ok(), {}, events);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (LogitsJob* j : dead_jobs) {
+      j->status = why;
+      j->done = true;
+    }
+    active_count = 0;
+    stats.active_sequences = 0;
+    stats.queued_sequences = 0;
+  }
+  job_done.notify_all();
+}
+
+void Engine::Impl::run_logits_job(LogitsJob* job, int slot) {
+  const int n = static_cast<int>(job->tokens.size());
+  std::vector<int32_t> positions(n), slots(n, slot), rows(n);
+  for (int i = 0; i < n; ++i) positions[i] = rows[i] = i;
+  StepBatch b;
+  b.n_tokens = n;
+  b.tokens = job->tokens.data();
+  b.positions = positions.data();
+  b.slots = slots.data();
+  b.n_outputs = n;
+  b.output_rows = rows.data();
+  job->out->assign(static_cast<size_t>(n) * info.config.vocab_size, 0.0f);
+  StepOutput out;
+  out.logits = job->out->data();
+  Status st;
+  Status sticky;
+  {
+    std::lock_guard<std::mutex> bl(backend_mu);
+    st = backend->compute(b, out);
+    backend->release_slot(slot);
+    sticky = backend->poisoned();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (!st.ok() && (st.code() == StatusCode::kPoisoned || !sticky.ok())) {
+    poison = sticky.ok() ? st : sticky;
+    stats.poisoned = true;
+  }
+  job->status = st;
+  job->done = true;
+}
+
+void Engine::Impl::run_scheduler() {
+  std::vector<Pending> events;
+  std::vector<int32_t> tokens, positions, slots, rows;
+  std::vector<SamplingParams> params;
+  std::vector<uint64_t> steps;
+  std::vector<int32_t> sampled;
+  std::vector<Sequence*> owners;      // per output row
+  std::vector<std::pair<Sequence*, int>> prefill_chunks;
+
+  for (;;) {
+    LogitsJob* job = nullptr;
+    int job_slot = -1;
+    std::vector<std::unique_ptr<Sequence>> cancelled_waiting;
+    std::vector<uint64_t> cancel_ids;
+    Status poisoned_now;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      wake.wait(lock, [&] {
+        return stopping || !waiting.empty() || !active.empty() || !jobs.empty() ||
+               !cancelled.empty();
+      });
+      if (stopping) return;
+      poisoned_now = poison;
+      cancel_ids.assign(cancelled.begin(), cancelled.end());
+      cancelled.clear();
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (std::find(cancel_ids.begin(), cancel_ids.end(), (*it)->id) != cancel_ids.end()) {
+          cancelled_waiting.push_back(std::move(*it));
+          it = waiting.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& s : cancelled_waiting) finish(s.get(), FinishReason::kCancelled, Status::Ok(), {}, &events);
+    for (auto it = active.begin(); it != active.end();) {
+      if (std::find(cancel_ids.begin(), cancel_ids.end(), (*it)->id) != cancel_ids.end()) {
+        {
+          std::lock_guard<std::mutex> bl(backend_mu);
+          backend->release_slot((*it)->slot);
+        }
+        free_slots.push_back((*it)->slot);
+        finish(it->get(), FinishReason::kCancelled, Status::Ok(), {}, &events);
+        it = active.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!poisoned_now.ok()) {
+      fail_everything(poisoned_now, &events);
+      deliver(&events);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      // Logits jobs (tests, tools) go first: they are short and a caller is blocked on them.
+      if (!jobs.empty() && !free_slots.empty()) {
+        job = jobs.front();
+        jobs.pop_front();
+        job_slot = free_slots.back();
+        free_slots.pop_back();
+      }
+      while (!waiting.empty() && !free_slots.empty() && (jobs.empty() || free_slots.size() > 1)) {
+        std::unique_ptr<Sequence> s = std::move(waiting.front());
+        waiting.pop_front();
+        s->slot = free_slots.back();
+        free_slots.pop_back();
+        active.push_back(std::move(s));
+      }
+      active_count = static_cast<int>(active.size());
+      stats.active_sequences = active_count;
+      stats.queued_sequences = static_cast<int>(waiting.size());
+    }
+    deliver(&events);
+
+    if (job) {
+      run_logits_job(job, job_slot);
+      free_slots.push_back(job_slot);
+      job_done.notify_all();
+      continue;
+    }
+    if (active.empty()) continue;
+
+    // Build the step: one token per decoding sequence, then prompt chunks up to the budget.
+    tokens.clear(); positions.clear(); slots.clear(); rows.clear();
+    params.clear(); steps.clear(); owners.clear(); prefill_chunks.clear();
+    int prefill_tokens = 0;
+    for (auto& s : active) {
+      const int plen = static_cast<int>(s->request.prompt.size());
+      if (s->prefilled < plen) continue;
+      rows.push_back(static_cast<int32_t>(tokens.size()));
+      tokens.push_back(s->last_token);
+      positions.push_back(plen + s->generated - 1);
+      slots.push_back(s->slot);
+      params.push_back(s->request.sampling);
+      steps.push_back(static_cast<uint64_t>(s->generated));
+      owners.push_back(s.get());
+    }
+    for (auto& s : active) {
+      const int plen = static_cast<int>(s->request.prompt.size());
+      if (s->prefilled >= plen) continue;
+      const int budget = kPrefillBudget - prefill_tokens;
+      if (budget <= 0) break;
+      const int chunk = std::min(budget, plen - s->prefilled);
+      for (int i = 0; i < chunk; ++i) {
+        tokens.push_back(s->request.prompt[s->prefilled + i]);
+        positions.push_back(s->prefilled + i);
+        slots.push_back(s->slot);
+      }
+      prefill_tokens += chunk;
+      prefill_chunks.emplace_back(s.get(), chunk);
+      if (s->prefilled + chunk == plen) {
+        rows.push_back(static_cast<int32_t>(tokens.size() - 1));
+        params.push_back(s->request.sampling);
+        steps.push_back(0);
+        owners.push_back(s.get());
+      }
+    }
+
+    StepBatch b;
+    b.n_tokens = static_cast<int>(tokens.size());
+    b.tokens = tokens.data();
+    b.positions = positions.data();
+    b.slots = slots.data();
+    b.n_outputs = static_cast<int>(rows.size());
+    b.output_rows = rows.data();
+    sampled.assign(rows.size(), -1);
+    StepOutput out;
+    out.sampled = sampled.data();
+    out.sampling = params.data();
+    out.sample_steps = steps.data();
+
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st;
+    Status sticky;
+    {
+      std::lock_guard<std::mutex> bl(backend_mu);
+      st = backend->compute(b, out);
+      sticky = backend->poisoned();
+    }
+    const double dt = seconds_since(t0);
+    if (!st.ok()) {
+      if (st.code() == StatusCode::kPoisoned || !sticky.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        poison = sticky.ok() ? st : sticky;
+        stats.poisoned = true;
+        continue;  // the next iteration fails everything with the poison status
+      }
+      // A non-sticky failure affects only this step's sequences: all active ones.
+      for (auto& s : active) {
+        {
+          std::lock_guard<std::mutex> bl(backend_mu);
+          backend->release_slot(s->slot);
+        }
+        free_slots.push_back(s->slot);
+        finish(s.get(), FinishReason::kError, st, {}, &events);
+      }
+      active.clear();
+      deliver(&events);
+      continue;
+    }
+
+    for (auto& pc : prefill_chunks) pc.first->prefilled += pc.second;
+    std::unordered_set<Sequence*> done;
+    for (size_t i = 0; i < owners.size(); ++i) {
+      Sequence* s = owners[i];
+      const int32_t tok = sampled[i];
+      s->last_token = tok;
+      s->generated += 1;
+      const auto& stops = s->request.stop_token_ids;
+      if (std::find(stops.begin(), stops.end(), tok) != stops.end()) {
+        finish(s, FinishReason::kStop, Status::Ok(), {tok}, &events);
+        done.insert(s);
+      } else if (s->generated >= s->request.max_tokens) {
+        finish(s, FinishReason::kLength, Status::Ok(), {tok}, &events);
+        done.insert(s);
+      } else {
+        Pending p;
+        p.callback = s->callback;
+        p.event.request_id = s->id;
+        p.event.tokens = {tok};
+        events.push_back(std::move(p));
+      }
+    }
+    for (auto it = active.begin(); it != active.end();) {
+      if (done.count(it->get())) {
+        {
+          std::lock_guard<std::mutex> bl(backend_mu);
+          backend->release_slot((*it)->slot);
+        }
+        free_slots.push_back((*it)->slot);
+        it = active.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.steps += 1;
+      stats.prompt_tokens += static_cast<uint64_t>(prefill_tokens);
+      stats.generated_tokens += owners.size();
+      if (prefill_tokens > 0) stats.prefill_seconds += dt;
+      else stats.decode_seconds += dt;
+      active_count = static_cast<int>(active.size());
+      stats.active_sequences = active_count;
+    }
+    deliver(&events);
+  }
+}
+
+}  // namespace inferkit
