@@ -546,7 +546,10 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   const int decode_prompt = 128;
   const std::vector<int> batches = {1, 8, 32, 64};
   std::unique_ptr<Backend> be;
+  // The prefill and the first decode pass use plain launches (no CUDA graphs, no programmatic
+  // dependent launch); later passes reload with each enabled.
   setenv("INFERKIT_CUDA_GRAPHS", "0", 1);
+  setenv("INFERKIT_CUDA_PDL", "0", 1);
   st = create_cuda_backend(&be);
   BackendOptions bo;
   bo.max_slots = 64;
@@ -555,6 +558,7 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   if (st.ok()) st = be->load(cfg, lm.weights, bo);
   t_load = now_s() - t_load;
   unsetenv("INFERKIT_CUDA_GRAPHS");
+  unsetenv("INFERKIT_CUDA_PDL");
   if (!st.ok()) {
     rep.str("error", st.to_string());
     write_file(out_path, rep.dump());
@@ -573,18 +577,19 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
     return static_cast<int32_t>((seed >> 8) % static_cast<uint32_t>(cfg.vocab_size));
   };
 
-  // Prefill: one sequence of prompt_len tokens, the last row sampled on device.
-  {
-    std::vector<int32_t> tok(prompt_len), pos(prompt_len), slot(prompt_len, 0);
-    for (int i = 0; i < prompt_len; ++i) { tok[i] = rand_tok(); pos[i] = i; }
+  // Prefill: one sequence of prompt_len tokens, the last row sampled on device; median of three
+  // runs after a warm-up. Returns seconds, or a negative value on failure (st set).
+  std::vector<int32_t> ptok(prompt_len), ppos(prompt_len), pslot(prompt_len, 0);
+  for (int i = 0; i < prompt_len; ++i) { ptok[i] = rand_tok(); ppos[i] = i; }
+  auto measure_prefill = [&](Backend* be) -> double {
     int32_t last = prompt_len - 1, sampled = 0;
     uint64_t step0 = 0;
     SamplingParams greedy;
     StepBatch b;
     b.n_tokens = prompt_len;
-    b.tokens = tok.data();
-    b.positions = pos.data();
-    b.slots = slot.data();
+    b.tokens = ptok.data();
+    b.positions = ppos.data();
+    b.slots = pslot.data();
     b.n_outputs = 1;
     b.output_rows = &last;
     StepOutput o;
@@ -598,13 +603,17 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
       times.push_back(now_s() - t);
       be->release_slot(0);
     }
-    if (!st.ok()) {
+    if (!st.ok()) return -1;
+    std::sort(times.begin() + 1, times.end());  // the first run is warm-up
+    return times[1 + (times.size() - 1) / 2];
+  };
+  {
+    const double t = measure_prefill(be.get());
+    if (t < 0) {
       rep.str("error", "prefill: " + st.to_string());
       write_file(out_path, rep.dump());
       return 1;
     }
-    std::sort(times.begin() + 1, times.end());  // the first run is warm-up
-    const double t = times[1 + (times.size() - 1) / 2];
     rep.num("prefill_tokens", prompt_len).num("prefill_seconds", t).num("prefill_tok_s", prompt_len / t);
     std::fprintf(stderr, "bench: prefill %d tokens in %.2f ms = %.0f tok/s\n", prompt_len, t * 1e3, prompt_len / t);
   }
@@ -676,11 +685,29 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   std::vector<std::string> rows, graph_rows;
   st = run_decode(be.get(), "launch", &rows);
   if (!st.ok()) rep.str("error", st.to_string());
-  be.reset();
-  Status gs = create_cuda_backend(&be);
-  if (gs.ok()) gs = be->load(cfg, lm.weights, bo);
-  if (gs.ok()) gs = run_decode(be.get(), "graph", &graph_rows);
-  if (!gs.ok()) rep.str("graph_error", gs.to_string());
+  Status gs;
+  for (const char* mode : {"graph", "graph+pdl"}) {
+    be.reset();
+    if (std::strcmp(mode, "graph") == 0) setenv("INFERKIT_CUDA_PDL", "0", 1);
+    gs = create_cuda_backend(&be);
+    if (gs.ok()) gs = be->load(cfg, lm.weights, bo);
+    unsetenv("INFERKIT_CUDA_PDL");
+    if (gs.ok()) gs = run_decode(be.get(), mode, &graph_rows);
+    if (gs.ok() && std::strcmp(mode, "graph+pdl") == 0) {
+      const double t = measure_prefill(be.get());
+      if (t > 0) {
+        rep.num("prefill_seconds_pdl", t).num("prefill_tok_s_pdl", prompt_len / t);
+        std::fprintf(stderr, "bench: prefill with programmatic dependent launch: %.2f ms = %.0f tok/s\n",
+                     t * 1e3, prompt_len / t);
+      } else {
+        gs = st;
+      }
+    }
+    if (!gs.ok()) {
+      rep.str("graph_error", std::string(mode) + ": " + gs.to_string());
+      break;
+    }
+  }
   rep.set("decode_graph", jarr(graph_rows));
   rep.num("decode_prompt_tokens", decode_prompt).set("decode", jarr(rows));
   rep.boolean("pass", st.ok() && gs.ok());

@@ -61,6 +61,10 @@ def main():
     for name, build in MODELS.items():
         model = build().eval().float()
         randomize_non_matrix_params(model, gen)
+        # Plain argmax decoding for the reference: no EOS stop and no min_new_tokens (which
+        # would mask EOS; the engine under test has no such processor).
+        model.generation_config.eos_token_id = None
+        model.generation_config.pad_token_id = 0
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         model.save_pretrained(d)
@@ -71,8 +75,8 @@ def main():
             with torch.no_grad():
                 logits = model(input_ids=ids).logits[0].float().contiguous()
                 gen_out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                         max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS,
-                                         do_sample=False, pad_token_id=0, output_logits=True,
+                                         max_new_tokens=GREEDY_TOKENS, do_sample=False,
+                                         pad_token_id=0, output_logits=True,
                                          return_dict_in_generate=True)
             cont = gen_out.sequences[0, n:].tolist()
             margins = []

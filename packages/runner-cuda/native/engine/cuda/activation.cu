@@ -7,6 +7,8 @@ __device__ __forceinline__ float silu(float g) { return g / (1.f + __expf(-g)); 
 
 template <typename OT>
 __global__ void swiglu_kernel(const float* __restrict__ gate_up, OT* __restrict__ out, int inter) {
+  pdl_wait();
+  pdl_trigger();
   const float* g = gate_up + static_cast<int64_t>(blockIdx.y) * 2 * inter;
   OT* o = out + static_cast<int64_t>(blockIdx.y) * inter;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x)
@@ -15,6 +17,8 @@ __global__ void swiglu_kernel(const float* __restrict__ gate_up, OT* __restrict_
 
 template <typename OT>
 __global__ void convert_kernel(const float* __restrict__ in, OT* __restrict__ out, int64_t n) {
+  pdl_wait();
+  pdl_trigger();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     out[i] = from_f32<OT>(in[i]);
@@ -25,8 +29,7 @@ cudaError_t launch_swiglu(const float* gate_up, OT* out, int rows, int inter, cu
   if (rows <= 0) return cudaSuccess;
   dim3 grid(ceil_div(inter, kActivationThreads), rows);
   if (grid.x > 64) grid.x = 64;
-  swiglu_kernel<OT><<<grid, kActivationThreads, 0, stream>>>(gate_up, out, inter);
-  return cudaGetLastError();
+  return launch_k(swiglu_kernel<OT>, grid, dim3(kActivationThreads), 0, stream, gate_up, out, inter);
 }
 
 template <typename OT>
@@ -34,8 +37,8 @@ cudaError_t launch_convert(const float* in, OT* out, int64_t n, cudaStream_t str
   if (n <= 0) return cudaSuccess;
   int64_t blocks = (n + kActivationThreads - 1) / kActivationThreads;
   if (blocks > 4096) blocks = 4096;
-  convert_kernel<OT><<<static_cast<int>(blocks), kActivationThreads, 0, stream>>>(in, out, n);
-  return cudaGetLastError();
+  return launch_k(convert_kernel<OT>, dim3(static_cast<unsigned>(blocks)), dim3(kActivationThreads), 0,
+                  stream, in, out, n);
 }
 
 template cudaError_t launch_swiglu<float>(const float*, float*, int, int, cudaStream_t);

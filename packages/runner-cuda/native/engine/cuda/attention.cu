@@ -55,6 +55,8 @@ attention_decode_kernel(AttentionArgs a, KvView kv, const KT* __restrict__ k_poo
   float* ml_s = s_s + group * split_len;      // [group][2]
   float* red = ml_s + 2 * group;              // [RPP][HD]
 
+  pdl_wait();
+  pdl_trigger();
   const int kvh = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int ctx = a.positions[t] + 1;
@@ -157,6 +159,8 @@ template <typename OT, int HD>
 __global__ void attention_merge_kernel(const float* __restrict__ part_o,
                                        const float* __restrict__ part_ml, int num_splits, int nq,
                                        OT* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   const int qh = blockIdx.x, t = blockIdx.y, d = threadIdx.x;
   const int64_t base = (static_cast<int64_t>(t) * nq + qh) * num_splits;
   float m = -INFINITY;
@@ -182,13 +186,12 @@ static cudaError_t decode_hd(const AttentionArgs& a, const KvView& kv, const KT*
   float* part_ml = part_o + static_cast<size_t>(a.num_tokens) * a.num_q_heads * num_splits * HD;
   const size_t smem = decode_smem_bytes(group, HD, split_len);
   const dim3 grid(kv.num_kv_heads, a.num_tokens, num_splits);
-  attention_decode_kernel<KT, HD><<<grid, kAttentionThreads, smem, stream>>>(
-      a, kv, k_pool, v_pool, group, split_len, num_splits, part_o, part_ml);
-  cudaError_t e = cudaGetLastError();
+  cudaError_t e = launch_k(attention_decode_kernel<KT, HD>, grid, dim3(kAttentionThreads), smem, stream,
+                           a, kv, k_pool, v_pool, group, split_len, num_splits, part_o, part_ml);
   if (e != cudaSuccess) return e;
-  attention_merge_kernel<OT, HD><<<dim3(a.num_q_heads, a.num_tokens), HD, 0, stream>>>(
-      part_o, part_ml, num_splits, a.num_q_heads, static_cast<OT*>(a.out));
-  return cudaGetLastError();
+  return launch_k(attention_merge_kernel<OT, HD>, dim3(a.num_q_heads, a.num_tokens), dim3(HD), 0, stream,
+                  static_cast<const float*>(part_o), static_cast<const float*>(part_ml), num_splits,
+                  a.num_q_heads, static_cast<OT*>(a.out));
 }
 
 template <typename KT, typename OT>
@@ -235,6 +238,8 @@ attention_prefill_kernel(AttentionArgs a, KvView kv, const KT* __restrict__ k_po
   __shared__ __align__(16) float k_s[KN][HD];
   __shared__ __align__(16) float v_s[KN][HD];
 
+  pdl_wait();
+  pdl_trigger();
   const PrefillTile tile = tiles[blockIdx.x];
   const int qh = blockIdx.y;
   const int group = a.num_q_heads / kv.num_kv_heads;
@@ -339,13 +344,12 @@ cudaError_t launch_attention_prefill(const AttentionArgs& a, const KvView& kv, c
   if (num_tiles <= 0) return cudaSuccess;
   const dim3 grid(num_tiles, a.num_q_heads);
   switch (kv.head_dim) {
-    case 16: attention_prefill_kernel<KT, OT, 16><<<grid, kAttentionThreads, 0, stream>>>(a, kv, k_pool, v_pool, tiles); break;
-    case 32: attention_prefill_kernel<KT, OT, 32><<<grid, kAttentionThreads, 0, stream>>>(a, kv, k_pool, v_pool, tiles); break;
-    case 64: attention_prefill_kernel<KT, OT, 64><<<grid, kAttentionThreads, 0, stream>>>(a, kv, k_pool, v_pool, tiles); break;
-    case 128: attention_prefill_kernel<KT, OT, 128><<<grid, kAttentionThreads, 0, stream>>>(a, kv, k_pool, v_pool, tiles); break;
+    case 16: return launch_k(attention_prefill_kernel<KT, OT, 16>, grid, dim3(kAttentionThreads), 0, stream, a, kv, k_pool, v_pool, tiles);
+    case 32: return launch_k(attention_prefill_kernel<KT, OT, 32>, grid, dim3(kAttentionThreads), 0, stream, a, kv, k_pool, v_pool, tiles);
+    case 64: return launch_k(attention_prefill_kernel<KT, OT, 64>, grid, dim3(kAttentionThreads), 0, stream, a, kv, k_pool, v_pool, tiles);
+    case 128: return launch_k(attention_prefill_kernel<KT, OT, 128>, grid, dim3(kAttentionThreads), 0, stream, a, kv, k_pool, v_pool, tiles);
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 #define IK_ATTENTION_INSTANTIATE(KT, OT)                                                      \

@@ -15,6 +15,10 @@
 // INFERKIT_CUDA_GRAPHS=0 is in the environment at load): one graph per (rows, attention split
 // layout), captured on first use, so the ~150 launches of a 1B-model step leave the host as one.
 //
+// On Hopper every layer kernel is launched with programmatic dependent launch (see
+// cuda_common.cuh): the next kernel is scheduled during the previous one's tail, and the
+// matrix-vector kernel's first weight loads are already in flight when its input is ready.
+//
 // Failure handling: every runtime call and launch goes through IK_CUDA (file, line, statement).
 // Any CUDA failure during compute() poisons the backend; a sticky one (illegal address, launch
 // failure, ...) also marks the context unusable, and the destructor then resets the device
@@ -116,7 +120,10 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   const char* name() const override { return "cuda"; }
-  std::string device_description() const override { return description_; }
+  std::string device_description() const override {
+    return description_ + (graphs_enabled_ ? ", CUDA graphs" : "") +
+           (cuda::pdl_enabled() ? ", programmatic dependent launch" : "");
+  }
   Status load(const ModelConfig& config, const ModelWeights& weights,
               const BackendOptions& options) override;
   Status compute(const StepBatch& batch, const StepOutput& out) override;
@@ -361,7 +368,7 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   // After a reset that followed a sticky error the driver may still be tearing the old context
   // down; the device then reports itself unavailable for a short while.
   cudaError_t se = cudaSetDevice(device_);
-  for (int i = 0; i < 40 && se == cudaErrorDevicesUnavailable; ++i) {
+  for (int i = 0; i < 200 && se == cudaErrorDevicesUnavailable; ++i) {
     cudaGetLastError();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     se = cudaSetDevice(device_);
@@ -383,6 +390,11 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   IK_CUDA_LOAD(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   graphs_enabled_ = true;
   if (const char* g = std::getenv("INFERKIT_CUDA_GRAPHS")) graphs_enabled_ = std::strcmp(g, "0") != 0;
+  // Programmatic dependent launch needs Hopper; INFERKIT_CUDA_PDL=0 turns it off.
+  {
+    const char* p = std::getenv("INFERKIT_CUDA_PDL");
+    cuda::pdl_enabled() = prop.major >= 9 && !(p && std::strcmp(p, "0") == 0);
+  }
 
   const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;
   wtype_ = options.convert_at_load ? DType::kF32 : src;

@@ -7,9 +7,52 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace inferkit {
 namespace cuda {
+
+// ---------------------------------------------------------------------------------------------
+// Programmatic dependent launch (Hopper): a kernel launched with launch_k() may be scheduled
+// while the previous kernel in the stream is still finishing. Every such kernel calls
+// pdl_wait() before it touches memory an earlier kernel wrote (or reads), and pdl_trigger() to
+// let the next kernel be scheduled early. Before sm_90, or when disabled, both are no-ops and
+// launches are ordinary. The matrix-vector kernel issues its first weight loads (immutable data)
+// before pdl_wait(), which is what hides one kernel's start-up behind the previous one's tail.
+
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+// Process-wide switch, set by the backend at load (device compute capability >= 9.0 and
+// INFERKIT_CUDA_PDL != 0).
+inline bool& pdl_enabled() {
+  static bool on = false;
+  return on;
+}
+
+template <typename... KArgs, typename... Args>
+cudaError_t launch_k(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                     cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
 
 using bf16 = __nv_bfloat16;
 using f16 = __half;

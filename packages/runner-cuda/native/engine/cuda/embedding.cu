@@ -6,6 +6,7 @@ namespace cuda {
 template <typename WT>
 __global__ void embedding_kernel(const WT* __restrict__ table, const int32_t* __restrict__ tokens,
                                  float* __restrict__ out, int dim) {
+  pdl_trigger();
   const int t = blockIdx.x;
   const WT* row = table + static_cast<int64_t>(tokens[t]) * dim;
   float* dst = out + static_cast<int64_t>(t) * dim;

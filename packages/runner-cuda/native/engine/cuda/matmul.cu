@@ -50,6 +50,8 @@ matmul_wmma_kernel(const T* __restrict__ X, int ldx, const T* __restrict__ W,
                    const float* __restrict__ bias, float* __restrict__ Y, int ldy, int M, int N,
                    int K, bool accumulate, int k_per_split, float* __restrict__ partials) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
+  pdl_wait();
+  pdl_trigger();
   T* As = reinterpret_cast<T*>(smem_raw);
   T* Bs = As + kMatmulStages * kTileElemsA;
   float* Cs = reinterpret_cast<float*>(smem_raw);  // reused after the main loop
@@ -131,6 +133,8 @@ matmul_wmma_kernel(const T* __restrict__ X, int ldx, const T* __restrict__ W,
 __global__ void splitk_reduce_kernel(const float* __restrict__ partials, int splits,
                                      const float* __restrict__ bias, float* __restrict__ Y, int ldy,
                                      int M, int N, bool accumulate) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t total = static_cast<int64_t>(M) * N;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -176,16 +180,15 @@ cudaError_t launch_matmul(const MatmulArgs& a, cudaStream_t stream) {
   const int k_per_split = ceil_div(ceil_div(a.k, splits), kMatmulBK) * kMatmulBK;
   splits = ceil_div(a.k, k_per_split);
   const dim3 grid(ceil_div(a.n, kMatmulBN), ceil_div(a.m, kMatmulBM), splits);
-  matmul_wmma_kernel<T><<<grid, kMatmulThreads, smem, stream>>>(
-      static_cast<const T*>(a.x), a.ldx, static_cast<const T*>(a.weight), a.bias, a.y, a.ldy, a.m,
-      a.n, a.k, a.accumulate, k_per_split, splits > 1 ? a.workspace : nullptr);
-  cudaError_t e = cudaGetLastError();
+  float* partials = splits > 1 ? a.workspace : nullptr;
+  cudaError_t e = launch_k(matmul_wmma_kernel<T>, grid, dim3(kMatmulThreads), smem, stream,
+                           static_cast<const T*>(a.x), a.ldx, static_cast<const T*>(a.weight), a.bias,
+                           a.y, a.ldy, a.m, a.n, a.k, a.accumulate, k_per_split, partials);
   if (e != cudaSuccess || splits == 1) return e;
   const int64_t total = static_cast<int64_t>(a.m) * a.n;
   const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
-  splitk_reduce_kernel<<<blocks, 256, 0, stream>>>(a.workspace, splits, a.bias, a.y, a.ldy, a.m,
-                                                   a.n, a.accumulate);
-  return cudaGetLastError();
+  return launch_k(splitk_reduce_kernel, dim3(blocks), dim3(256), 0, stream,
+                  static_cast<const float*>(a.workspace), splits, a.bias, a.y, a.ldy, a.m, a.n, a.accumulate);
 }
 
 template cudaError_t launch_matmul<bf16>(const MatmulArgs&, cudaStream_t);

@@ -52,6 +52,9 @@ matvec_kernel(const WT* __restrict__ W, const float* __restrict__ in, int in_str
     wv[u] = (n < N && k < K) ? ld_stream16(wrow + k) : make_uint4(0, 0, 0, 0);
   }
 
+  pdl_wait();  // x (and out, with accumulate) come from earlier kernels
+  pdl_trigger();
+
   float inv[NB];
 #pragma unroll
   for (int b = 0; b < NB; ++b) inv[b] = 1.f;
@@ -144,20 +147,19 @@ static cudaError_t launch_nb(const MatvecArgs& a, const float* in, float* out, c
   const WT* w = static_cast<const WT*>(a.weight);
   switch (a.input) {
     case MatvecInput::kPlain:
-      matvec_kernel<WT, NB, MatvecInput::kPlain><<<grid, kMatvecWarps * 32, 0, s>>>(
-          w, in, a.in_stride, a.bias, out, a.out_stride, a.n, a.k, a.accumulate, wpr, nullptr, 0.f);
-      break;
+      return launch_k(matvec_kernel<WT, NB, MatvecInput::kPlain>, grid, dim3(kMatvecWarps * 32), 0, s,
+                      w, in, a.in_stride, a.bias, out, a.out_stride, a.n, a.k, a.accumulate, wpr,
+                      static_cast<const float*>(nullptr), 0.f);
     case MatvecInput::kSwiGLU:
-      matvec_kernel<WT, NB, MatvecInput::kSwiGLU><<<grid, kMatvecWarps * 32, 0, s>>>(
-          w, in, a.in_stride, a.bias, out, a.out_stride, a.n, a.k, a.accumulate, wpr, nullptr, 0.f);
-      break;
+      return launch_k(matvec_kernel<WT, NB, MatvecInput::kSwiGLU>, grid, dim3(kMatvecWarps * 32), 0, s,
+                      w, in, a.in_stride, a.bias, out, a.out_stride, a.n, a.k, a.accumulate, wpr,
+                      static_cast<const float*>(nullptr), 0.f);
     case MatvecInput::kRmsNorm:
-      matvec_kernel<WT, NB, MatvecInput::kRmsNorm><<<grid, kMatvecWarps * 32, 0, s>>>(
-          w, in, a.in_stride, a.bias, out, a.out_stride, a.n, a.k, a.accumulate, wpr,
-          a.norm_weight, a.norm_eps);
-      break;
+      return launch_k(matvec_kernel<WT, NB, MatvecInput::kRmsNorm>, grid, dim3(kMatvecWarps * 32), 0, s,
+                      w, in, a.in_stride, a.bias, out, a.out_stride, a.n, a.k, a.accumulate, wpr,
+                      a.norm_weight, a.norm_eps);
   }
-  return cudaGetLastError();
+  return cudaErrorInvalidValue;
 }
 
 template <typename WT>

@@ -8,6 +8,8 @@ __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restr
                                OT* __restrict__ out, int dim, float eps,
                                const int32_t* __restrict__ row_index) {
   __shared__ float scratch[32];
+  pdl_wait();
+  pdl_trigger();
   const int src = row_index != nullptr ? row_index[blockIdx.x] : blockIdx.x;
   const float* row = x + static_cast<int64_t>(src) * dim;
   OT* dst = out + static_cast<int64_t>(blockIdx.x) * dim;
@@ -22,8 +24,8 @@ template <typename OT>
 cudaError_t launch_rmsnorm(const float* x, const float* weight, OT* out, int rows, int dim,
                            float eps, cudaStream_t stream, const int32_t* row_index) {
   if (rows <= 0) return cudaSuccess;
-  rmsnorm_kernel<OT><<<rows, kRmsNormThreads, 0, stream>>>(x, weight, out, dim, eps, row_index);
-  return cudaGetLastError();
+  return launch_k(rmsnorm_kernel<OT>, dim3(rows), dim3(kRmsNormThreads), 0, stream, x, weight, out,
+                  dim, eps, row_index);
 }
 
 template cudaError_t launch_rmsnorm<float>(const float*, const float*, float*, int, int, float, cudaStream_t, const int32_t*);

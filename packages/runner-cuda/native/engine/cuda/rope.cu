@@ -7,6 +7,8 @@ namespace cuda {
 template <typename KT>
 __global__ void rope_kv_write_kernel(RopeArgs a, KvView kv, KT* __restrict__ k_pool,
                                      KT* __restrict__ v_pool) {
+  pdl_wait();
+  pdl_trigger();
   const int t = blockIdx.x;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int hd = kv.head_dim, half = hd / 2;
@@ -59,8 +61,8 @@ template <typename KT>
 cudaError_t launch_rope_kv_write(const RopeArgs& args, const KvView& kv, KT* k_pool, KT* v_pool,
                                  cudaStream_t stream) {
   if (args.num_tokens <= 0) return cudaSuccess;
-  rope_kv_write_kernel<KT><<<args.num_tokens, kRopeThreads, 0, stream>>>(args, kv, k_pool, v_pool);
-  return cudaGetLastError();
+  return launch_k(rope_kv_write_kernel<KT>, dim3(args.num_tokens), dim3(kRopeThreads), 0, stream, args,
+                  kv, k_pool, v_pool);
 }
 
 template cudaError_t launch_rope_kv_write<float>(const RopeArgs&, const KvView&, float*, float*, cudaStream_t);
