@@ -232,6 +232,11 @@ def run(args: argparse.Namespace, report: Report) -> None:
             return
 
         def streaming() -> str:
+            # The worker's first generate pays CUDA warm-up (kernels, cuBLAS handles), as the
+            # in-process reference did before its timed run: warm up first so the timings compare.
+            client.generate("warm", messages=messages, sampling={"temperature": 0, "maxTokens": 4})
+            warm = client.collect("warm", left(20.0))
+            assert warm["error"] is None, warm
             t0 = time.monotonic()
             client.generate("s1", messages=messages, sampling={"temperature": 0, "maxTokens": 32})
             deltas, text, tokens, final = 0, "", 0, None
