@@ -365,8 +365,9 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   if (cfg_.num_heads % cfg_.num_kv_heads)
     return Status::BadRequest("num_heads must be a multiple of num_key_value_heads");
 
-  // After a reset that followed a sticky error the driver may still be tearing the old context
-  // down; the device then reports itself unavailable for a short while.
+  // After a reset that followed a sticky error the device may report itself unavailable while
+  // the driver tears the old context down, so retry for up to 10 s. (On an H200 with driver
+  // 580.159.04 it stayed unavailable for the whole 10 s: there, only a new process recovers.)
   cudaError_t se = cudaSetDevice(device_);
   for (int i = 0; i < 200 && se == cudaErrorDevicesUnavailable; ++i) {
     cudaGetLastError();
@@ -378,7 +379,9 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
     const int r = g_last_reset.load();
     if (r >= 0)
       return Status(st.code(), st.message() + " (after a sticky error the previous backend reset the device; cudaDeviceReset returned " +
-                                   cudaGetErrorName(static_cast<cudaError_t>(r)) + ")");
+                                   cudaGetErrorName(static_cast<cudaError_t>(r)) +
+                                   "; the driver keeps a device that hit a sticky error unavailable to this "
+                                   "process, so recovering needs a new process)");
     return st;
   }
   cudaDeviceProp prop{};
