@@ -104,23 +104,17 @@ async function setupInferkit() {
 
 // ---------------------------------------------------------------- llama.cpp
 
-// Generates exactly `n` tokens on `seq`, calling `onToken` for each. node-llama-cpp's evaluate()
-// ends at end-of-generation tokens, which random weights emit now and then; evaluating that token
-// continues the same sequence, so the work per token stays the same.
+// Generates exactly `n` tokens on `seq`, calling `onToken` for each. By default node-llama-cpp's
+// evaluate() stops at end-of-generation tokens, which random weights emit now and then;
+// yieldEogToken keeps it going so every run does the same amount of work.
 async function llamaGenerate(seq, prompt, n, onToken) {
-  let input = prompt;
   let count = 0;
-  while (count < n) {
-    let last = -1;
-    for await (const t of seq.evaluate(input, { temperature: 0 })) {
-      count++;
-      onToken?.(count);
-      last = t;
-      if (count === n) break;
-    }
-    if (last === -1) throw new Error('llama.cpp generated nothing');
-    input = [last];
+  for await (const _ of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+    count++;
+    onToken?.(count);
+    if (count === n) break;
   }
+  if (count !== n) throw new Error(`llama.cpp stopped after ${count} of ${n} tokens`);
   return count;
 }
 
