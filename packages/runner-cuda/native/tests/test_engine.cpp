@@ -1,6 +1,7 @@
 // The engine's scheduler: generation against the reference, continuous batching, sampling
 // controls, cancellation, validation, poisoning and rebuild, close.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -69,9 +70,13 @@ struct Collector {
       }
     };
   }
+  // Bounded, so a request that never finishes fails the case instead of hanging CTest.
   void wait() {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return finish_events > 0; });
+    if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return finish_events > 0; })) {
+      ::testing::fail(__FILE__, __LINE__, "no finish event within 60 s");
+      finish_events = 1;
+    }
   }
 };
 
@@ -303,6 +308,8 @@ TEST(poison_in_flight) {
   CHECK_OK(e.load(fixture().dir, small_options(4)));
   std::vector<std::unique_ptr<Collector>> cs;
   std::atomic<bool> injected{false};
+  // Inject only once every request is queued: a later submit would be refused (poisoned).
+  std::atomic<bool> all_submitted{false};
   for (int i = 0; i < 6; ++i) {
     cs.push_back(std::make_unique<Collector>());
     Collector* c = cs.back().get();
@@ -311,12 +318,13 @@ TEST(poison_in_flight) {
     CHECK_OK(e.submit(greedy({1, 2, 3, static_cast<int32_t>(10 + i)}, 80),
                       [&, inner](const TokenEvent& ev) mutable {
                         inner(ev);
-                        if (!ev.tokens.empty() && !injected.exchange(true)) {
+                        if (!ev.tokens.empty() && all_submitted.load() && !injected.exchange(true)) {
                           CHECK_OK(e.inject_fault(FaultKind::kStickyFailure));
                         }
                       },
                       &id));
   }
+  all_submitted = true;
   for (auto& c : cs) {
     c->wait();
     CHECK(c->finish == FinishReason::kError);
