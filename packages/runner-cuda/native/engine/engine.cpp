@@ -127,7 +127,7 @@ Status Engine::load(const std::string& model_dir, const EngineOptions& options,
                     const ProgressFn& progress) {
   std::lock_guard<std::mutex> lc(impl_->lifecycle_mu);
   if (impl_->loaded) return Status::BadRequest("engine already has a model loaded");
-  return impl_->load_locked(model_dir, options, progress);
+  return detail::guarded("load", [&] { return impl_->load_locked(model_dir, options, progress); });
 }
 
 Status Engine::submit(GenerateRequest request, TokenCallback callback, uint64_t* id) {
@@ -259,7 +259,7 @@ Status Engine::rebuild(const ProgressFn& progress) {
     // it was detected; anything else still running is cancelled.
     d.close_locked();
   }
-  return d.load_locked(d.model_dir, d.options, progress);
+  return detail::guarded("rebuild", [&] { return d.load_locked(d.model_dir, d.options, progress); });
 }
 
 Status Engine::inject_fault(FaultKind kind) {

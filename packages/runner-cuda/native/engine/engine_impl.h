@@ -5,6 +5,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
+#include <new>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +50,21 @@ struct Pending {
 inline void deliver(std::vector<Pending>* events) {
   for (Pending& p : *events) p.callback(p.event);
   events->clear();
+}
+
+// Runs a backend or loader call that may throw (std::bad_alloc from a large allocation) and
+// turns the exception into a Status, so no exception escapes onto the scheduler thread.
+template <typename F>
+Status guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Status::Internal(std::string(what) + ": out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string(what) + ": " + e.what());
+  } catch (...) {
+    return Status::Internal(std::string(what) + ": unknown exception");
+  }
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

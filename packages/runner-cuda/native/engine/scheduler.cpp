@@ -10,6 +10,7 @@
 namespace inferkit {
 
 using detail::deliver;
+using detail::guarded;
 using detail::kPrefillBudget;
 using detail::LogitsJob;
 using detail::Pending;
@@ -86,7 +87,7 @@ void Engine::Impl::run_logits_job(LogitsJob* job, int slot) {
   Status sticky;
   {
     std::lock_guard<std::mutex> bl(backend_mu);
-    st = backend->compute(b, out);
+    st = guarded("backend compute", [&] { return backend->compute(b, out); });
     backend->release_slot(slot);
     sticky = backend->poisoned();
   }
@@ -236,7 +237,7 @@ void Engine::Impl::run_scheduler() {
     Status sticky;
     {
       std::lock_guard<std::mutex> bl(backend_mu);
-      st = backend->compute(b, out);
+      st = guarded("backend compute", [&] { return backend->compute(b, out); });
       sticky = backend->poisoned();
     }
     const double dt = seconds_since(t0);

@@ -308,7 +308,9 @@ TEST(poison_in_flight) {
   CHECK_OK(e.load(fixture().dir, small_options(4)));
   std::vector<std::unique_ptr<Collector>> cs;
   std::atomic<bool> injected{false};
-  // Inject only once every request is queued: a later submit would be refused (poisoned).
+  // The first token callback holds the scheduler thread until every request is queued (a
+  // later submit would be refused as poisoned, and no sequence may finish first), then arms
+  // the fault for the next step.
   std::atomic<bool> all_submitted{false};
   for (int i = 0; i < 6; ++i) {
     cs.push_back(std::make_unique<Collector>());
@@ -318,7 +320,8 @@ TEST(poison_in_flight) {
     CHECK_OK(e.submit(greedy({1, 2, 3, static_cast<int32_t>(10 + i)}, 80),
                       [&, inner](const TokenEvent& ev) mutable {
                         inner(ev);
-                        if (!ev.tokens.empty() && all_submitted.load() && !injected.exchange(true)) {
+                        if (!ev.tokens.empty() && !injected.exchange(true)) {
+                          while (!all_submitted.load()) std::this_thread::yield();
                           CHECK_OK(e.inject_fault(FaultKind::kStickyFailure));
                         }
                       },
