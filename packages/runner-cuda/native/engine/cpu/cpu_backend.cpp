@@ -304,9 +304,13 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
   // Cost: QK and PV over every cached position of every token's heads.
   int64_t work = 0;
   for (int i = 0; i < n; ++i) work += static_cast<int64_t>(b.positions[i] + 1) * 2 * Q;
-  pool_->parallel_for(static_cast<int64_t>(n) * KVH, 1, work, [&](int64_t t0, int64_t t1, int th) {
+  // Causal work grows with the position, so contiguous ranges would give the last worker the
+  // longest rows of a prefill; tasks are dealt round-robin instead.
+  const int64_t tasks = static_cast<int64_t>(n) * KVH;
+  const int workers = work < ThreadPool::kMinParallelWork ? 1 : pool_->size();
+  auto body = [&](int th) {
     float* scores = thread_scores_[th].data();
-    for (int64_t task = t0; task < t1; ++task) {
+    for (int64_t task = th; task < tasks; task += workers) {
       const int i = static_cast<int>(task / KVH), g = static_cast<int>(task % KVH);
       const int p = b.positions[i];
       const int start = cfg_.sliding_window > 0 ? std::max(0, p - cfg_.sliding_window + 1) : 0;
@@ -331,7 +335,9 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
       k.attn_values(scores, rep, len, vc + static_cast<size_t>(start) * KV, KV, D,
                     att_.data() + i * Q + static_cast<int64_t>(g) * rep * D);
     }
-  });
+  };
+  if (workers == 1) body(0);
+  else pool_->run(body);
 }
 
 Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
