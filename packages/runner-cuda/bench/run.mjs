@@ -31,7 +31,8 @@ const SEQS = 8;
 const SHORT_PROMPT = 8;
 const HF_DIR = SMOKE ? join(pkg, 'test-models', 'no-eos', 'llama-gqa') : join(outDir, 'model', 'hf');
 const GGUF = SMOKE ? join(pkg, 'test-models', 'llama-gqa.gguf') : join(outDir, 'model', 'model.gguf');
-const VOCAB = JSON.parse(readFileSync(join(HF_DIR, 'config.json'), 'utf8')).vocab_size ?? 32000;
+// Read after the model is generated (main, below): a fresh clone has no model yet.
+let VOCAB = 0;
 
 function ids(seed, n) {
   let x = seed >>> 0;
@@ -174,6 +175,7 @@ if (!SMOKE) {
   process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
   execFileSync('python3', [join(pkg, 'scripts', 'gen_bench_model.py'), join(outDir, 'model')], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
+VOCAB = JSON.parse(readFileSync(join(HF_DIR, 'config.json'), 'utf8')).vocab_size ?? 32000;
 process.stderr.write(`loading both engines, ${THREADS} threads each\n`);
 const a = await setupInferkit();
 const b = await setupLlamaCpp();
