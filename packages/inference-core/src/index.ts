@@ -21,7 +21,8 @@ export { Tokens } from './tokens.js';
 export type { RateLimits } from './rate-limits.js';
 export type { ExecuteOptions, LoadWeightsOptions, ModelRunner, WeightLoadProgress } from './model-runner.js';
 export { RunHandle } from './run-handle.js';
-export type { RunHandleCancelHook, RunHandleOptions, RunHandleSource } from './run-handle.js';
+export type { RunHandleCancelHook, RunHandleOptions, RunHandlePushable, RunHandlePushOptions, RunHandleSource } from './run-handle.js';
+export { RunHandleController } from './run-handle-controller.js';
 export { isGilPinned } from './is-gil-pinned.js';
 
 // Errors

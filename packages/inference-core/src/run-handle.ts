@@ -1,4 +1,5 @@
 import { InferenceError, liftInternal } from './inference-error.js';
+import { kEnd, kFail, kPush, kReady, type PushTarget, RunHandleController } from './run-handle-controller.js';
 import type { TokenChunk } from './token-chunk.js';
 import { Tokens } from './tokens.js';
 
@@ -6,6 +7,7 @@ import { Tokens } from './tokens.js';
  * What a runner streams from: an async iterable of chunks, or a factory that receives the
  * handle's `AbortSignal` (aborted on `cancel()`, on a `break` out of `for await`, and when the
  * caller's signal aborts) and returns one. Prefer the factory: it lets the producer stop at once.
+ * Runners fed by callbacks use `RunHandle.pushable` instead, which needs no iterable at all.
  */
 export type RunHandleSource = AsyncIterable<TokenChunk> | ((signal: AbortSignal) => AsyncIterable<TokenChunk>);
 
@@ -24,6 +26,38 @@ export interface RunHandleOptions {
   /** Request id used in the errors this handle creates. */
   requestId?: string;
 }
+
+/** Options of `RunHandle.pushable`. */
+export interface RunHandlePushOptions extends RunHandleOptions {
+  /**
+   * Chunks buffered before `push` returns `false` (an integer ≥ 1, default 64). The buffer may
+   * grow past it if the producer ignores the `false`; the mark only signals when to wait.
+   */
+  highWaterMark?: number;
+}
+
+/** What `RunHandle.pushable` returns: the handle for `execute` to resolve, and its producer side. */
+export interface RunHandlePushable {
+  handle: RunHandle;
+  controller: RunHandleController;
+}
+
+// Source kinds. GUARDED: plain iterable; FAST: factory; PUSH: fed through a RunHandleController.
+const GUARDED = 0;
+const FAST = 1;
+const PUSH = 2;
+
+const DEFAULT_HIGH_WATER_MARK = 64;
+// The push buffer is an array read from `head`; it is reset whenever it drains, and compacted
+// past this many consumed slots if a producer that ignores backpressure never lets it drain.
+const COMPACT_AFTER = 1024;
+
+// Stands for "no iterable: the push source" in the constructor; never iterated.
+const PUSH_SOURCE: RunHandleSource = Object.freeze({
+  [Symbol.asyncIterator](): AsyncIterator<TokenChunk> {
+    throw new TypeError('the push source is fed through its controller');
+  },
+});
 
 // Handle states. Plain small integers: compared on every chunk.
 const OPEN = 0; // producing
@@ -63,7 +97,7 @@ const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true,
  * - The handle passes chunks through unchanged; it does not police the runner (the conformance
  *   kit does).
  */
-export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<TokenChunk> {
+export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<TokenChunk>, PushTarget {
   /** Request id given in the options, if any. */
   readonly requestId: string | undefined;
 
@@ -80,19 +114,30 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   private rejectPending: ((e: unknown) => void) | null;
   private prefetched: IteratorResult<TokenChunk> | null;
   private observer: RunObserver | null;
+  // Push source state (unused by the other kinds). `producerClosed`: end() or fail() was called.
+  private buffer: TokenChunk[];
+  private head: number;
+  private producerClosed: boolean;
+  private pushFailed: boolean;
+  private pushError: unknown;
+  private resolveReady: ((ok: boolean) => void) | null;
+  private readyPromise: Promise<boolean> | null;
+  private readonly highWaterMark: number;
 
   // Bound once here, not per chunk: no closures are allocated on the hot path.
   // Plain-iterable sources cannot see the abort signal, so each next() gets a guard promise that
   // cancel() can reject at once. Factory sources are handed the signal and must honour it (the
   // conformance case `cancel.while-pending` checks that), so they take the fast path: one `then`
   // per chunk and no promise of our own — see bench/run.mjs for what that buys.
-  private readonly guarded: boolean;
+  private readonly mode: number;
   private readonly executor: (resolve: (r: IteratorResult<TokenChunk>) => void, reject: (e: unknown) => void) => void;
   private readonly onGuardedValue: (r: IteratorResult<TokenChunk>) => void;
   private readonly onGuardedError: (e: unknown) => void;
   private readonly onFastValue: (r: IteratorResult<TokenChunk>) => IteratorResult<TokenChunk>;
   private readonly onFastError: (e: unknown) => never;
   private readonly onAbort: () => void;
+  private readonly parkExecutor: (resolve: (r: IteratorResult<TokenChunk>) => void, reject: (e: unknown) => void) => void;
+  private readonly readyExecutor: (resolve: (ok: boolean) => void) => void;
 
   /** Same as `RunHandle.streaming`. */
   constructor(source: RunHandleSource, onCancel?: RunHandleCancelHook, options?: RunHandleOptions) {
@@ -108,7 +153,15 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     this.rejectPending = null;
     this.prefetched = null;
     this.observer = null;
-    this.guarded = typeof source !== 'function';
+    this.buffer = [];
+    this.head = 0;
+    this.producerClosed = false;
+    this.pushFailed = false;
+    this.pushError = undefined;
+    this.resolveReady = null;
+    this.readyPromise = null;
+    this.highWaterMark = DEFAULT_HIGH_WATER_MARK;
+    this.mode = source === PUSH_SOURCE ? PUSH : typeof source === 'function' ? FAST : GUARDED;
     this.executor = (resolve, reject) => {
       this.resolvePending = resolve;
       this.rejectPending = reject;
@@ -151,14 +204,34 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       const reason: unknown = this.callerSignal?.reason;
       this.cancel(InferenceError.isInstance(reason) ? reason : 'aborted by caller signal');
     };
+    this.parkExecutor = (resolve, reject) => {
+      this.resolvePending = resolve;
+      this.rejectPending = reject;
+    };
+    this.readyExecutor = (resolve) => {
+      this.resolveReady = resolve;
+    };
 
-    try {
-      const iterable = typeof source === 'function' ? source(this.signal) : source;
-      this.iterator = iterable[Symbol.asyncIterator]();
-    } catch (e) {
-      this.state = FAILED;
-      this.error = liftInternal(e, this.requestId);
-      return;
+    if (this.mode === PUSH) {
+      const hwm = (options as RunHandlePushOptions | undefined)?.highWaterMark;
+      if (hwm !== undefined) {
+        if (!Number.isInteger(hwm) || hwm < 1) {
+          throw new InferenceError('bad_request', 'RunHandle.pushable: highWaterMark must be an integer >= 1', {
+            details: { param: 'highWaterMark' },
+            requestId: this.requestId,
+          });
+        }
+        this.highWaterMark = hwm;
+      }
+    } else {
+      try {
+        const iterable = typeof source === 'function' ? source(this.signal) : source;
+        this.iterator = iterable[Symbol.asyncIterator]();
+      } catch (e) {
+        this.state = FAILED;
+        this.error = liftInternal(e, this.requestId);
+        return;
+      }
     }
     const signal = this.callerSignal;
     if (signal !== undefined) {
@@ -173,6 +246,20 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
    */
   static streaming(source: RunHandleSource, onCancel?: RunHandleCancelHook, options?: RunHandleOptions): RunHandle {
     return new RunHandle(source, onCancel, options);
+  }
+
+  /**
+   * Builds a handle fed by pushes instead of an iterable, for runners whose data arrives through
+   * callbacks: `controller.push(chunk)` hands the chunk to a waiting `next()` (or buffers it),
+   * `end()` / `fail(err)` finish the stream after the buffered chunks, `ready()` paces the
+   * producer, `signal` tells it to stop. Per chunk this costs no async generator and no chained
+   * promise; the cancel hook, abort and cancellation rules are those of `streaming`, and a handle
+   * whose producer already called `end()` or `fail()` does not run the hook.
+   * Throws `bad_request` for an invalid `highWaterMark`.
+   */
+  static pushable(onCancel?: RunHandleCancelHook, options?: RunHandlePushOptions): RunHandlePushable {
+    const handle = new RunHandle(PUSH_SOURCE, onCancel, options);
+    return { handle, controller: new RunHandleController(handle) };
   }
 
   /** Aborted when the handle is cancelled; the factory form of the source receives it. */
@@ -206,7 +293,9 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     if (state !== OPEN && state !== FINISHED) return;
     // FINISHED with a prefetched chunk: the runner is done but the caller has not seen the end,
     // so the caller gets `cancelled`; the runner's hook is not due.
-    const hookDue = state === OPEN;
+    const settleDue = state === OPEN;
+    // A push producer that already ended or failed has nothing left to stop.
+    const hookDue = settleDue && !this.producerClosed;
     this.state = CANCELLED;
     this.prefetched = null;
     const err = InferenceError.isInstance(reason)
@@ -225,7 +314,7 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       reject(err);
     }
     this.stopSource();
-    if (hookDue) this.settle('cancelled', err);
+    if (settleDue) this.settle('cancelled', err);
     const hook = this.onCancel;
     this.onCancel = undefined;
     if (hookDue && hook !== undefined) {
@@ -261,7 +350,9 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
         this.prefetched = null;
         return Promise.resolve(pre);
       }
-      if (!this.guarded) {
+      const mode = this.mode;
+      if (mode === PUSH) return this.nextPushed();
+      if (mode === FAST) {
         let p: Promise<IteratorResult<TokenChunk>>;
         try {
           p = this.iterator!.next();
@@ -277,6 +368,112 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     }
     if (state === ENDED) return Promise.resolve(DONE_RESULT);
     return Promise.reject(this.error);
+  }
+
+  /** next() of the push source: a buffered chunk, the producer's end or error, or a parked promise. */
+  private nextPushed(): Promise<IteratorResult<TokenChunk>> {
+    const buf = this.buffer;
+    const head = this.head;
+    if (head < buf.length) {
+      const value = buf[head]!;
+      buf[head] = undefined as unknown as TokenChunk; // release the chunk now, not on the next reset
+      if (head + 1 === buf.length) {
+        buf.length = 0;
+        this.head = 0;
+        // Drained: a producer waiting on ready() refills while the consumer handles this chunk.
+        if (this.resolveReady !== null) this.wakeReady(true);
+      } else if (head + 1 > COMPACT_AFTER && (head + 1) * 2 > buf.length) {
+        buf.splice(0, head + 1);
+        this.head = 0;
+      } else {
+        this.head = head + 1;
+      }
+      try {
+        return Promise.resolve(this.accept({ done: false, value }));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (this.producerClosed) {
+      if (this.pushFailed) return Promise.reject(this.fail(this.pushError));
+      return Promise.resolve(this.accept(DONE_RESULT));
+    }
+    if (this.rejectPending !== null) {
+      return Promise.reject(new InferenceError('internal', 'RunHandle.next() called while a previous next() is pending'));
+    }
+    return new Promise(this.parkExecutor);
+  }
+
+  /** @internal See `RunHandleController.push`. */
+  [kPush](chunk: TokenChunk): boolean {
+    const state = this.state;
+    if ((state !== OPEN && state !== FINISHED) || this.producerClosed) return false;
+    const resolve = this.resolvePending;
+    if (resolve !== null) {
+      // The consumer is waiting, so the buffer is empty: hand the chunk over directly.
+      const reject = this.rejectPending!;
+      this.resolvePending = null;
+      this.rejectPending = null;
+      let r: IteratorResult<TokenChunk>;
+      try {
+        r = this.accept({ done: false, value: chunk });
+      } catch (e) {
+        reject(e);
+        return false;
+      }
+      resolve(r);
+      return true;
+    }
+    const buf = this.buffer;
+    buf.push(chunk);
+    return buf.length - this.head < this.highWaterMark;
+  }
+
+  /** @internal See `RunHandleController.ready`. */
+  [kReady](): Promise<boolean> {
+    const state = this.state;
+    if ((state !== OPEN && state !== FINISHED) || this.producerClosed) return Promise.resolve(false);
+    if (this.buffer.length - this.head < this.highWaterMark) return Promise.resolve(true);
+    if (this.readyPromise === null) this.readyPromise = new Promise(this.readyExecutor);
+    return this.readyPromise;
+  }
+
+  /** @internal See `RunHandleController.end`. */
+  [kEnd](): void {
+    const state = this.state;
+    if ((state !== OPEN && state !== FINISHED) || this.producerClosed) return;
+    this.producerClosed = true;
+    this.wakeReady(false);
+    const resolve = this.resolvePending;
+    if (resolve !== null) {
+      this.resolvePending = null;
+      this.rejectPending = null;
+      resolve(this.accept(DONE_RESULT));
+    }
+  }
+
+  /** @internal See `RunHandleController.fail`. */
+  [kFail](error: unknown): void {
+    const state = this.state;
+    if ((state !== OPEN && state !== FINISHED) || this.producerClosed) return;
+    this.producerClosed = true;
+    this.pushFailed = true;
+    this.pushError = error;
+    this.wakeReady(false);
+    const reject = this.rejectPending;
+    if (reject !== null) {
+      this.resolvePending = null;
+      this.rejectPending = null;
+      reject(this.fail(error));
+    }
+  }
+
+  private wakeReady(ok: boolean): void {
+    const resolve = this.resolveReady;
+    if (resolve === null) return;
+    this.resolveReady = null;
+    this.readyPromise = null;
+    resolve(ok);
   }
 
   /** Iterator protocol: called by `break`; stops the producer like `cancel()`, without an error. */
@@ -362,6 +559,13 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   }
 
   private cleanup(): void {
+    if (this.mode === PUSH) {
+      // Terminal: drop what the consumer will never read, and let a waiting producer go.
+      this.buffer = [];
+      this.head = 0;
+      this.pushError = undefined;
+      this.wakeReady(false);
+    }
     const signal = this.callerSignal;
     if (signal !== undefined) {
       this.callerSignal = undefined;

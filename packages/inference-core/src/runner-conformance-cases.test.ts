@@ -134,6 +134,39 @@ describe('runnerConformanceCases', () => {
     }
   });
 
+  describe('ScriptedRunner, push source (macrotask pacing)', () => {
+    for (const c of runnerConformanceCases({
+      create: () => new ScriptedRunner({ source: 'push' }),
+      capabilities: {
+        ...caps,
+        createFailing: () => new ScriptedRunner({ source: 'push', script: [{ text: 'a' }, { error: new InferenceError('server_error', 'boom') }] }),
+      },
+    })) {
+      it(c.name, c.run);
+    }
+  });
+
+  describe('ScriptedRunner, push source (microtask pacing, highWaterMark 1)', () => {
+    for (const c of runnerConformanceCases({ create: () => new ScriptedRunner({ source: 'push', pacing: 'microtask', highWaterMark: 1 }), capabilities: caps })) {
+      it(c.name, c.run);
+    }
+  });
+
+  describe('supervise(ScriptedRunner, push source) with every policy', () => {
+    const create = () =>
+      supervise(new ScriptedRunner({ source: 'push', pacing: 'microtask', highWaterMark: 2 }), {
+        retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5 },
+        circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 1000 },
+        rateLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 },
+        serving: { maxConcurrent: 4, onCapacityExhausted: 'queue' },
+        budget: { hourlyUsd: 100, onExceeded: 'reject' },
+        timeouts: { firstChunkMs: 5000, totalMs: 10_000 },
+      });
+    for (const c of runnerConformanceCases({ create, capabilities: { ...caps, concurrency: 6 } })) {
+      it(c.name, c.run);
+    }
+  });
+
   describe('supervise(ScriptedRunner) with every policy', () => {
     const create = () =>
       supervise(new ScriptedRunner(), {

@@ -50,6 +50,14 @@ export interface ScriptedRunnerOptions {
    * (a `setImmediate` turn between chunks, like a producer fed by I/O). Default `'macrotask'`.
    */
   pacing?: 'microtask' | 'macrotask';
+  /**
+   * How the stream is fed: `'generator'` (an async generator, `RunHandle.streaming`) or `'push'`
+   * (a producer pushing into `RunHandle.pushable`, waiting on `ready()` at the high-water mark,
+   * like a callback-driven runner). Default `'generator'`.
+   */
+  source?: 'generator' | 'push';
+  /** High-water mark of the push source (default that of `RunHandle.pushable`). */
+  highWaterMark?: number;
   /** Default `'custom:scripted'`. */
   runtimeKind?: RuntimeKind;
   /** Default `{ kind: 'local', device: 'cpu' }`. */
@@ -130,6 +138,54 @@ export class ScriptedRunner implements ModelRunner {
     const requestId = batch.requestId;
     const clock = this.clock;
     const self = this;
+    const chunkOf = (step: Exclude<ScriptStep, { delayMs: number } | { error: unknown }>): TokenChunk => {
+      if ('text' in step) return { requestId, textDelta: step.text };
+      if ('finish' in step) {
+        const chunk: TokenChunk = { requestId, textDelta: '', finishReason: step.finish };
+        if (step.usage !== undefined) chunk.usage = step.usage;
+        if (step.costUsd !== undefined) chunk.costUsd = step.costUsd;
+        return chunk;
+      }
+      return { requestId, textDelta: '', ...step.chunk };
+    };
+    if (this.options.source === 'push') {
+      const { handle, controller } = RunHandle.pushable(() => this.cancellations++, {
+        signal,
+        requestId,
+        highWaterMark: this.options.highWaterMark,
+      });
+      const handleSignal = controller.signal;
+      const push = async (): Promise<void> => {
+        self.active++;
+        try {
+          for (const step of script.steps) {
+            if (handleSignal.aborted) return;
+            if ('delayMs' in step) {
+              try {
+                await sleep(clock, step.delayMs, handleSignal);
+              } catch {
+                return;
+              }
+              continue;
+            }
+            if ('error' in step) {
+              controller.fail(step.error);
+              return;
+            }
+            const chunk = chunkOf(step);
+            if (macrotask) await new Promise<void>((r) => setImmediate(r));
+            if (handleSignal.aborted) return;
+            self.produced++;
+            if (!controller.push(chunk) && !(await controller.ready())) return;
+          }
+          controller.end();
+        } finally {
+          self.active--;
+        }
+      };
+      void push();
+      return handle;
+    }
     async function* produce(handleSignal: AbortSignal): AsyncGenerator<TokenChunk> {
       self.active++;
       try {
@@ -144,13 +200,7 @@ export class ScriptedRunner implements ModelRunner {
             continue;
           }
           if ('error' in step) throw step.error;
-          let chunk: TokenChunk;
-          if ('text' in step) chunk = { requestId, textDelta: step.text };
-          else if ('finish' in step) {
-            chunk = { requestId, textDelta: '', finishReason: step.finish };
-            if (step.usage !== undefined) chunk.usage = step.usage;
-            if (step.costUsd !== undefined) chunk.costUsd = step.costUsd;
-          } else chunk = { requestId, textDelta: '', ...step.chunk };
+          const chunk = chunkOf(step);
           if (macrotask) await new Promise<void>((r) => setImmediate(r));
           if (handleSignal.aborted) return;
           self.produced++;
