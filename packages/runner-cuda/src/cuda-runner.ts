@@ -5,13 +5,13 @@ import {
   InferenceError,
   isInferenceErrorKind,
   RunHandle,
+  type RunHandleController,
   type ExecuteBatch,
   type ExecuteOptions,
   type LoadWeightsOptions,
   type ModelRunner,
   type RuntimeKind,
   type SessionRebuildCause,
-  type TokenChunk,
   type TransportKind,
   type WeightSource,
 } from '@inferkit/inference-core';
@@ -21,7 +21,6 @@ import { loadBinding } from './binding/load-binding.js';
 import type { BinaryVerdict } from './binding/test-binary.js';
 import { ChatPrompt } from './chat/chat-prompt.js';
 import { resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
-import { EngineEventQueue, QUEUE_CLOSED } from './engine-event-queue.js';
 import { readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
@@ -282,46 +281,57 @@ export class CudaRunner implements ModelRunner {
       maxTokens,
       stopTokenIds: model.stopTokenIds,
     };
-    const queue = new EngineEventQueue();
+    const engine = model.engine;
+    // Set right after submit(): the addon calls back through a thread-safe function, so no event
+    // can arrive while submit() is still running.
+    let deliver: ((ev: AddonTokenEvent) => void) | undefined;
     let id: AddonRequestId;
     try {
-      id = model.engine.submit(request, queue.push);
+      id = engine.submit(request, (ev) => deliver!(ev));
     } catch (e) {
       throw fromAddonError(e, requestId);
     }
-    const engine = model.engine;
-    const cancel = () => {
-      queue.close();
-      engine.cancel(id);
-    };
-    const source = this.stream(model, requestId, queue, promptIds.length, s.stop ?? [], cancel);
-    return RunHandle.streaming(source, cancel, { signal: options.signal, requestId });
+    const stopEngine = () => engine.cancel(id);
+    const { handle, controller } = RunHandle.pushable(stopEngine, { signal: options.signal, requestId });
+    deliver = this.chunkPusher(model, requestId, controller, promptIds.length, s.stop ?? [], stopEngine);
+    return handle;
   }
 
-  private async *stream(
+  /**
+   * Turns the engine's token events into chunks on `controller`. Pushes ignore backpressure on
+   * purpose: the engine cannot pause one request, and chunks are small and bounded by maxTokens.
+   */
+  private chunkPusher(
     model: LoadedModel,
     requestId: string,
-    queue: EngineEventQueue,
+    controller: RunHandleController,
     promptTokens: number,
     stops: string[],
-    cancel: () => void,
-  ): AsyncGenerator<TokenChunk> {
+    stopEngine: () => void,
+  ): (ev: AddonTokenEvent) => void {
     const detok = new IncrementalDetokenizer(model.tokenizer);
     const matcher = new StopSequenceMatcher(stops);
     const stopIds = new Set(model.stopTokenIds);
     let generated = 0;
-    for (;;) {
-      const ev: AddonTokenEvent | typeof QUEUE_CLOSED = await queue.next();
-      if (ev === QUEUE_CLOSED) return;
+    let done = false;
+    const onEvent = (ev: AddonTokenEvent): void => {
       if (ev.finishReason === 'error') {
         const err = ev.error;
-        throw new InferenceError(err && isInferenceErrorKind(err.kind) ? err.kind : 'internal', err?.message ?? 'engine error', {
-          requestId,
-          provider: PROVIDER,
-        });
+        done = true;
+        controller.fail(
+          new InferenceError(err && isInferenceErrorKind(err.kind) ? err.kind : 'internal', err?.message ?? 'engine error', {
+            requestId,
+            provider: PROVIDER,
+          }),
+        );
+        return;
       }
       if (ev.finishReason === 'cancelled') {
-        throw new InferenceError('cancelled', 'the engine cancelled the request (runner closed, reloaded or rebuilt)', { requestId, provider: PROVIDER });
+        done = true;
+        controller.fail(
+          new InferenceError('cancelled', 'the engine cancelled the request (runner closed, reloaded or rebuilt)', { requestId, provider: PROVIDER }),
+        );
+        return;
       }
       const tokens = ev.tokens;
       // The engine reports the stop token itself; it is never part of the text.
@@ -333,26 +343,42 @@ export class CudaRunner implements ModelRunner {
         if (i >= textEnd) continue;
         const out = matcher.push(detok.push([tokens[i]!]));
         if (out.stopped) {
-          cancel();
-          yield { requestId, textDelta: out.text, finishReason: 'stop', rawFinishReason: 'stop_string', usage: { inputTokens: promptTokens, outputTokens: generated } };
+          done = true;
+          stopEngine();
+          controller.push({ requestId, textDelta: out.text, finishReason: 'stop', rawFinishReason: 'stop_string', usage: { inputTokens: promptTokens, outputTokens: generated } });
+          controller.end();
           return;
         }
-        if (out.text !== '') yield { requestId, textDelta: out.text };
+        if (out.text !== '') controller.push({ requestId, textDelta: out.text });
       }
       if (ev.finishReason !== undefined) {
         const out = matcher.push(detok.flush());
         const stopped = out.stopped;
         const textDelta = stopped ? out.text : out.text + matcher.flush();
-        yield {
+        done = true;
+        controller.push({
           requestId,
           textDelta,
           finishReason: stopped || ev.finishReason !== 'length' ? 'stop' : 'length',
           rawFinishReason: stopped ? 'stop_string' : ev.finishReason,
           usage: { inputTokens: promptTokens, outputTokens: generated },
-        };
-        return;
+        });
+        controller.end();
       }
-    }
+    };
+    return (ev) => {
+      // After a stop string, an engine failure or a cancel (the hook already stopped the engine)
+      // the request's remaining events carry nothing for the consumer.
+      if (done || controller.signal.aborted) return;
+      try {
+        onEvent(ev);
+      } catch (e) {
+        // A throw here would escape into the addon's callback and take the process down.
+        if (!done && ev.finishReason === undefined) stopEngine();
+        done = true;
+        controller.fail(e);
+      }
+    };
   }
 
   /**
