@@ -1,5 +1,6 @@
 import { InferenceError, type ContentPart, type Message } from '@inferkit/inference-core';
 import type { AnthropicContentBlock, AnthropicMessage } from './anthropic-api.js';
+import { DATA_URL, textOf } from '../messages/message-content.js';
 
 export interface AnthropicPrompt {
   system: { type: 'text'; text: string }[];
@@ -61,19 +62,6 @@ export function convertToAnthropicMessages(messages: Message[], label: string): 
   }
   return { system, messages: out };
 }
-
-function textOf(content: string | ContentPart[], bad: (why: string) => InferenceError): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw bad('content must be a string or an array of parts');
-  let text = '';
-  for (const p of content) {
-    if (p?.type !== 'text') throw bad(`only text parts are allowed in this role, got ${JSON.stringify(p?.type)}`);
-    text += p.text;
-  }
-  return text;
-}
-
-const DATA_URL = /^data:([^;,]+);base64,(.*)$/s;
 
 function toBlocks(content: string | ContentPart[], bad: (why: string) => InferenceError): AnthropicContentBlock[] {
   if (typeof content === 'string') return [{ type: 'text', text: content }];

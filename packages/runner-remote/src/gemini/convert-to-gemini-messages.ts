@@ -1,12 +1,12 @@
 import { InferenceError, type ContentPart, type Message } from '@inferkit/inference-core';
 import type { GeminiContent, GeminiPart } from './gemini-api.js';
+import { DATA_URL, textOf } from '../messages/message-content.js';
 
 export interface GeminiPrompt {
   systemInstruction: { parts: { text: string }[] } | undefined;
   contents: GeminiContent[];
 }
 
-const DATA_URL = /^data:([^;,]+);base64,(.*)$/s;
 const MIME_BY_EXTENSION: Record<string, string> = {
   png: 'image/png',
   jpg: 'image/jpeg',
@@ -84,17 +84,6 @@ export function convertToGeminiMessages(messages: Message[], label: string): Gem
     throw new InferenceError('bad_request', `${label}: at least one user or assistant message is required`, { details: { param: 'messages' } });
   }
   return { systemInstruction: system.length > 0 ? { parts: system } : undefined, contents };
-}
-
-function textOf(content: string | ContentPart[], bad: (why: string) => InferenceError): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw bad('content must be a string or an array of parts');
-  let text = '';
-  for (const p of content) {
-    if (p?.type !== 'text') throw bad(`only text parts are allowed in this role, got ${JSON.stringify(p?.type)}`);
-    text += p.text;
-  }
-  return text;
 }
 
 function toParts(content: string | ContentPart[], bad: (why: string) => InferenceError): GeminiPart[] {
