@@ -122,7 +122,8 @@ class CudaBackend final : public Backend {
   const char* name() const override { return "cuda"; }
   std::string device_description() const override {
     return description_ + (graphs_enabled_ ? ", CUDA graphs" : "") +
-           (cuda::pdl_enabled() ? ", programmatic dependent launch" : "");
+           (cuda::pdl_enabled() ? ", programmatic dependent launch" : "") +
+           (cuda::experimental_kernels() ? ", experimental kernels" : "");
   }
   Status load(const ModelConfig& config, const ModelWeights& weights,
               const BackendOptions& options) override;
@@ -397,6 +398,8 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   {
     const char* p = std::getenv("INFERKIT_CUDA_PDL");
     cuda::pdl_enabled() = prop.major >= 9 && !(p && std::strcmp(p, "0") == 0);
+    const char* x = std::getenv("INFERKIT_CUDA_EXPERIMENTAL");
+    cuda::experimental_kernels() = x != nullptr && std::strcmp(x, "1") == 0;
   }
 
   const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;

@@ -38,6 +38,14 @@ inline bool& pdl_enabled() {
   return on;
 }
 
+// Process-wide switch, set by the backend at load from INFERKIT_CUDA_EXPERIMENTAL=1: kernels
+// that compiled in CI but have not yet passed the GPU harness (tools/gpu-check.sh) run only
+// when it is on, so the harness can check and time them next to the proven ones in one run.
+inline bool& experimental_kernels() {
+  static bool on = false;
+  return on;
+}
+
 template <typename... KArgs, typename... Args>
 cudaError_t launch_k(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
                      cudaStream_t stream, Args&&... args) {
