@@ -1,9 +1,10 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // engine-child is the entry of the process that hosts a CUDA engine (src/host/engine-process.ts).
+  entry: { index: 'src/index.ts', 'engine-child': 'src/host/engine-child.ts' },
   format: ['esm', 'cjs'],
-  dts: true,
+  dts: { entry: 'src/index.ts' },
   sourcemap: true,
   clean: true,
   target: 'node20',

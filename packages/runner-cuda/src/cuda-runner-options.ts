@@ -3,6 +3,15 @@ import { InferenceError } from '@inferkit/inference-core';
 /** Device choice: `auto` uses CUDA when the binary has it and a device works, else the CPU. */
 export type CudaRunnerDevice = 'auto' | 'cuda' | 'cpu';
 
+/**
+ * Where the engine runs. `auto` (the default): a CUDA engine in a child process, a CPU engine in
+ * this one. In a child process a sticky CUDA error is recoverable (`rebuildSession` replaces the
+ * process; current drivers refuse the device to a process that reset it) and a crash in the driver
+ * or a kernel fails the requests with `runtime_crashed` instead of killing the host. The cost is
+ * one process and an IPC hop per delivery of tokens.
+ */
+export type CudaRunnerEngineProcess = 'auto' | 'child' | 'in-process';
+
 /** Options of `new CudaRunner(options)`. */
 export interface CudaRunnerOptions {
   /** Where to compute. Default `'auto'`. The `INFERKIT_DEVICE` environment variable overrides it. */
@@ -17,9 +26,12 @@ export interface CudaRunnerOptions {
   convertAtLoad?: boolean;
   /** Path of the native addon; defaults to the package's own build output. */
   binaryPath?: string;
+  /** Host the engine in a child process (see `CudaRunnerEngineProcess`). Default `'auto'`. */
+  engineProcess?: CudaRunnerEngineProcess;
 }
 
 const DEVICES: readonly string[] = ['auto', 'cuda', 'cpu'];
+const ENGINE_PROCESSES: readonly string[] = ['auto', 'child', 'in-process'];
 
 function positiveInt(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
@@ -37,6 +49,7 @@ export interface ResolvedCudaRunnerOptions {
   maxSeqLen: number | undefined;
   convertAtLoad: boolean;
   binaryPath: string | undefined;
+  engineProcess: CudaRunnerEngineProcess;
 }
 
 /** Validates options at construction time; `INFERKIT_DEVICE` wins over `options.device`. */
@@ -53,6 +66,12 @@ export function resolveCudaRunnerOptions(options: CudaRunnerOptions = {}, env: N
   if (options.binaryPath !== undefined && (typeof options.binaryPath !== 'string' || options.binaryPath === '')) {
     throw new InferenceError('bad_request', 'CudaRunner option binaryPath must be a non-empty string', { details: { param: 'binaryPath' } });
   }
+  const engineProcess = options.engineProcess ?? 'auto';
+  if (!ENGINE_PROCESSES.includes(engineProcess)) {
+    throw new InferenceError('bad_request', `CudaRunner option engineProcess must be one of auto, child, in-process, got ${String(engineProcess)}`, {
+      details: { param: 'engineProcess' },
+    });
+  }
   return {
     device: device as CudaRunnerDevice,
     threads: positiveInt('threads', options.threads),
@@ -60,5 +79,6 @@ export function resolveCudaRunnerOptions(options: CudaRunnerOptions = {}, env: N
     maxSeqLen: positiveInt('maxSeqLen', options.maxSeqLen),
     convertAtLoad: options.convertAtLoad === true,
     binaryPath: options.binaryPath,
+    engineProcess,
   };
 }

@@ -15,11 +15,13 @@ import {
   type TransportKind,
   type WeightSource,
 } from '@inferkit/inference-core';
-import type { AddonEngine, AddonEngineInfo, AddonModule, AddonRequestId, AddonSubmitRequest, AddonTokenEvent } from './binding/addon-types.js';
+import type { AddonEngineInfo, AddonLoadOptions, AddonModule, AddonRequestId, AddonSubmitRequest, AddonTokenEvent } from './binding/addon-types.js';
 import { defaultBinaryPath } from './binding/binary-path.js';
 import { loadBinding } from './binding/load-binding.js';
 import type { BinaryVerdict } from './binding/test-binary.js';
 import { ChatPrompt } from './chat/chat-prompt.js';
+import { InProcessEngine, type EngineHandle, type EngineProgress } from './host/engine-handle.js';
+import { EngineProcess } from './host/engine-process.js';
 import { resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
 import { readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
@@ -34,7 +36,7 @@ const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 /** Everything that exists only while a model is loaded. */
 interface LoadedModel {
-  engine: AddonEngine;
+  engine: EngineHandle;
   info: AddonEngineInfo;
   modelDir: string;
   tokenizer: ModelTokenizer;
@@ -132,8 +134,8 @@ export class CudaRunner implements ModelRunner {
     return this.model?.info;
   }
 
-  /** @internal The raw engine, for parity tests and benchmarks only. */
-  get _engine(): AddonEngine | undefined {
+  /** @internal The engine (in this process or a child), for parity tests and benchmarks only. */
+  get _engine(): EngineHandle | undefined {
     return this.model?.engine;
   }
 
@@ -180,13 +182,13 @@ export class CudaRunner implements ModelRunner {
           if (loading) report(Math.round(Math.min(1, Math.max(0, p.fraction)) * totalBytes));
         }
       : undefined;
-    let loaded: { engine: AddonEngine; info: AddonEngineInfo };
+    let engine: EngineHandle;
     try {
-      loaded = await this.loadOnDevice(binding, modelDir, progress);
+      engine = await this.loadOnDevice(binding, modelDir, progress);
     } finally {
       loading = false;
     }
-    const { engine, info } = loaded;
+    const info = engine.info;
     if (signal?.aborted) {
       await engine.close().catch(() => undefined);
       throw aborted();
@@ -205,20 +207,17 @@ export class CudaRunner implements ModelRunner {
     return module;
   }
 
-  private async loadOnDevice(
-    binding: AddonModule,
-    modelDir: string,
-    progress: ((p: { fraction: number; stage: string }) => void) | undefined,
-  ): Promise<{ engine: AddonEngine; info: AddonEngineInfo }> {
+  private async loadOnDevice(binding: AddonModule, modelDir: string, progress: EngineProgress | undefined): Promise<EngineHandle> {
     const o = this.options;
     const verdict = this.verdict!;
     const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, convertAtLoad: o.convertAtLoad };
-    const load = async (device: 'cpu' | 'cuda') => {
-      const engine = new binding.Engine();
+    const load = async (device: 'cpu' | 'cuda'): Promise<EngineHandle> => {
+      const options: AddonLoadOptions = { ...base, device };
+      const inChild = o.engineProcess === 'child' || (o.engineProcess === 'auto' && device === 'cuda');
       try {
-        return { engine, info: await engine.load({ ...base, device }, progress) };
+        if (inChild) return await EngineProcess.start(o.binaryPath ?? defaultBinaryPath(), options, progress);
+        return await InProcessEngine.load(new binding.Engine(), options, progress);
       } catch (e) {
-        await engine.close().catch(() => undefined);
         throw fromAddonError(e);
       }
     };
@@ -320,6 +319,8 @@ export class CudaRunner implements ModelRunner {
         done = true;
         controller.fail(
           new InferenceError(err && isInferenceErrorKind(err.kind) ? err.kind : 'internal', err?.message ?? 'engine error', {
+            // The engine host adds typed details (exit code, signal, stderr tail of a crashed child).
+            details: err?.details as never,
             requestId,
             provider: PROVIDER,
           }),
@@ -382,8 +383,9 @@ export class CudaRunner implements ModelRunner {
   }
 
   /**
-   * Recovers the engine: tears the backend down (poisoned or not), fails in-flight requests and
-   * reloads the weights with the same options. Remote-only causes are no-ops for a local engine.
+   * Recovers the engine: tears the backend down (poisoned, crashed or not), fails in-flight
+   * requests and reloads the weights with the same options. An engine in a child process gets a new
+   * process. Remote-only causes are no-ops for a local engine.
    */
   rebuildSession(cause: SessionRebuildCause): Promise<void> {
     return this.serialize(async () => {

@@ -116,8 +116,8 @@ describe('CudaRunner on the CPU backend', () => {
       if (n > 0) break;
     }
     expect(handle.cancelled).toBe(true);
-    for (let i = 0; i < 200 && runner._engine!.stats().activeSequences > 0; i++) await new Promise((r) => setTimeout(r, 5));
-    expect(runner._engine!.stats().activeSequences).toBe(0);
+    for (let i = 0; i < 200 && (await runner._engine!.stats()).activeSequences > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await runner._engine!.stats()).activeSequences).toBe(0);
   });
 
   test('an abort signal fails the stream with cancelled', async () => {
@@ -133,7 +133,7 @@ describe('CudaRunner on the CPU backend', () => {
   });
 
   test('invalid requests are bad_request and start no work', async () => {
-    const before = runner._engine!.stats().promptTokens;
+    const before = (await runner._engine!.stats()).promptTokens;
     const bad = [
       userBatch('x', { temperature: -1 }),
       userBatch('x', { topP: 0 }),
@@ -147,7 +147,7 @@ describe('CudaRunner on the CPU backend', () => {
       { ...userBatch('x'), responseFormat: { type: 'json_object' as const } },
     ];
     for (const b of bad) expect((await errorOf(runner.execute(b))).kind).toBe('bad_request');
-    expect(runner._engine!.stats().promptTokens).toBe(before);
+    expect((await runner._engine!.stats()).promptTokens).toBe(before);
   });
 });
 
@@ -157,14 +157,14 @@ describe('context window', () => {
     await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
     try {
       expect(runner.modelInfo!.maxSeqLen).toBe(48);
-      const before = runner._engine!.stats().promptTokens;
+      const before = (await runner._engine!.stats()).promptTokens;
       const long = 'word '.repeat(60);
       const err = await errorOf(runner.execute(userBatch(long)));
       expect(err.kind).toBe('context_length_exceeded');
       expect(err.details).toMatchObject({ maxContextTokens: 48 });
       const err2 = await errorOf(runner.execute(userBatch('short', { maxTokens: 40 })));
       expect(err2.kind).toBe('context_length_exceeded');
-      expect(runner._engine!.stats().promptTokens).toBe(before);
+      expect((await runner._engine!.stats()).promptTokens).toBe(before);
       // Without maxTokens the request fills the rest of the window and ends with 'length'.
       const t = await (await runner.execute(userBatch('short'))).collect();
       expect(t.finishReason).toBe('length');
@@ -252,10 +252,10 @@ describe('poisoning and rebuildSession', () => {
       expect(err.kind).toBe('cuda_context_poisoned');
       expect(err.countsAsCircuitFailure).toBe(true);
       expect((await errorOf(runner.execute(userBatch('before', { maxTokens: 24 })))).kind).toBe('cuda_context_poisoned');
-      expect(runner._engine!.stats().poisoned).toBe(true);
+      expect((await runner._engine!.stats()).poisoned).toBe(true);
 
       await runner.rebuildSession('cuda_context_poisoned');
-      expect(runner._engine!.stats().poisoned).toBe(false);
+      expect((await runner._engine!.stats()).poisoned).toBe(false);
       const after = (await (await runner.execute(userBatch('before', { maxTokens: 24 }))).collect()).text;
       expect(after).toBe(baseline);
     } finally {

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ggufPath, modelDir, NO_EOS_MODELS, noEosModelDir, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
+import { ggufPath, modelDir, NO_EOS_MODELS, noEosModelDir, PACKAGE_DIR, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
 import { pseudoRandomIds, REFERENCE_PROMPTS, referenceLogitsFile } from './helpers/prompts.js';
 
 /**
@@ -12,6 +12,24 @@ import { pseudoRandomIds, REFERENCE_PROMPTS, referenceLogitsFile } from './helpe
  * generator sources skips the work when nothing changed.
  */
 export default function setup(): void {
+  buildDistIfStale();
+  writeTestModels();
+}
+
+/**
+ * Tests import the sources, but an engine in a child process runs `dist/engine-child.js`, and the
+ * host-process tests import `dist/index.js`: rebuild them when any source is newer.
+ */
+function buildDistIfStale(): void {
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  const built = ['index.js', 'engine-child.js'].map((f) => join(PACKAGE_DIR, 'dist', f));
+  const oldest = Math.min(...built.map((f) => (existsSync(f) ? statSync(f).mtimeMs : 0)));
+  if (oldest >= newest(join(PACKAGE_DIR, 'src'))) return;
+  execFileSync(process.execPath, [join(PACKAGE_DIR, 'node_modules', 'tsup', 'dist', 'cli-default.js')], { cwd: PACKAGE_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+function writeTestModels(): void {
   const hash = createHash('sha256');
   for (const f of readdirSync(SCRIPTS_DIR).filter((f) => f.endsWith('.py')).sort()) {
     hash.update(f).update(readFileSync(join(SCRIPTS_DIR, f)));

@@ -92,7 +92,7 @@ export type AddonFinishReason = 'stop' | 'length' | 'cancelled' | 'error';
 export interface AddonTokenEvent {
   tokens: Int32Array;
   finishReason?: AddonFinishReason;
-  error?: { kind: string; message: string };
+  error?: { kind: string; message: string; details?: Record<string, unknown> };
 }
 
 /** Errors thrown or rejected by the addon carry an `InferenceError` kind. @internal */

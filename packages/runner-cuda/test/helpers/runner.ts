@@ -2,7 +2,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecuteBatch, SamplingParams } from '@inferkit/inference-core';
-import type { AddonEngine, AddonTokenEvent } from '../../src/binding/addon-types.js';
+import type { AddonTokenEvent } from '../../src/binding/addon-types.js';
+import type { EngineHandle } from '../../src/host/engine-handle.js';
 import { CudaRunner } from '../../src/cuda-runner.js';
 import type { CudaRunnerOptions } from '../../src/cuda-runner-options.js';
 import { modelDir, type TinyModel } from './paths.js';
@@ -25,7 +26,7 @@ export async function loadedRunner(model: TinyModel = 'llama-gqa', options: Cuda
 }
 
 /** Greedy-decodes `n` tokens from raw ids through the engine (no stop tokens, no chat template). */
-export function engineGreedy(engine: AddonEngine, prompt: number[], n: number): Promise<number[]> {
+export function engineGreedy(engine: EngineHandle, prompt: number[], n: number): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const out: number[] = [];
     engine.submit({ tokens: Int32Array.from(prompt), temperature: 0, maxTokens: n, stopTokenIds: new Int32Array(0) }, (e: AddonTokenEvent) => {

@@ -1,0 +1,245 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { InferenceError } from '@inferkit/inference-core';
+import { runnerConformanceCases } from '@inferkit/inference-core/testing';
+import { CudaRunner } from '../src/cuda-runner.js';
+import { EngineProcess } from '../src/host/engine-process.js';
+import { ADDON_PATH, modelDir, noEosModelDir, PACKAGE_DIR } from './helpers/paths.js';
+import { editedCopy, engineGreedy, TEST_THREADS, userBatch } from './helpers/runner.js';
+
+async function errorOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<InferenceError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    if (InferenceError.isInstance(e)) return e;
+    throw new Error(`expected an InferenceError, got ${String(e)}`);
+  }
+  throw new Error('expected a rejection');
+}
+
+async function childRunner(dir = noEosModelDir('llama-gqa')): Promise<CudaRunner> {
+  const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS, engineProcess: 'child' });
+  await runner.loadWeights({ kind: 'local_path', path: dir });
+  return runner;
+}
+
+function enginePid(runner: CudaRunner): number {
+  const engine = runner._engine;
+  if (!(engine instanceof EngineProcess) || engine.pid === undefined) throw new Error('the engine is not in a child process');
+  return engine.pid;
+}
+
+/** Running (a zombie waiting for a reaper that may never come in a container counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number, ms = 10_000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !alive(pid);
+}
+
+/** Engine host processes whose parent is this test process. */
+function engineChildren(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim();
+  return out === '' ? [] : out.split('\n').filter((l) => l.includes('engine-child')).map((l) => Number.parseInt(l.trim(), 10));
+}
+
+const greedy = (content: string, maxTokens = 24) => userBatch(content, { maxTokens, temperature: 0 });
+
+describe('runner conformance with the engine in a child process (CPU backend)', () => {
+  const cases = runnerConformanceCases({
+    create: () => childRunner(),
+    capabilities: {
+      batch: (requestId) => ({ ...userBatch('Count from one to twenty.', { maxTokens: 48, temperature: 0 }), requestId }),
+      reportsUsage: true,
+      multiChunk: true,
+      concurrency: 6,
+      rebuildCauses: ['manual', 'cuda_context_poisoned'],
+      createFailing: async () => {
+        const runner = await childRunner();
+        runner._engine!.injectFault('sticky_failure');
+        return runner;
+      },
+      timeoutMs: 30_000,
+    },
+  });
+  for (const c of cases) test(c.name, c.run);
+});
+
+describe('engine in a child process', () => {
+  test('streams the same greedy tokens and logits as the engine in this process', async () => {
+    const inProcess = new CudaRunner({ device: 'cpu', threads: TEST_THREADS, engineProcess: 'in-process' });
+    await inProcess.loadWeights({ kind: 'local_path', path: modelDir('qwen2-bias') });
+    const child = await childRunner(modelDir('qwen2-bias'));
+    try {
+      expect(inProcess._engine!.hosting).toBe('in-process');
+      expect(child._engine!.hosting).toBe('child-process');
+      expect(child.modelInfo).toEqual(inProcess.modelInfo);
+      const prompt = [3, 17, 42, 99, 7];
+      expect(await engineGreedy(child._engine!, prompt, 32)).toEqual(await engineGreedy(inProcess._engine!, prompt, 32));
+      const a = await child._engine!.logits(Int32Array.from(prompt));
+      const b = await inProcess._engine!.logits(Int32Array.from(prompt));
+      expect(a).toBeInstanceOf(Float32Array);
+      expect(Array.from(a)).toEqual(Array.from(b));
+      const [x, y] = await Promise.all([child, inProcess].map(async (r) => (await r.execute(greedy('Hello there'))).collect()));
+      expect(x!.text).toBe(y!.text);
+      expect(x!.usage).toEqual(y!.usage);
+    } finally {
+      await Promise.all([inProcess.close(), child.close()]);
+    }
+  });
+
+  test('a poisoned engine fails its requests with cuda_context_poisoned; rebuildSession replaces the process', async () => {
+    const runner = await childRunner(noEosModelDir('qwen2-bias'));
+    try {
+      const baseline = (await (await runner.execute(greedy('before'))).collect()).text;
+      const first = enginePid(runner);
+      const inflight = await runner.execute(userBatch('long', { maxTokens: 200 }));
+      runner._engine!.injectFault('sticky_failure');
+      const err = await errorOf(inflight.collect());
+      expect(err.kind).toBe('cuda_context_poisoned');
+      expect((await errorOf(runner.execute(greedy('before')))).kind).toBe('cuda_context_poisoned');
+      expect((await runner._engine!.stats()).poisoned).toBe(true);
+
+      await runner.rebuildSession('cuda_context_poisoned');
+      const second = enginePid(runner);
+      expect(second).not.toBe(first);
+      expect(await waitGone(first)).toBe(true);
+      expect((await runner._engine!.stats()).poisoned).toBe(false);
+      expect((await (await runner.execute(greedy('before'))).collect()).text).toBe(baseline);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('a child killed mid-stream fails the stream with runtime_crashed; new requests are refused until rebuildSession', async () => {
+    const runner = await childRunner();
+    try {
+      const baseline = (await (await runner.execute(greedy('crash test'))).collect()).text;
+      const pid = enginePid(runner);
+      const handle = await runner.execute(userBatch('long', { maxTokens: 200 }));
+      const err = await errorOf(async () => {
+        let killed = false;
+        for await (const c of handle) {
+          if (!killed && c.textDelta !== '') {
+            killed = true;
+            process.kill(pid, 'SIGKILL');
+          }
+        }
+      });
+      expect(err.kind).toBe('runtime_crashed');
+      expect(err.details).toMatchObject({ signal: 'SIGKILL', exitCode: null });
+      expect(err.countsAsCircuitFailure).toBe(true);
+      const refused = await errorOf(runner.execute(greedy('after')));
+      expect(refused.kind).toBe('runtime_crashed');
+      expect((await errorOf(runner._engine!.stats())).kind).toBe('runtime_crashed');
+
+      await runner.rebuildSession('manual');
+      expect(enginePid(runner)).not.toBe(pid);
+      expect((await (await runner.execute(greedy('crash test'))).collect()).text).toBe(baseline);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('close() ends the process and fails open streams with cancelled; loadWeights starts a new one', async () => {
+    const runner = await childRunner();
+    const pid = enginePid(runner);
+    const open = await runner.execute(userBatch('long', { maxTokens: 200 }));
+    const it = open[Symbol.asyncIterator]();
+    await it.next();
+    await runner.close();
+    expect(alive(pid)).toBe(false);
+    expect((await errorOf(async () => {
+      for (;;) if ((await it.next()).done) break;
+    })).kind).toBe('cancelled');
+    expect(engineChildren()).not.toContain(pid);
+    await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
+    try {
+      expect(enginePid(runner)).not.toBe(pid);
+      expect((await (await runner.execute(greedy('again'))).collect()).finishReason).toBe('length');
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('weights the child cannot load are a typed error, and no process is left behind', async () => {
+    const before = engineChildren();
+    const dir = editedCopy('llama-gqa', (d) => {
+      const f = join(d, 'model.safetensors');
+      truncateSync(f, statSync(f).size - 100);
+    });
+    const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS, engineProcess: 'child' });
+    const err = await errorOf(runner.loadWeights({ kind: 'local_path', path: dir }));
+    expect(err.kind).toBe('bad_request');
+    expect(err.message).toMatch(/lm_head\.weight|model\.[\w.]+\.weight/);
+    expect(engineChildren()).toEqual(before);
+    await runner.close();
+  });
+
+  test('a child that does not answer close is killed after the grace period', async () => {
+    const engine = await EngineProcess.start(ADDON_PATH, { modelDir: modelDir('llama-gqa'), device: 'cpu', threads: TEST_THREADS }, undefined, {
+      closeGraceMs: 300,
+    });
+    const pid = engine.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await engine.close();
+      expect(alive(pid)).toBe(false);
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('engine processes and the host process', () => {
+  const script = (body: string) => `
+    import { CudaRunner } from ${JSON.stringify(pathToFileURL(join(PACKAGE_DIR, 'dist', 'index.js')).href)};
+    const runner = new CudaRunner({ device: 'cpu', threads: 1, engineProcess: 'child' });
+    await runner.loadWeights({ kind: 'local_path', path: ${JSON.stringify(noEosModelDir('llama-gqa'))} });
+    const batch = { requestId: 'r1', model: 'tiny', messages: [{ role: 'user', content: 'hi' }], sampling: { maxTokens: 8, temperature: 0 }, stream: true, estimatedTokens: 8 };
+    const out = await (await runner.execute(batch)).collect();
+    process.stdout.write(JSON.stringify({ pid: runner._engine.pid, finishReason: out.finishReason }) + '\\n');
+    ${body}
+  `;
+  const host = (body: string) => spawn(process.execPath, ['--input-type=module', '-e', script(body)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const firstLine = (p: ReturnType<typeof host>) =>
+    new Promise<{ pid: number; finishReason: string }>((resolve, reject) => {
+      let buf = '';
+      p.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as { pid: number; finishReason: string });
+      });
+      p.once('exit', (code) => reject(new Error(`host exited with ${String(code)} before reporting`)));
+    });
+
+  test('a loaded, idle runner does not keep the host alive, and its engine process exits with it', async () => {
+    const p = host('');
+    const report = await firstLine(p);
+    expect(report.finishReason).toBe('length');
+    const code = await new Promise<number | null>((resolve) => p.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(await waitGone(report.pid)).toBe(true);
+  });
+
+  test('a host killed with SIGKILL takes its engine process with it', async () => {
+    const p = host('setInterval(() => {}, 1000);');
+    const report = await firstLine(p);
+    expect(alive(report.pid)).toBe(true);
+    p.kill('SIGKILL');
+    expect(await waitGone(report.pid)).toBe(true);
+  });
+});
