@@ -1,5 +1,8 @@
 #include "attention.cuh"
 
+#include <climits>
+#include <type_traits>
+
 namespace inferkit {
 namespace cuda {
 
@@ -337,11 +340,336 @@ attention_prefill_kernel(AttentionArgs a, KvView kv, const KT* __restrict__ k_po
     for (int c = 0; c < 4; ++c) dst[v * TPR * 4 + j * 4 + c] = from_f32<OT>(o[v * 4 + c] * inv);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Prefill on tensor cores (flash-attention-2 layout), for BF16 caches; opt-in through
+// INFERKIT_CUDA_EXPERIMENTAL=1 until the GPU harness has passed it.
+//
+// One block takes one PrefillTile (R = PrefillShape<HD>::ROWS rows, the backend's tiling) for
+// hpb q heads of one GQA group, so the K/V tiles it stages are shared by every head it holds.
+// Its M = R * hpb query rows are cut into 16-row warp slabs (a slab never straddles a head, as
+// R is a multiple of 16), at most kTcWarps of them. Keys come in stages of KN through a
+// two-buffer cp.async pipeline. Per stage and warp, with mma.sync m16n8k16 (BF16 in, F32
+// accumulate): S = Q K^T with Q held in registers for the whole walk, online softmax on the S
+// accumulators in F32, then O += P V where P is repacked from the S accumulators straight
+// into A fragments (the m16n8 C layout of two neighbouring key octets is the m16k16 A layout).
+//
+// Rounding against the F32 kernel: Q is rounded to BF16 once, and each softmax weight to BF16
+// before P V; the row sum l adds up those rounded weights, so the output stays an exact convex
+// combination of value rows whose weights are off by at most 2^-8 relative.
+
+constexpr int kTcWarps = 8;
+
+template <int HD> struct TcShape {
+  static constexpr int R = PrefillShape<HD>::ROWS;       // rows per PrefillTile
+  static constexpr int MAX_HPB = kTcWarps * 16 / R;      // heads per block at most
+  static constexpr int KN = HD >= 128 ? 32 : 64;         // keys per stage
+  static constexpr int LD = HD + 8;                      // padded smem row: ldmatrix rows of
+                                                         // 8 neighbouring keys hit distinct banks
+  static constexpr int STAGE = KN * LD;                  // elements of one K (or V) stage
+  static_assert(R % 16 == 0 && MAX_HPB >= 1, "a warp slab must sit inside one head");
+  static_assert(HD % 16 == 0 && KN % 16 == 0, "mma.sync m16n8k16 tiling");
+  // Two stages of K and V: 12, 20, 36 and 34 KiB for head_dim 16, 32, 64 and 128.
+  static_assert(2 * 2 * STAGE * sizeof(bf16) <= 48 * 1024, "static shared memory limit");
+};
+
+namespace tc {
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// d += a * b for one m16n8k16 tile (BF16 inputs, F32 accumulators).
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as one BF16 pair, the lower column in the low half (the mma operand order).
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <typename OT> __device__ __forceinline__ void store2(OT* p, float x, float y);
+template <> __device__ __forceinline__ void store2<float>(float* p, float x, float y) {
+  *reinterpret_cast<float2*>(p) = make_float2(x, y);
+}
+template <> __device__ __forceinline__ void store2<bf16>(bf16* p, float x, float y) {
+  *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(x, y);
+}
+template <> __device__ __forceinline__ void store2<f16>(f16* p, float x, float y) {
+  *reinterpret_cast<__half2*>(p) = __floats2half2_rn(x, y);
+}
+
+}  // namespace tc
+
+template <typename OT, int HD>
+__global__ void __launch_bounds__(kTcWarps * 32, HD >= 128 ? 1 : 2)
+attention_prefill_tc_kernel(AttentionArgs a, KvView kv, const bf16* __restrict__ k_pool,
+                            const bf16* __restrict__ v_pool, const PrefillTile* __restrict__ tiles,
+                            int num_tiles, int hpb, int chunks) {
+  using S = TcShape<HD>;
+  constexpr int R = S::R, KN = S::KN, LD = S::LD;
+  constexpr int KC = HD / 16;   // k16 steps of Q K^T
+  constexpr int NT = KN / 8;    // n8 key octets of S
+  constexpr int DT = HD / 8;    // n8 dim octets of O
+  constexpr int CPR = HD / 8;   // 16-byte chunks per K/V row
+  __shared__ __align__(16) bf16 kv_s[2][2][S::STAGE];  // [stage][K, V][key][LD]
+
+  pdl_wait();
+  pdl_trigger();
+  // Later tiles of a sequence see more keys: start those first so the short ones fill the tail.
+  const PrefillTile tile = tiles[num_tiles - 1 - blockIdx.x];
+  const int group = a.num_q_heads / kv.num_kv_heads;
+  const int kvh = blockIdx.y / chunks, chunk = blockIdx.y % chunks;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int gq = lane >> 2, tq = lane & 3;  // mma fragment row group and column pair
+
+  const int slab = warp * 16;
+  const int gi = chunk * hpb + slab / R;    // head within the group
+  const int r0 = slab % R;                  // first tile row of the slab
+  const bool active = gi < group && r0 < tile.nrows;
+  const int qh = kvh * group + gi;
+
+  // This thread's two rows (slab rows gq and gq + 8): position and lowest visible key. A row
+  // past the tile's end sees nothing (qp = -1) and is never stored.
+  int qp[2], qlo[2];
+  bool rv[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = r0 + gq + 8 * h;
+    rv[h] = active && r < tile.nrows;
+    qp[h] = rv[h] ? a.positions[tile.row0 + r] : -1;
+    qlo[h] = a.window > 0 ? qp[h] - a.window + 1 : 0;
+  }
+  // Warp-wide key range of the valid rows, to skip stages the slab cannot see and the mask
+  // where every key of a stage is visible to every row.
+  const int w_hi = __reduce_max_sync(0xffffffffu, max(qp[0], qp[1]));
+  const int w_qp_min = __reduce_min_sync(0xffffffffu, min(rv[0] ? qp[0] : INT_MAX, rv[1] ? qp[1] : INT_MAX));
+  const int w_lo = __reduce_min_sync(0xffffffffu, min(rv[0] ? qlo[0] : INT_MAX, rv[1] ? qlo[1] : INT_MAX));
+  const int w_lo_max = __reduce_max_sync(0xffffffffu, max(rv[0] ? qlo[0] : INT_MIN, rv[1] ? qlo[1] : INT_MIN));
+
+  // Q as A fragments, rounded to BF16 once.
+  uint32_t qa[KC][4];
+#pragma unroll
+  for (int kc = 0; kc < KC; ++kc)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) qa[kc][i] = 0u;
+  if (active) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if (!rv[h]) continue;
+      const float* src = a.q + static_cast<int64_t>(tile.row0 + r0 + gq + 8 * h) * a.q_stride + qh * HD + tq * 2;
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc) {
+        const float2 lo = *reinterpret_cast<const float2*>(src + kc * 16);
+        const float2 hi = *reinterpret_cast<const float2*>(src + kc * 16 + 8);
+        qa[kc][h] = tc::pack_bf16(lo.x, lo.y);
+        qa[kc][2 + h] = tc::pack_bf16(hi.x, hi.y);
+      }
+    }
+  }
+
+  float o[DT][4];
+#pragma unroll
+  for (int d = 0; d < DT; ++d)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) o[d][i] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  const float c = a.scale * 1.4426950408889634f;  // softmax in base 2: exp(x) = exp2(x log2 e)
+
+  const int32_t* brow = kv.block_tables + static_cast<int64_t>(a.slots[tile.row0]) * kv.max_blocks;
+  const int nkeys = tile.max_pos + 1;
+  const int kbeg = a.window > 0 ? max(0, tile.min_pos - a.window + 1) / KN * KN : 0;
+  const int nstages = (nkeys - kbeg + KN - 1) / KN;
+
+  // Keys at or past nkeys are zero-filled, never addressed: their block-table entry may be
+  // unassigned or past the row's end, and a stale NaN there would survive P = 0 in P V.
+  auto load_stage = [&](int buf, int k0) {
+    bf16* ks = kv_s[buf][0];
+    bf16* vs = kv_s[buf][1];
+    for (int idx = tid; idx < KN * CPR; idx += blockDim.x) {
+      const int kr = idx / CPR, cc = (idx % CPR) * 8, p = k0 + kr;
+      if (p < nkeys) {
+        const int64_t off = kv_offset(kv, brow, p, kvh) + cc;
+        tc::cp_async16(ks + kr * LD + cc, k_pool + off);
+        tc::cp_async16(vs + kr * LD + cc, v_pool + off);
+      } else {
+        *reinterpret_cast<uint4*>(ks + kr * LD + cc) = make_uint4(0u, 0u, 0u, 0u);
+        *reinterpret_cast<uint4*>(vs + kr * LD + cc) = make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+  };
+
+  load_stage(0, kbeg);
+  tc::cp_async_commit();
+  for (int it = 0; it < nstages; ++it) {
+    const int k0 = kbeg + it * KN;
+    // The buffer refilled here was last read in iteration it - 1, which ended in a barrier.
+    if (it + 1 < nstages) {
+      load_stage((it + 1) & 1, k0 + KN);
+      tc::cp_async_commit();
+      tc::cp_async_wait<1>();
+    } else {
+      tc::cp_async_wait<0>();
+    }
+    __syncthreads();  // stage it landed for every thread's copies
+
+    if (active && k0 <= w_hi && k0 + KN - 1 >= w_lo) {
+      const bf16* ks = kv_s[it & 1][0];
+      const bf16* vs = kv_s[it & 1][1];
+
+      // S = Q K^T. One ldmatrix.x4 gives the two k8 halves of two key octets:
+      // matrix j = lane / 8 holds keys 8 * (j / 2) + (lane % 8), dims 8 * (j % 2).
+      float s[NT][4];
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) s[n][i] = 0.f;
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc)
+#pragma unroll
+        for (int n = 0; n < NT; n += 2) {
+          uint32_t b[4];
+          tc::ldmatrix_x4(b, ks + (n * 8 + (lane >> 4) * 8 + (lane & 7)) * LD + kc * 16 + ((lane >> 3) & 1) * 8);
+          tc::mma_bf16(s[n], qa[kc], b[0], b[1]);
+          tc::mma_bf16(s[n + 1], qa[kc], b[2], b[3]);
+        }
+
+      // Online softmax over this stage; s[n][i] sits at row gq + 8 * (i / 2), key
+      // k0 + 8 n + 2 tq + (i % 2). A quad (4 lanes of one gq) holds a row between them.
+      const bool need_mask = !(k0 + KN - 1 <= w_qp_min && k0 >= w_lo_max);
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          float x = s[n][i] * c;
+          if (need_mask) {
+            const int kp = k0 + n * 8 + tq * 2 + (i & 1);
+            if (kp > qp[i >> 1] || kp < qlo[i >> 1]) x = -INFINITY;
+          }
+          s[n][i] = x;
+          mx[i >> 1] = fmaxf(mx[i >> 1], x);
+        }
+      float corr[2], base[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+        const float m_new = fmaxf(m[h], mx[h]);
+        // A row with no visible key yet keeps m = -inf; subtracting 0 instead keeps every
+        // exponent -inf (weight 0) rather than NaN.
+        base[h] = m_new == -INFINITY ? 0.f : m_new;
+        corr[h] = exp2f(m[h] - base[h]);
+        m[h] = m_new;
+        l[h] *= corr[h];
+      }
+#pragma unroll
+      for (int d = 0; d < DT; ++d) {
+        o[d][0] *= corr[0]; o[d][1] *= corr[0];
+        o[d][2] *= corr[1]; o[d][3] *= corr[1];
+      }
+
+      // O += P V, 16 keys at a time. P's A fragment for keys 16 kk.. is the S accumulators of
+      // octets 2 kk and 2 kk + 1. For V (k = key, n = dim) ldmatrix.trans matrix j holds keys
+      // 8 * (j % 2) + (lane % 8), dims 8 * (j / 2) of a dim-octet pair.
+#pragma unroll
+      for (int kk = 0; kk < KN / 16; ++kk) {
+        uint32_t pa[4];
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int n = 2 * kk + hf;
+          const uint32_t lo = tc::pack_bf16(exp2f(s[n][0] - base[0]), exp2f(s[n][1] - base[0]));
+          const uint32_t hi = tc::pack_bf16(exp2f(s[n][2] - base[1]), exp2f(s[n][3] - base[1]));
+          pa[2 * hf] = lo;
+          pa[2 * hf + 1] = hi;
+          // The sum takes the weights as rounded, the ones P V multiplies (a BF16 is the top
+          // half of an F32).
+          l[0] += __uint_as_float(lo << 16) + __uint_as_float(lo & 0xffff0000u);
+          l[1] += __uint_as_float(hi << 16) + __uint_as_float(hi & 0xffff0000u);
+        }
+#pragma unroll
+        for (int d = 0; d < DT; d += 2) {
+          uint32_t b[4];
+          tc::ldmatrix_x4_trans(b, vs + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * LD + d * 8 + (lane >> 4) * 8);
+          tc::mma_bf16(o[d], pa, b[0], b[1]);
+          tc::mma_bf16(o[d + 1], pa, b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // every warp is done with this buffer before it is refilled
+  }
+
+  if (!active) return;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    if (!rv[h]) continue;
+    // A valid row always sees its own position, so l > 0.
+    const float inv = 1.f / l[h];
+    OT* dst = static_cast<OT*>(a.out) +
+              (static_cast<int64_t>(tile.row0 + r0 + gq + 8 * h) * a.num_q_heads + qh) * HD + tq * 2;
+#pragma unroll
+    for (int d = 0; d < DT; ++d) tc::store2<OT>(dst + d * 8, o[d][2 * h] * inv, o[d][2 * h + 1] * inv);
+  }
+}
+
+template <typename OT, int HD>
+static cudaError_t prefill_tc_hd(const AttentionArgs& a, const KvView& kv, const bf16* k_pool,
+                                 const bf16* v_pool, const PrefillTile* tiles, int num_tiles,
+                                 cudaStream_t stream) {
+  using S = TcShape<HD>;
+  const int group = a.num_q_heads / kv.num_kv_heads;
+  // Fewest blocks per GQA group, heads spread evenly over them (group 6 at most 4 a block: 3 + 3).
+  const int chunks = ceil_div(group, S::MAX_HPB);
+  const int hpb = ceil_div(group, chunks);
+  const dim3 grid(num_tiles, kv.num_kv_heads * chunks);
+  const dim3 block(S::R * hpb / 16 * 32);
+  return launch_k(attention_prefill_tc_kernel<OT, HD>, grid, block, 0, stream, a, kv, k_pool,
+                  v_pool, tiles, num_tiles, hpb, chunks);
+}
+
 template <typename KT, typename OT>
 cudaError_t launch_attention_prefill(const AttentionArgs& a, const KvView& kv, const KT* k_pool,
                                      const KT* v_pool, const PrefillTile* tiles, int num_tiles,
                                      cudaStream_t stream) {
   if (num_tiles <= 0) return cudaSuccess;
+  if constexpr (std::is_same_v<KT, bf16>) {
+    if (experimental_kernels()) {
+      switch (kv.head_dim) {
+        case 16: return prefill_tc_hd<OT, 16>(a, kv, k_pool, v_pool, tiles, num_tiles, stream);
+        case 32: return prefill_tc_hd<OT, 32>(a, kv, k_pool, v_pool, tiles, num_tiles, stream);
+        case 64: return prefill_tc_hd<OT, 64>(a, kv, k_pool, v_pool, tiles, num_tiles, stream);
+        case 128: return prefill_tc_hd<OT, 128>(a, kv, k_pool, v_pool, tiles, num_tiles, stream);
+        default: break;  // the CUDA-core kernel below answers for any other size
+      }
+    }
+  }
   const dim3 grid(num_tiles, a.num_q_heads);
   switch (kv.head_dim) {
     case 16: return launch_k(attention_prefill_kernel<KT, OT, 16>, grid, dim3(kAttentionThreads), 0, stream, a, kv, k_pool, v_pool, tiles);
