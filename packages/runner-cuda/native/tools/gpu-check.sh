@@ -2,9 +2,10 @@
 # The runner-cuda GPU check: builds the engine with the CUDA backend and the harness, then runs
 #   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16),
 #   2. parity against Hugging Face transformers on tiny random Llama and Qwen2 models,
-#   3. poison recovery through a planted out-of-bounds kernel,
+#   3. poison recovery through a planted out-of-bounds kernel, by replacing the engine's process,
 #   4. the Llama-3.2-1B-shaped bench (inferkit and transformers eager, same GPU, same run),
-#   5. the kernel workbench (dev/cuda: validate, then time),
+#   5. checks 1, 2 and 4 again with INFERKIT_CUDA_EXPERIMENTAL=1 (kernels not yet proven here),
+#   6. the kernel workbench (dev/cuda: validate, then time),
 # and writes OUTDIR/results.md, OUTDIR/results.json and OUTDIR/gpu-check.log. Needs a CUDA GPU,
 # nvcc, CMake, ninja and python3 with numpy, torch and transformers; no Node.js, no network.
 #
@@ -137,6 +138,13 @@ POISON_MODEL="$TINY/llama-gqa"
 stage poison 120 "$H" poison "$WORK/poison.json" "$POISON_MODEL"
 stage bench-model 240 "$PY" "$HERE/make_bench_model.py" "$BENCH" ${BENCH_TINY:+--tiny}
 stage bench 240 "$H" bench "$WORK/bench.json" "$BENCH" 2048 128
+# The same checks with the kernels that have not yet passed this harness
+# (INFERKIT_CUDA_EXPERIMENTAL=1), under short limits: a kernel that hangs must not eat the budget
+# of the stages after it.
+X=(env INFERKIT_CUDA_EXPERIMENTAL=1)
+stage parity-backends-experimental 60 "${X[@]}" "$H" parity-backends "$WORK/parity_backends_experimental.json" "${PARITY_DIRS[@]}"
+stage parity-hf-experimental 45 "${X[@]}" "$H" parity-hf "$WORK/parity_hf_experimental.json" "$HFM/hf-llama3" "$HFM/hf-qwen2"
+stage bench-experimental 90 "${X[@]}" "$H" bench "$WORK/bench_experimental.json" "$BENCH" 2048 128
 stage hf-bench 300 "$PY" "$HERE/hf_bench.py" "$BENCH" "$WORK/hf_bench.json"
 if [ "${SKIP_PYTHON_BRIDGE:-0}" != 1 ] && [ -f "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" ]; then
   stage runner-python-bridge 100 bash "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" "$OUT/python"

@@ -4,7 +4,8 @@
 //
 //   gpu_harness parity-backends OUT.json MODEL_DIR...   CUDA vs CPU backend on the same files
 //   gpu_harness parity-hf OUT.json MODEL_DIR...         CUDA (and CPU) vs Hugging Face reference
-//   gpu_harness poison OUT.json MODEL_DIR               planted fault -> poisoned -> rebuild
+//   gpu_harness poison OUT.json MODEL_DIR               planted fault -> poisoned -> new process
+//   gpu_harness poison-child faulted|fresh OUT.json DIR (run by `poison` itself)
 //   gpu_harness bench OUT.json MODEL_DIR                decode/prefill throughput, HBM bandwidth
 //
 // Tolerances (documented in tools/README.md and copied into every report):
@@ -14,8 +15,14 @@
 //                     diverging where HF's own top-2 margin is < 1e-4 (a near tie).
 
 #include <cuda_runtime.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <thread>
 #include <cstdlib>
 #include <chrono>
 #include <cmath>
@@ -31,7 +38,10 @@
 
 #include "backend.h"
 #include "engine.h"
+#include "json.h"
 #include "model_loader.h"
+
+extern char** environ;
 
 using namespace inferkit;
 
@@ -450,28 +460,111 @@ int parity_hf(const std::string& out_path, const std::vector<std::string>& dirs)
 }
 
 // ---- poison ----------------------------------------------------------------------------------
+//
+// Recovery is checked the way CudaRunner recovers (engineProcess 'auto' hosts a CUDA engine in a
+// child process): a sticky error leaves the device unusable to the process that saw it, even
+// after cudaDeviceReset (bench/results/reset-probe-h200.log), so the engine's process is replaced.
+// This process never touches CUDA; it runs itself twice as `poison-child`:
+//   faulted: load, baseline tokens, planted fault -> cuda_context_poisoned, refusal while
+//            poisoned, and (for the record only) whether an in-process rebuild works on this
+//            driver; then it ends without tearing the poisoned context down, as a killed child would.
+//   fresh:   a new process loads the same weights and must generate the baseline tokens again.
 
-int poison(const std::string& out_path, const std::string& dir) {
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<int32_t> read_tokens(const std::string& path) {
+  std::vector<int32_t> v;
+  std::istringstream in(read_file(path));
+  for (long t; in >> t;) v.push_back(static_cast<int32_t>(t));
+  return v;
+}
+
+bool write_tokens(const std::string& path, const std::vector<int32_t>& tokens) {
+  std::string o;
+  for (int32_t t : tokens) o += std::to_string(t) + " ";
+  return write_file(path, o);
+}
+
+// Runs `/proc/self/exe poison-child MODE OUT DIR`, waiting at most `limit_s`; a child past its
+// limit is killed. Returns its exit code, or -1 (killed or died by a signal; `how` says which).
+int run_self(const std::string& mode, const std::string& out, const std::string& dir, double limit_s,
+             double* seconds, std::string* how) {
+  const std::string self = "/proc/self/exe", sub = "poison-child";
+  std::vector<char*> argv = {const_cast<char*>(self.c_str()), const_cast<char*>(sub.c_str()),
+                             const_cast<char*>(mode.c_str()), const_cast<char*>(out.c_str()),
+                             const_cast<char*>(dir.c_str()), nullptr};
+  const auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    *how = std::string("posix_spawn failed: ") + std::strerror(errno);
+    return -1;
+  }
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r == pid) break;
+    if (r < 0) {
+      *how = std::string("waitpid failed: ") + std::strerror(errno);
+      return -1;
+    }
+    if (*seconds > limit_s) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      *how = "killed after " + jnum(limit_s) + " s";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (WIFEXITED(status)) {
+    *how = "exit " + std::to_string(WEXITSTATUS(status));
+    return WEXITSTATUS(status);
+  }
+  *how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "unknown status";
+  return -1;
+}
+
+const std::vector<int32_t> kPoisonPrompt = {1, 7, 42, 9, 3};
+constexpr int kPoisonTokens = 16;
+
+int poison_child(const std::string& mode, const std::string& out_path, const std::string& dir) {
   Obj rep;
-  rep.str("check", "poison").str("device", device_name());
+  rep.str("mode", mode).str("device", device_name()).num("pid", static_cast<double>(getpid()));
+  const bool faulted = mode == "faulted";
+  // The faulted child leaves without destructors: a poisoned context is not torn down, the
+  // process is simply replaced, as CudaRunner does.
   auto finish = [&](bool pass, const std::string& why) {
     rep.boolean("pass", pass);
     if (!why.empty()) rep.str("failure", why);
     write_file(out_path, rep.dump());
-    std::fprintf(stderr, "poison %s %s\n", pass ? "PASS" : "FAIL", why.c_str());
+    std::fprintf(stderr, "poison-child %s %s %s\n", mode.c_str(), pass ? "PASS" : "FAIL", why.c_str());
+    std::fflush(nullptr);
+    if (faulted) std::_Exit(pass ? 0 : 1);
     return pass ? 0 : 1;
   };
+  if (!faulted && mode != "fresh") return finish(false, "unknown poison-child mode " + mode);
+  // GPU_HARNESS_POISON_DEVICE=cpu: the same sequence on the CPU backend (its sticky-failure hook),
+  // to dry-run the process handling on a machine without a GPU.
+  const char* dev_env = std::getenv("GPU_HARNESS_POISON_DEVICE");
+  const bool on_cpu = dev_env != nullptr && std::strcmp(dev_env, "cpu") == 0;
+  rep.str("backend", on_cpu ? "cpu (dry run)" : "cuda");
   Engine e;
-  Status st = open_engine(&e, dir, Device::kCuda, 4, 128);
+  Status st = open_engine(&e, dir, on_cpu ? Device::kCpu : Device::kCuda, 4, 128);
   if (!st.ok()) return finish(false, "load: " + st.to_string());
-  const std::vector<std::vector<int32_t>> prompt = {{1, 7, 42, 9, 3}};
-  const auto before = generate(e, prompt, 16);
-  if (!before[0].status.ok()) return finish(false, "baseline: " + before[0].status.to_string());
-  rep.set("baseline_tokens", jints(before[0].tokens));
+  const auto first = generate(e, {kPoisonPrompt}, kPoisonTokens);
+  if (!first[0].status.ok()) return finish(false, "generate: " + first[0].status.to_string());
+  rep.set("tokens", jints(first[0].tokens));
+  if (!write_tokens(out_path + ".tokens", first[0].tokens)) return finish(false, "cannot write " + out_path + ".tokens");
+  if (!faulted) return finish(true, "");
 
   st = e.inject_fault(FaultKind::kStickyFailure);
   if (!st.ok()) return finish(false, "inject_fault: " + st.to_string());
-  const auto hit = generate(e, prompt, 16);
+  const auto hit = generate(e, {kPoisonPrompt}, kPoisonTokens);
   rep.str("faulted_request_status", hit[0].status.to_string());
   if (hit[0].status.code() != StatusCode::kPoisoned)
     return finish(false, "the faulted request did not fail with cuda_context_poisoned");
@@ -479,19 +572,65 @@ int poison(const std::string& out_path, const std::string& dir) {
   rep.str("engine_poisoned", p.to_string());
   rep.boolean("device_fault", p.message().find("cudaError") != std::string::npos);
   if (p.code() != StatusCode::kPoisoned) return finish(false, "engine not poisoned after the fault");
-  const auto refused = generate(e, prompt, 4);
+  const auto refused = generate(e, {kPoisonPrompt}, 4);
   rep.str("request_while_poisoned", refused[0].status.to_string());
   if (refused[0].status.code() != StatusCode::kPoisoned)
     return finish(false, "a new request on a poisoned engine was not refused with cuda_context_poisoned");
+  // For the record, not a criterion: whether this driver lets the same process recover.
+  const Status rb = e.rebuild();
+  rep.str("in_process_rebuild", rb.ok() ? "ok" : rb.to_string());
+  return finish(true, "");
+}
 
-  const auto t0 = std::chrono::steady_clock::now();
-  st = e.rebuild();
-  rep.num("rebuild_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (!st.ok()) return finish(false, "rebuild: " + st.to_string());
-  const auto after = generate(e, prompt, 16);
-  if (!after[0].status.ok()) return finish(false, "after rebuild: " + after[0].status.to_string());
-  rep.set("tokens_after_rebuild", jints(after[0].tokens));
-  if (after[0].tokens != before[0].tokens) return finish(false, "tokens after rebuild differ from the baseline");
+// Copies the faulted child's findings into `rep`; its own verdict becomes `faulted_failure` (the
+// parent decides `pass`), and its tokens are read from the .tokens file as `baseline_tokens`.
+void merge_child_report(Obj& rep, const std::string& path) {
+  const std::string text = read_file(path);
+  JsonValue v;
+  if (!parse_json(text.data(), text.size(), path, &v).ok() || !v.is_object()) {
+    rep.str("faulted_report", "unreadable: " + path);
+    return;
+  }
+  for (const auto& [key, m] : v.object) {
+    if (key == "pass" || key == "mode" || key == "tokens") continue;
+    const std::string k = key == "failure" ? "faulted_failure" : key;
+    if (m.is_string()) rep.str(k, m.string);
+    else if (m.is_bool()) rep.boolean(k, m.boolean);
+    else if (m.is_number()) rep.num(k, m.number);
+    else if (m.is_array()) {
+      std::vector<int32_t> ints;
+      for (const auto& x : m.array) ints.push_back(static_cast<int32_t>(x.number));
+      rep.set(k, jints(ints));
+    }
+  }
+}
+
+int poison(const std::string& out_path, const std::string& dir) {
+  Obj rep;
+  rep.str("check", "poison").str("recovery", "engine process replaced (CudaRunner engineProcess 'auto' for CUDA)");
+  auto finish = [&](bool pass, const std::string& why) {
+    rep.boolean("pass", pass);
+    if (!why.empty()) rep.str("failure", why);
+    write_file(out_path, rep.dump());
+    std::fprintf(stderr, "poison %s %s\n", pass ? "PASS" : "FAIL", why.c_str());
+    return pass ? 0 : 1;
+  };
+  const std::string faulted_out = out_path + ".faulted.json", fresh_out = out_path + ".fresh.json";
+  double seconds = 0;
+  std::string how;
+  const int c1 = run_self("faulted", faulted_out, dir, 60, &seconds, &how);
+  merge_child_report(rep, faulted_out);
+  rep.str("faulted_process", how);
+  if (c1 != 0) return finish(false, "the faulted engine process: " + how);
+  const auto baseline = read_tokens(faulted_out + ".tokens");
+  rep.set("baseline_tokens", jints(baseline));
+
+  const int c2 = run_self("fresh", fresh_out, dir, 60, &seconds, &how);
+  rep.num("respawn_seconds", seconds).str("respawned_process", how);
+  if (c2 != 0) return finish(false, "the replacement engine process: " + how);
+  const auto after = read_tokens(fresh_out + ".tokens");
+  rep.set("tokens_after_respawn", jints(after));
+  if (after.empty() || after != baseline) return finish(false, "tokens after the respawn differ from the baseline");
   return finish(true, "");
 }
 
@@ -731,6 +870,10 @@ int main(int argc, char** argv) {
   if (cmd == "parity-backends") return parity_backends(out, dirs);
   if (cmd == "parity-hf") return parity_hf(out, dirs);
   if (cmd == "poison") return poison(out, dirs[0]);
+  if (cmd == "poison-child") {
+    if (argc < 5) return usage();
+    return poison_child(argv[2], argv[3], argv[4]);
+  }
   if (cmd == "bench") {
     const int prompt = argc > 4 ? std::atoi(argv[4]) : 2048;
     const int steps = argc > 5 ? std::atoi(argv[5]) : 128;
