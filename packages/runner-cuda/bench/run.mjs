@@ -96,7 +96,7 @@ async function setupInferkit() {
       return all.reduce((n, x) => n + x.count, 0) / (now() - t0);
     },
     async close() {
-      const stats = engine.stats();
+      const stats = await engine.stats();
       await runner.close();
       return stats;
     },
