@@ -41,6 +41,7 @@
 #include "activation.cuh"
 #include "attention.cuh"
 #include "cuda_common.cuh"
+#include "decode_persistent.cuh"
 #include "embedding.cuh"
 #include "fault_injection.cuh"
 #include "matmul.cuh"
@@ -123,7 +124,9 @@ class CudaBackend final : public Backend {
   std::string device_description() const override {
     return description_ + (graphs_enabled_ ? ", CUDA graphs" : "") +
            (cuda::pdl_enabled() ? ", programmatic dependent launch" : "") +
-           (cuda::experimental_kernels() ? ", experimental kernels" : "");
+           (cuda::experimental_kernels() ? ", experimental kernels" : "") +
+           (pd_plan_.grid > 0 ? ", persistent decode (" + std::to_string(pd_plan_.grid) + " blocks)"
+                              : pd_why_.empty() ? "" : ", persistent decode off: " + pd_why_);
   }
   Status load(const ModelConfig& config, const ModelWeights& weights,
               const BackendOptions& options) override;
@@ -164,8 +167,11 @@ class CudaBackend final : public Backend {
   template <typename KT>
   Status layer_attention(int layer, int rows, bool decode_only, int max_ctx, int num_tiles,
                          bool use_mm);
+  // logits_ready: the persistent decode step already wrote the logits of every output row.
   Status logits_for(const StepBatch& b, const std::vector<int32_t>& local_rows,
-                    const std::vector<int>& out_index, const StepOutput& out);
+                    const std::vector<int>& out_index, const StepOutput& out, bool logits_ready);
+  Status setup_persistent_decode();
+  Status launch_persistent_decode(int n, int n_logits);
 
   // Identity
   int device_ = 0;
@@ -221,6 +227,15 @@ class CudaBackend final : public Backend {
   std::vector<void*> device_allocs_;
   std::vector<void*> host_allocs_;
   size_t allocated_bytes_ = 0;
+
+  // Persistent decode step (decode_persistent.cuh), experimental kernels only: plan (grid == 0
+  // when off), device copy of the layer pointers, split-K workspace, merge counters, barrier.
+  cuda::PersistentDecodePlan pd_plan_;
+  std::string pd_why_;
+  cuda::PersistentLayer* d_pd_layers_ = nullptr;
+  float* pd_ws_ = nullptr;
+  unsigned int* pd_counters_ = nullptr;
+  cuda::GridBarrierState* pd_barrier_ = nullptr;
 
   bool graphs_enabled_ = true;
   std::map<std::tuple<int, int, int>, cudaGraphExec_t> graphs_;  // (rows, split_len, splits)
@@ -528,8 +543,89 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   IK_RETURN_IF_ERROR(alloc(&d_params_, kMaxLogitRows, "sampling"));
   IK_RETURN_IF_ERROR(alloc(&d_steps_, kMaxLogitRows, "sampling"));
   IK_RETURN_IF_ERROR(alloc(&d_sampled_, kMaxLogitRows, "sampling"));
+  if (cuda::experimental_kernels()) IK_RETURN_IF_ERROR(setup_persistent_decode());
   IK_CUDA_LOAD(cudaDeviceSynchronize());
   loaded_ = true;
+  return Status::Ok();
+}
+
+// Plans the persistent decode step and allocates what it needs beyond the layered path's
+// buffers. A shape or device it cannot serve leaves it off (pd_why_ says why); decode then takes
+// the layered path as before.
+Status CudaBackend::setup_persistent_decode() {
+  if (wtype_ == DType::kF32) {
+    pd_why_ = "f32 weights";
+    return Status::Ok();
+  }
+  cuda::PersistentDecodeShape shape{cfg_.hidden_size, cfg_.intermediate_size, cfg_.num_heads,
+                                    cfg_.num_kv_heads, cfg_.head_dim, cfg_.vocab_size, opt_.max_seq_len};
+  const char* why = nullptr;
+  if (wtype_ == DType::kBF16) IK_CUDA_LOAD(cuda::plan_persistent_decode<bf16>(shape, device_, &pd_plan_, &why));
+  else IK_CUDA_LOAD(cuda::plan_persistent_decode<f16>(shape, device_, &pd_plan_, &why));
+  if (pd_plan_.grid == 0) {
+    pd_why_ = why != nullptr ? why : "unsupported";
+    return Status::Ok();
+  }
+  std::vector<cuda::PersistentLayer> h(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const DevLayer& d = layers_[i];
+    h[i] = {d.qkv, d.qkv_bias, d.o, d.o_bias, d.gate_up, d.gate_up_bias, d.down, d.down_bias,
+            d.attn_norm, d.ffn_norm, d.q_norm, d.k_norm};
+  }
+  IK_RETURN_IF_ERROR(alloc(&d_pd_layers_, h.size(), "persistent decode layer table"));
+  IK_CUDA_LOAD(cudaMemcpy(d_pd_layers_, h.data(), h.size() * sizeof(h[0]), cudaMemcpyHostToDevice));
+  IK_RETURN_IF_ERROR(alloc(&pd_ws_, cuda::persistent_decode_workspace_floats(shape, pd_plan_),
+                           "persistent decode workspace"));
+  const size_t counters = static_cast<size_t>(cuda::kPersistentMaxRows) * cfg_.num_kv_heads;
+  IK_RETURN_IF_ERROR(alloc(&pd_counters_, counters, "persistent decode counters"));
+  IK_CUDA_LOAD(cudaMemset(pd_counters_, 0, counters * sizeof(unsigned int)));
+  IK_RETURN_IF_ERROR(alloc(&pd_barrier_, 1, "persistent decode barrier"));
+  IK_CUDA_LOAD(cudaMemset(pd_barrier_, 0, sizeof(cuda::GridBarrierState)));
+  return Status::Ok();
+}
+
+Status CudaBackend::launch_persistent_decode(int n, int n_logits) {
+  cuda::PersistentDecodeArgs a{};
+  a.layers = d_pd_layers_;
+  a.num_layers = cfg_.num_layers;
+  a.embed = embed_;
+  a.lm_head = lm_head_;
+  a.final_norm = final_norm_;
+  a.hidden = cfg_.hidden_size;
+  a.inter = cfg_.intermediate_size;
+  a.num_q_heads = cfg_.num_heads;
+  a.num_kv_heads = cfg_.num_kv_heads;
+  a.head_dim = cfg_.head_dim;
+  a.vocab = cfg_.vocab_size;
+  a.eps = cfg_.rms_norm_eps;
+  a.attn_scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+  a.window = cfg_.sliding_window;
+  a.cos_table = rope_cos_;
+  a.sin_table = rope_sin_;
+  a.kv = cuda::KvView{d_block_table_, blocks_per_slot_, cfg_.num_kv_heads, cfg_.head_dim};
+  a.k_pool = static_cast<bf16*>(k_pool_);
+  a.v_pool = static_cast<bf16*>(v_pool_);
+  a.layer_pool_elems = static_cast<int64_t>(layer_pool_elems_);
+  a.tokens = d_meta_;
+  a.positions = d_meta_ + chunk_cap_;
+  a.slots = d_meta_ + 2 * chunk_cap_;
+  a.rows = n;
+  a.logit_rows = d_meta_ + 3 * chunk_cap_;
+  a.num_logit_rows = n_logits;
+  a.x = x_;
+  a.qkv = qkv_;
+  a.att = att_;
+  a.act = gate_up_;
+  a.logits = logits_;
+  a.part_o = pd_ws_;
+  a.part_ml = pd_ws_ + static_cast<size_t>(cuda::kPersistentMaxRows) * cfg_.num_heads * pd_plan_.max_splits * cfg_.head_dim;
+  a.merge_counters = pd_counters_;
+  a.barrier = pd_barrier_;
+  a.max_splits = pd_plan_.max_splits;
+  a.max_split_len = pd_plan_.max_split_len;
+  a.kmax = pd_plan_.kmax;
+  if (wtype_ == DType::kBF16) IK_CUDA(cuda::launch_persistent_decode<bf16>(a, pd_plan_, stream_));
+  else IK_CUDA(cuda::launch_persistent_decode<f16>(a, pd_plan_, stream_));
   return Status::Ok();
 }
 
@@ -737,11 +833,16 @@ Status CudaBackend::run_chunk(const StepBatch& b, int t0, int t1, const StepOutp
   }
 #endif
 
+  // One cooperative launch for the whole step (and its logits) when the step qualifies; it is
+  // not captured into a graph: a single launch gains nothing from one.
+  const bool persistent = pd_plan_.grid > 0 && decode_only && n <= cuda::kPersistentMaxRows &&
+                          pd_plan_.smem[n] > 0 && !fault_armed_;
   const bool graph = graphs_enabled_ && decode_only && !fault_armed_;
-  if (graph) IK_RETURN_IF_ERROR(launch_layers_graph(n, max_ctx, use_mm));
+  if (persistent) IK_RETURN_IF_ERROR(launch_persistent_decode(n, static_cast<int>(local_rows.size())));
+  else if (graph) IK_RETURN_IF_ERROR(launch_layers_graph(n, max_ctx, use_mm));
   else IK_RETURN_IF_ERROR(enqueue_layers(n, decode_only, max_ctx, num_tiles, use_mm));
 
-  if (!local_rows.empty()) IK_RETURN_IF_ERROR(logits_for(b, local_rows, out_index, out));
+  if (!local_rows.empty()) IK_RETURN_IF_ERROR(logits_for(b, local_rows, out_index, out, persistent));
   return Status::Ok();
 }
 
@@ -828,14 +929,17 @@ Status CudaBackend::launch_layers_graph(int n, int max_ctx, bool use_mm) {
 }
 
 Status CudaBackend::logits_for(const StepBatch& b, const std::vector<int32_t>& local_rows,
-                               const std::vector<int>& out_index, const StepOutput& out) {
+                               const std::vector<int>& out_index, const StepOutput& out,
+                               bool logits_ready) {
   (void)b;
   const int H = cfg_.hidden_size, V = cfg_.vocab_size;
   for (size_t r0 = 0; r0 < local_rows.size(); r0 += kMaxLogitRows) {
     const int m = static_cast<int>(std::min<size_t>(kMaxLogitRows, local_rows.size() - r0));
     const int32_t* d_rows = d_meta_ + 3 * chunk_cap_ + r0;  // uploaded with the chunk metadata
     const bool use_mm = wtype_ != DType::kF32 && m > cuda::kMatvecMaxRows;
-    if (!use_mm) {
+    if (logits_ready) {
+      // rows <= kPersistentMaxRows < kMaxLogitRows: one pass, logits_ holds every output row
+    } else if (!use_mm) {
       IK_CUDA(cuda::launch_rmsnorm<float>(x_, final_norm_, final_h_, m, H, cfg_.rms_norm_eps, stream_, d_rows));
       IK_RETURN_IF_ERROR(linear(lm_head_, V, H, nullptr, final_h_, nullptr, H, m, logits_, V, false));
     } else {
