@@ -24,6 +24,7 @@ as a CUDA graph, with programmatic dependent launch on Hopper, as the backend ru
 achieved bandwidth = (weight bytes + K/V bytes read) / step time. It also reports whether the
 cooperative launch could be captured into a CUDA graph.
 */
+#include <cstring>
 #include <numeric>
 
 #include "common.h"
@@ -421,8 +422,9 @@ void step_v1(const Model& m, const Step& st, cudaStream_t stream) {
   mv(m.embed, s.V, H, nullptr, st.final_h, H, m_rows, st.logits, s.V, false, MatvecInput::kPlain, nullptr);
 }
 
-// Version 2: the persistent kernel.
-void step_v2(const Model& m, const Step& st, cudaStream_t stream) {
+// Version 2: the persistent kernel. Returns the launch's error (the graph-capture probe below
+// expects one where capture is not supported).
+cudaError_t step_v2(const Model& m, const Step& st, cudaStream_t stream) {
   const Shape& s = m.s;
   PersistentDecodeArgs a{};
   a.layers = m.d_layers; a.num_layers = s.L;
@@ -439,14 +441,14 @@ void step_v2(const Model& m, const Step& st, cudaStream_t stream) {
   a.part_ml = st.pd_ws + static_cast<size_t>(kPersistentMaxRows) * s.nq * st.plan.max_splits * s.hd;
   a.merge_counters = st.counters; a.barrier = st.barrier;
   a.max_splits = st.plan.max_splits; a.max_split_len = st.plan.max_split_len; a.kmax = st.plan.kmax;
-  WB_CHECK(launch_persistent_decode<bf16>(a, st.plan, stream));
+  return launch_persistent_decode<bf16>(a, st.plan, stream);
 }
 
 std::vector<float> run_version(int version, const Model& m, const Step& st) {
   const size_t n = st.logit_rows.size() * static_cast<size_t>(m.s.V);
   WB_CHECK(cudaMemset(st.logits, 0xFF, n * sizeof(float)));  // NaN: an unwritten logit fails
   if (version == 1) step_v1(m, st, 0);
-  else step_v2(m, st, 0);
+  else WB_CHECK(step_v2(m, st, 0));
   WB_CHECK(cudaDeviceSynchronize());
   return to_host(st.logits, n);
 }
@@ -472,6 +474,15 @@ bool check_small(const Shape& s, const std::vector<int32_t>& pos, const std::vec
     char what[200];
     std::snprintf(what, sizeof what, "version %d %s", version, label);
     ok = validate(what, got, ref, 1e-2, 1e-2) && ok;
+    if (version == 2) {
+      // A second launch continues the barrier count of the first and must reproduce it bit for
+      // bit (fixed reduction orders; the merge counters were reset by the first).
+      const std::vector<float> again = run_version(2, m, st);
+      const bool same = std::equal(got.begin(), got.end(), again.begin(),
+                                   [](float x, float y) { return std::memcmp(&x, &y, 4) == 0; });
+      std::printf("%s version 2 repeat launch identical: %s\n", same ? "OK" : "FAIL", label);
+      ok = same && ok;
+    }
   }
   if (st.plan.grid > 0) {
     // The cached keys and values of the step's positions, every layer, against the reference.
@@ -538,7 +549,7 @@ bool bench_1b(int rows, int ctx, const Model& m) {
   cudaGraphDestroy(g);
   const float t1 = time_kernel([&] { WB_CHECK(cudaGraphLaunch(g1, 0)); });
   pdl_enabled() = false;
-  const float t2 = time_kernel([&] { step_v2(m, st, 0); });
+  const float t2 = time_kernel([&] { WB_CHECK(step_v2(m, st, 0)); });
   std::printf("time version 1 (graph%s) rows=%d ctx=%d: %.4f ms, %.0f GB/s\n", major >= 9 ? "+pdl" : "", rows, ctx,
               t1, bytes / (t1 * 1e6));
   std::printf("time version 2 (one launch) rows=%d ctx=%d: %.4f ms, %.0f GB/s\n", rows, ctx, t2, bytes / (t2 * 1e6));
@@ -547,8 +558,9 @@ bool bench_1b(int rows, int ctx, const Model& m) {
   if (rows == 1) {
     cudaGraph_t g2 = nullptr;
     WB_CHECK(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
-    step_v2(m, st, cs);
-    const cudaError_t ce = cudaStreamEndCapture(cs, &g2);
+    const cudaError_t le = step_v2(m, st, cs);
+    cudaError_t ce = cudaStreamEndCapture(cs, &g2);
+    if (le != cudaSuccess) ce = le;
     cudaGraphExec_t e2 = nullptr;
     cudaError_t ie = ce == cudaSuccess ? cudaGraphInstantiate(&e2, g2, 0) : ce;
     if (ie == cudaSuccess) ie = cudaGraphLaunch(e2, cs);

@@ -20,36 +20,48 @@ constexpr int kSplitAlign = kKvBlockTokens;
 constexpr int kMaxSplitLen = 1024;
 
 // ---------------------------------------------------------------------------------------------
-// Grid barrier. One thread per block arrives; the last arrival resets the count and bumps the
-// generation the others spin on. Release/acquire at gpu scope (plus __syncthreads on both sides)
-// make every block's writes before the barrier visible to every block after it; this is the
-// pattern cooperative_groups' grid sync uses. Loads other warps issued before the barrier are
-// not waited for: bar.sync does not wait for outstanding loads, and the fences are executed by
-// thread 0 only.
+// Grid barrier, split into arrive and wait. Thread 0 of each block adds 1 to a 64-bit count
+// with release semantics and, in grid_wait, spins (acquire) until the count reaches the next
+// multiple of the grid size; __syncthreads on both sides extends the ordering to the whole
+// block. No reset is needed and the last arrival does nothing special.
+//
+// Between arrive and wait a block only issues loads of data no block writes during the step
+// (weights; cached keys/values of earlier positions) for the next phase. Arriving first matters:
+// the release fence waits for the arriving thread's own outstanding memory operations, so a
+// fence issued after the prefetch would stall on it; bar.sync and the acquire load do not wait
+// for other loads in flight.
+__device__ __forceinline__ unsigned long long atomic_add_release_gpu(unsigned long long* p, unsigned long long v) {
+  unsigned long long old;
+  asm volatile("atom.add.release.gpu.global.u64 %0, [%1], %2;" : "=l"(old) : "l"(p), "l"(v) : "memory");
+  return old;
+}
 
-__device__ __forceinline__ unsigned ld_acquire_gpu(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+__device__ __forceinline__ unsigned long long ld_acquire_gpu(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
   return v;
 }
 
-__device__ __forceinline__ void st_release_gpu(unsigned* p, unsigned v) {
-  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+__device__ __forceinline__ unsigned atomic_add_acq_rel_gpu(unsigned* p, unsigned v) {
+  unsigned old;
+  asm volatile("atom.add.acq_rel.gpu.global.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
 }
 
-__device__ void grid_barrier(GridBarrierState* bar) {
-  __syncthreads();
+// Returns the count to wait for (meaningful in thread 0 only).
+__device__ __forceinline__ unsigned long long grid_arrive(GridBarrierState* bar) {
+  __syncthreads();  // every thread's writes of the phase precede thread 0's release
+  unsigned long long target = 0;
   if (threadIdx.x == 0) {
-    const unsigned gen = ld_acquire_gpu(&bar->generation);
-    __threadfence();
-    const unsigned arrived = atomicAdd(&bar->count, 1u);
-    if (arrived == gridDim.x - 1) {
-      __threadfence();  // acquire the other blocks' arrivals before releasing them
-      atomicExch(&bar->count, 0u);
-      st_release_gpu(&bar->generation, gen + 1);
-    } else {
-      while (ld_acquire_gpu(&bar->generation) == gen) {
-      }
+    const unsigned long long n = gridDim.x;
+    target = (atomic_add_release_gpu(&bar->count, 1ull) / n + 1) * n;
+  }
+  return target;
+}
+
+__device__ __forceinline__ void grid_wait(GridBarrierState* bar, unsigned long long target) {
+  if (threadIdx.x == 0) {
+    while (ld_acquire_gpu(&bar->count) < target) {
     }
   }
   __syncthreads();
@@ -112,8 +124,8 @@ __device__ __forceinline__ void unit_load(const MvJob& j, int tp0, int lu, uint4
   }
 }
 
-// The loads of this warp's first unit of `j`, issued before the grid barrier that precedes the
-// phase (weights never change, so reading them early is safe).
+// The loads of this warp's first unit of `j`, issued between arriving at and waiting at the
+// grid barrier that precedes the phase (weights never change, so reading them early is safe).
 template <typename WT>
 __device__ __forceinline__ void prefetch_first_unit(const MvJob& j, uint4 (&v)[2 * kUnitVecs]) {
   const int warp = threadIdx.x >> 5;
@@ -146,6 +158,7 @@ __device__ __forceinline__ void run_matvec(const MvJob& j, const float* xs, floa
   for (int tp0 = j.p0; tp0 < j.p1; tp0 += j.tile_pairs) {
     const int tpairs = min(j.tile_pairs, j.p1 - tp0);
     const int units = tpairs * j.chunks;
+#pragma unroll 1  // one unit's 8 loads in flight per warp; unrolling would only add registers
     for (int lu = warp; lu < units; lu += kWarps) {
       // The first unit's weights are already in v (prefetched before the barrier); v is also
       // the buffer of every later unit, so the prefetch costs no extra registers in the loop.
@@ -218,7 +231,8 @@ __device__ __forceinline__ void run_matvec(const MvJob& j, const float* xs, floa
 // Staging of a phase's input rows into shared memory. Sources were written by other blocks
 // during this launch, so they are read through L2 (__ldcg), never the non-coherent path.
 
-// Sum of squares of NB rows, reduced over the block; every thread gets inv_rms[b].
+// Per-thread partial sums of NB rows, reduced over the block (fixed order); every thread gets
+// the totals.
 template <int NB>
 __device__ __forceinline__ void block_sums(float (&v)[NB], float* red) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -237,7 +251,28 @@ __device__ __forceinline__ void block_sums(float (&v)[NB], float* red) {
   __syncthreads();  // red is reused by the next call
 }
 
+// Normalises rows < rows of xs (raw values already staged) in place: x * inv_rms * w, rounded
+// as (x * inv) * w like the rmsnorm kernel; ss holds each thread's partial sums of squares.
+template <int NB>
+__device__ __forceinline__ void normalize_staged(float* xs, int K, int rows, const float* __restrict__ w,
+                                                 float eps, float (&ss)[NB], float* red) {
+  block_sums<NB>(ss, red);  // its __syncthreads also publish the raw rows
+#pragma unroll
+  for (int b = 0; b < NB; ++b) {
+    if (b >= rows) continue;
+    const float inv = rsqrtf(ss[b] / static_cast<float>(K) + eps);
+    for (int i4 = threadIdx.x; i4 < K / 4; i4 += kThreads) {
+      float4* p = reinterpret_cast<float4*>(xs_slot(xs, K, b, i4));
+      const float4 v = *p;
+      const float4 g = __ldg(reinterpret_cast<const float4*>(w) + i4);
+      *p = make_float4((v.x * inv) * g.x, (v.y * inv) * g.y, (v.z * inv) * g.z, (v.w * inv) * g.w);
+    }
+  }
+  __syncthreads();
+}
+
 // xs[b] = (src[row(b)] * inv_rms) * w for b < rows (row(b) = index ? index[b] : b), zeros above.
+// The rows are read from L2 once (into xs), then normalised in shared memory.
 template <int NB>
 __device__ void stage_rmsnorm(const float* src, int ld, const int32_t* index, int rows,
                               const float* __restrict__ w, int K, float eps, float* xs, float* red) {
@@ -245,30 +280,17 @@ __device__ void stage_rmsnorm(const float* src, int ld, const int32_t* index, in
 #pragma unroll
   for (int b = 0; b < NB; ++b) {
     ss[b] = 0.f;
-    if (b < rows) {
-      const float* row = src + static_cast<int64_t>(index != nullptr ? index[b] : b) * ld;
-      for (int i4 = threadIdx.x; i4 < K / 4; i4 += kThreads) {
-        const float4 a = __ldcg(reinterpret_cast<const float4*>(row) + i4);
-        ss[b] += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
-      }
-    }
-  }
-  block_sums<NB>(ss, red);
-#pragma unroll
-  for (int b = 0; b < NB; ++b) {
-    const float inv = rsqrtf(ss[b] / static_cast<float>(K) + eps);
     const float* row = src + static_cast<int64_t>(b < rows && index != nullptr ? index[b] : b) * ld;
     for (int i4 = threadIdx.x; i4 < K / 4; i4 += kThreads) {
-      float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
       if (b < rows) {
-        const float4 a = __ldcg(reinterpret_cast<const float4*>(row) + i4);
-        const float4 g = __ldg(reinterpret_cast<const float4*>(w) + i4);
-        o = make_float4((a.x * inv) * g.x, (a.y * inv) * g.y, (a.z * inv) * g.z, (a.w * inv) * g.w);
+        v = __ldcg(reinterpret_cast<const float4*>(row) + i4);
+        ss[b] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
       }
-      *reinterpret_cast<float4*>(xs_slot(xs, K, b, i4)) = o;
+      *reinterpret_cast<float4*>(xs_slot(xs, K, b, i4)) = v;
     }
   }
-  __syncthreads();
+  normalize_staged<NB>(xs, K, rows, w, eps, ss, red);
 }
 
 // xs[b] = src[b] for b < rows, zeros above.
@@ -297,20 +319,6 @@ __device__ void stage_embedding(const PersistentDecodeArgs& a, const float* __re
 #pragma unroll
   for (int b = 0; b < NB; ++b) {
     ss[b] = 0.f;
-    if (b < a.rows) {
-      const WT* row = static_cast<const WT*>(a.embed) + static_cast<int64_t>(a.tokens[b]) * K;
-      for (int i = threadIdx.x * VEC; i < K; i += kThreads * VEC) {
-        float e[VEC];
-        unpack16<WT>(*reinterpret_cast<const uint4*>(row + i), e);
-#pragma unroll
-        for (int q = 0; q < VEC; ++q) ss[b] += e[q] * e[q];
-      }
-    }
-  }
-  block_sums<NB>(ss, red);
-#pragma unroll
-  for (int b = 0; b < NB; ++b) {
-    const float inv = rsqrtf(ss[b] / static_cast<float>(K) + a.eps);
     const WT* row = static_cast<const WT*>(a.embed) + static_cast<int64_t>(b < a.rows ? a.tokens[b] : 0) * K;
     for (int i = threadIdx.x * VEC; i < K; i += kThreads * VEC) {
       float e[VEC];
@@ -320,26 +328,17 @@ __device__ void stage_embedding(const PersistentDecodeArgs& a, const float* __re
 #pragma unroll
         for (int q = 0; q < VEC; ++q) e[q] = 0.f;
       }
-      if (blockIdx.x == 0 && b < a.rows) {
-        float* dst = a.x + static_cast<int64_t>(b) * K + i;
-#pragma unroll
-        for (int q = 0; q < VEC; q += 4)
-          *reinterpret_cast<float4*>(dst + q) = make_float4(e[q], e[q + 1], e[q + 2], e[q + 3]);
-      }
 #pragma unroll
       for (int q = 0; q < VEC; q += 4) {
-        const int i4 = (i + q) / 4;
-        float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (b < a.rows) {
-          const float4 g = __ldg(reinterpret_cast<const float4*>(norm_w) + i4);
-          o = make_float4((e[q] * inv) * g.x, (e[q + 1] * inv) * g.y, (e[q + 2] * inv) * g.z,
-                          (e[q + 3] * inv) * g.w);
-        }
-        *reinterpret_cast<float4*>(xs_slot(xs, K, b, i4)) = o;
+        const float4 v = make_float4(e[q], e[q + 1], e[q + 2], e[q + 3]);
+        ss[b] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        *reinterpret_cast<float4*>(xs_slot(xs, K, b, (i + q) / 4)) = v;
+        if (blockIdx.x == 0 && b < a.rows)
+          *reinterpret_cast<float4*>(a.x + static_cast<int64_t>(b) * K + i + q) = v;
       }
     }
   }
-  __syncthreads();
+  normalize_staged<NB>(xs, K, a.rows, norm_w, a.eps, ss, red);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,8 +400,51 @@ __host__ __device__ inline size_t attention_smem_floats(int group, int head_dim,
          static_cast<size_t>(kThreads) * kElemsPerVec + 4;
 }
 
+// One attention unit: (token t, kv head kvh, context split), reading keys [s0, s1).
+struct AttnUnit {
+  int t, kvh, split, pos, ctx, s0, s1;
+  const int32_t* row;  // the sequence's block-table row
+};
+
+__device__ __forceinline__ AttnUnit attn_unit(const PersistentDecodeArgs& a, const SplitLayout& sl, int u) {
+  const int nkv = a.kv.num_kv_heads;
+  AttnUnit w;
+  w.t = u / (nkv * sl.splits);
+  w.kvh = (u / sl.splits) % nkv;
+  w.split = u % sl.splits;
+  w.pos = a.positions[w.t];
+  w.ctx = w.pos + 1;
+  const int lo = a.window > 0 ? max(0, w.ctx - a.window) : 0;
+  w.s0 = max(w.split * sl.split_len, lo);
+  w.s1 = min(w.ctx, (w.split + 1) * sl.split_len);
+  w.row = a.kv.block_tables + static_cast<int64_t>(a.slots[w.t]) * a.kv.max_blocks;
+  return w;
+}
+
+// This thread's key and value vectors of the first pass of the block's first unit. Every cached
+// position but the step's own was written by earlier launches, so they can be loaded while the
+// barrier that publishes q|k|v completes; the new position is never prefetched.
+struct KvPrefetch {
+  uint4 k, v;
+};
+
+__device__ __forceinline__ void prefetch_kv(const PersistentDecodeArgs& a, int layer, KvPrefetch& pf) {
+  pf.k = pf.v = make_uint4(0, 0, 0, 0);
+  const SplitLayout sl = split_layout(a);
+  if (static_cast<int>(blockIdx.x) >= a.rows * a.kv.num_kv_heads * sl.splits) return;
+  const AttnUnit w = attn_unit(a, sl, blockIdx.x);
+  const int LPR = a.head_dim / kElemsPerVec;
+  const int p = w.s0 + static_cast<int>(threadIdx.x) / LPR;
+  if (p < w.s1 && p != w.pos) {
+    const int64_t off = static_cast<int64_t>(layer) * a.layer_pool_elems + kv_offset(a.kv, w.row, p, w.kvh) +
+                        (threadIdx.x % LPR) * kElemsPerVec;
+    pf.k = *reinterpret_cast<const uint4*>(a.k_pool + off);
+    pf.v = *reinterpret_cast<const uint4*>(a.v_pool + off);
+  }
+}
+
 __device__ __forceinline__ void attention_phase(const PersistentDecodeArgs& a, const PersistentLayer& L, int layer,
-                                float* smem) {
+                                                float* smem, const KvPrefetch& pf) {
   const int nq = a.num_q_heads, nkv = a.kv.num_kv_heads, hd = a.head_dim;
   const int group = nq / nkv;
   const int qkv_stride = (nq + 2 * nkv) * hd;
@@ -423,16 +465,11 @@ __device__ __forceinline__ void attention_phase(const PersistentDecodeArgs& a, c
   const int rl = tid / LPR, li = tid % LPR;
 
   for (int u = blockIdx.x; u < units; u += gridDim.x) {
-    const int t = u / (nkv * sl.splits);
-    const int kvh = (u / sl.splits) % nkv;
-    const int split = u % sl.splits;
-    const int pos = a.positions[t];
-    const int ctx = pos + 1;
-    const int lo = a.window > 0 ? max(0, ctx - a.window) : 0;
-    const int s0 = max(split * sl.split_len, lo);
-    const int s1 = min(ctx, (split + 1) * sl.split_len);
-    const int64_t part_base = (static_cast<int64_t>(t) * nq + kvh * group) * a.max_splits + split;
-    const int32_t* row = a.kv.block_tables + static_cast<int64_t>(a.slots[t]) * a.kv.max_blocks;
+    const AttnUnit w = attn_unit(a, sl, u);
+    const int t = w.t, kvh = w.kvh, pos = w.pos, ctx = w.ctx, s0 = w.s0, s1 = w.s1;
+    const int32_t* row = w.row;
+    const bool prefetched = u == static_cast<int>(blockIdx.x);  // pf holds key s0 + rl's vectors
+    const int64_t part_base = (static_cast<int64_t>(t) * nq + kvh * group) * a.max_splits + w.split;
     const float* qkv_t = a.qkv + static_cast<int64_t>(t) * qkv_stride;
 
     if (s0 < s1) {
@@ -464,7 +501,9 @@ __device__ __forceinline__ void attention_phase(const PersistentDecodeArgs& a, c
         const bool ok = p < s1;
         float kf[kElemsPerVec];
         if (ok) {
-          const uint4 raw = *reinterpret_cast<const uint4*>(kpool + kv_offset(a.kv, row, p, kvh) + li * kElemsPerVec);
+          const uint4 raw = prefetched && pb == s0 && p != pos
+                                ? pf.k
+                                : *reinterpret_cast<const uint4*>(kpool + kv_offset(a.kv, row, p, kvh) + li * kElemsPerVec);
           unpack16<bf16>(raw, kf);
         } else {
 #pragma unroll
@@ -510,7 +549,9 @@ __device__ __forceinline__ void attention_phase(const PersistentDecodeArgs& a, c
         for (int i = 0; i < kElemsPerVec; ++i) acc[i] = 0.f;
         for (int p = s0 + rl; p < s1; p += RPP) {
           float vf[kElemsPerVec];
-          const uint4 raw = *reinterpret_cast<const uint4*>(vpool + kv_offset(a.kv, row, p, kvh) + li * kElemsPerVec);
+          const uint4 raw = prefetched && p == s0 + rl && p != pos
+                                ? pf.v
+                                : *reinterpret_cast<const uint4*>(vpool + kv_offset(a.kv, row, p, kvh) + li * kElemsPerVec);
           unpack16<bf16>(raw, vf);
           const float w = wg[p - s0];
 #pragma unroll
@@ -542,14 +583,10 @@ __device__ __forceinline__ void attention_phase(const PersistentDecodeArgs& a, c
     // reduction): no grid barrier between the split-K pass and its merge.
     __syncthreads();
     if (tid == 0) {
-      __threadfence();
       unsigned* counter = a.merge_counters + t * nkv + kvh;
-      const unsigned done = atomicAdd(counter, 1u);
-      const int last = done == static_cast<unsigned>(sl.splits - 1);
-      if (last) {
-        __threadfence();
-        atomicExch(counter, 0u);  // next layer's attention comes after several grid barriers
-      }
+      const unsigned done = atomic_add_acq_rel_gpu(counter, 1u);  // releases this unit's parts,
+      const int last = done == static_cast<unsigned>(sl.splits - 1);  // acquires the others'
+      if (last) atomicExch(counter, 0u);  // next layer's attention comes after grid barriers
       *last_s = last;
     }
     __syncthreads();
@@ -590,49 +627,57 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(__grid_constan
   const int Q = a.num_q_heads * a.head_dim;
   const int QKV = Q + 2 * a.kv.num_kv_heads * a.head_dim;
   uint4 pre[2 * kUnitVecs];
+  KvPrefetch kv_pre;
 
-  PersistentLayer L = a.layers[0];
-  MvJob job = make_job(L.qkv, QKV, H, false, NB);
+  // Layer pointers are read from the table where they are used rather than held in registers
+  // (twelve pointers across the whole layer would cost 24 of the 128 registers).
+  MvJob job = make_job(a.layers[0].qkv, QKV, H, false, NB);
   prefetch_first_unit<WT>(job, pre);
-  stage_embedding<WT, NB>(a, L.attn_norm, xs, red);
+  stage_embedding<WT, NB>(a, a.layers[0].attn_norm, xs, red);
 
   for (int l = 0; l < a.num_layers; ++l) {
+    const PersistentLayer& L = a.layers[l];
     // 1. q|k|v projection of the attention-normed rows (staged before the loop for layer 0).
     if (l > 0) stage_rmsnorm<NB>(a.x, H, nullptr, a.rows, L.attn_norm, H, a.eps, xs, red);
     run_matvec<WT, NB, Epilogue::kStore>(job, xs, partial, pre, L.qkv_bias, a.qkv, QKV, a.rows);
-    grid_barrier(a.barrier);
+    unsigned long long target = grid_arrive(a.barrier);
+    prefetch_kv(a, l, kv_pre);
+    grid_wait(a.barrier, target);
 
     // 2. attention; then the o_proj weights start moving before the barrier.
-    attention_phase(a, L, l, smem);
+    attention_phase(a, L, l, smem, kv_pre);
     job = make_job(L.o, H, Q, false, NB);
+    target = grid_arrive(a.barrier);
     prefetch_first_unit<WT>(job, pre);
-    grid_barrier(a.barrier);
+    grid_wait(a.barrier, target);
 
     // 3. o_proj + residual.
     stage_plain<NB>(a.att, Q, a.rows, Q, xs);
     run_matvec<WT, NB, Epilogue::kAccumulate>(job, xs, partial, pre, L.o_bias, a.x, H, a.rows);
     job = make_job(L.gate_up, 2 * I, H, true, NB);
+    target = grid_arrive(a.barrier);
     prefetch_first_unit<WT>(job, pre);
-    grid_barrier(a.barrier);
+    grid_wait(a.barrier, target);
 
     // 4. gate|up of the ffn-normed rows, SiLU(gate) * up.
     stage_rmsnorm<NB>(a.x, H, nullptr, a.rows, L.ffn_norm, H, a.eps, xs, red);
     run_matvec<WT, NB, Epilogue::kSwiGLU>(job, xs, partial, pre, L.gate_up_bias, a.act, I, a.rows);
     job = make_job(L.down, H, I, false, NB);
+    target = grid_arrive(a.barrier);
     prefetch_first_unit<WT>(job, pre);
-    grid_barrier(a.barrier);
+    grid_wait(a.barrier, target);
 
     // 5. down + residual; then the next layer's q|k|v (or lm_head) weights start moving.
     stage_plain<NB>(a.act, I, a.rows, I, xs);
     run_matvec<WT, NB, Epilogue::kAccumulate>(job, xs, partial, pre, L.down_bias, a.x, H, a.rows);
     if (l + 1 < a.num_layers) {
-      L = a.layers[l + 1];
-      job = make_job(L.qkv, QKV, H, false, NB);
+      job = make_job(a.layers[l + 1].qkv, QKV, H, false, NB);
     } else {
       job = make_job(a.lm_head, a.num_logit_rows > 0 ? a.vocab : 0, H, false, NB);
     }
+    target = grid_arrive(a.barrier);
     prefetch_first_unit<WT>(job, pre);
-    grid_barrier(a.barrier);
+    grid_wait(a.barrier, target);
   }
 
   // Final norm of the output rows and lm_head.

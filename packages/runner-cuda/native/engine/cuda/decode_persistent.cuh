@@ -5,9 +5,10 @@
 // Why: at batch 1 the step is a stream of ~2.5 GB of weights through ~116 small kernels; each
 // kernel's start-up and tail leave HBM idle, so the layered path reached 38% of copy bandwidth
 // on an H200. Here one block per SM stays resident for the whole step and the phases of a layer
-// are separated by a grid-wide barrier. Before arriving at a barrier, every warp issues the
-// 16-byte loads of its first unit of the next phase's weights (immutable, so they may be read
-// early), so the memory system stays busy while the grid synchronises.
+// are separated by a grid-wide barrier. Between arriving at a barrier and waiting at it, every
+// warp issues the 16-byte loads of its first unit of the next phase's weights (immutable, so
+// they may be read early; before attention, the cached keys/values of earlier positions), so
+// the memory system stays busy while the grid synchronises.
 //
 // Phases of a layer (each ends at a grid barrier):
 //   1. RMSNorm(x) staged in shared memory, fused q|k|v matvec (+bias) -> qkv
@@ -51,11 +52,11 @@ struct PersistentLayer {
   const float* k_norm;        // [head_dim] or null
 };
 
-// Zero-initialised once; returns to count 0 after every barrier, generation only grows, so it
-// needs no reset between steps (or graph replays).
+// Zero-initialised once. Arrivals only ever add to count (64 bits: no wrap in practice), and
+// every launch adds grid x (barriers per step), so count is a multiple of the grid size at
+// every launch's start and needs no reset between steps (or graph replays).
 struct GridBarrierState {
-  unsigned int count;
-  unsigned int generation;
+  unsigned long long count;
 };
 
 struct PersistentDecodeArgs {
