@@ -184,7 +184,7 @@ export class CudaRunner implements ModelRunner {
       : undefined;
     let engine: EngineHandle;
     try {
-      engine = await this.loadOnDevice(binding, modelDir, progress);
+      engine = await this.loadOnDevice(binding, modelDir, progress, signal);
     } finally {
       loading = false;
     }
@@ -207,7 +207,12 @@ export class CudaRunner implements ModelRunner {
     return module;
   }
 
-  private async loadOnDevice(binding: AddonModule, modelDir: string, progress: EngineProgress | undefined): Promise<EngineHandle> {
+  private async loadOnDevice(
+    binding: AddonModule,
+    modelDir: string,
+    progress: EngineProgress | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<EngineHandle> {
     const o = this.options;
     const verdict = this.verdict!;
     const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, convertAtLoad: o.convertAtLoad };
@@ -215,7 +220,7 @@ export class CudaRunner implements ModelRunner {
       const options: AddonLoadOptions = { ...base, device };
       const inChild = o.engineProcess === 'child' || (o.engineProcess === 'auto' && device === 'cuda');
       try {
-        if (inChild) return await EngineProcess.start(o.binaryPath ?? defaultBinaryPath(), options, progress);
+        if (inChild) return await EngineProcess.start(o.binaryPath ?? defaultBinaryPath(), options, progress, { signal });
         return await InProcessEngine.load(new binding.Engine(), options, progress);
       } catch (e) {
         throw fromAddonError(e);
@@ -235,8 +240,8 @@ export class CudaRunner implements ModelRunner {
     try {
       return await load('cuda');
     } catch (e) {
-      // The checkpoint itself is at fault: the CPU would reject it the same way.
-      if (InferenceError.isInstance(e) && (e.kind === 'bad_request' || e.kind === 'not_found')) throw e;
+      // The checkpoint itself is at fault (the CPU would reject it the same way), or the caller aborted.
+      if (InferenceError.isInstance(e) && (e.kind === 'bad_request' || e.kind === 'not_found' || e.kind === 'cancelled')) throw e;
       return load('cpu');
     }
   }

@@ -56,6 +56,16 @@ function engineChildren(): number[] {
   return out === '' ? [] : out.split('\n').filter((l) => l.includes('engine-child')).map((l) => Number.parseInt(l.trim(), 10));
 }
 
+/** Runs `fn` with the process stopped (SIGSTOP), so what `fn` sends arrives at once on SIGCONT. */
+async function paused<T>(pid: number, fn: () => Promise<T>): Promise<T> {
+  process.kill(pid, 'SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
 const greedy = (content: string, maxTokens = 24) => userBatch(content, { maxTokens, temperature: 0 });
 
 describe('runner conformance with the engine in a child process (CPU backend)', () => {
@@ -106,8 +116,10 @@ describe('engine in a child process', () => {
     try {
       const baseline = (await (await runner.execute(greedy('before'))).collect()).text;
       const first = enginePid(runner);
-      const inflight = await runner.execute(userBatch('long', { maxTokens: 200 }));
+      // Armed first: the fault then hits the request's first step. Armed after the submit, it
+      // would race the request, which this tiny model finishes in a few milliseconds.
       runner._engine!.injectFault('sticky_failure');
+      const inflight = await runner.execute(userBatch('long', { maxTokens: 200 }));
       const err = await errorOf(inflight.collect());
       expect(err.kind).toBe('cuda_context_poisoned');
       expect((await errorOf(runner.execute(greedy('before')))).kind).toBe('cuda_context_poisoned');
@@ -124,21 +136,16 @@ describe('engine in a child process', () => {
     }
   });
 
-  test('a child killed mid-stream fails the stream with runtime_crashed; new requests are refused until rebuildSession', async () => {
+  test('a child killed with a request in flight fails it with runtime_crashed; new requests are refused until rebuildSession', async () => {
     const runner = await childRunner();
     try {
       const baseline = (await (await runner.execute(greedy('crash test'))).collect()).text;
       const pid = enginePid(runner);
+      // Stopped first, so the request cannot finish before the kill lands.
+      process.kill(pid, 'SIGSTOP');
       const handle = await runner.execute(userBatch('long', { maxTokens: 200 }));
-      const err = await errorOf(async () => {
-        let killed = false;
-        for await (const c of handle) {
-          if (!killed && c.textDelta !== '') {
-            killed = true;
-            process.kill(pid, 'SIGKILL');
-          }
-        }
-      });
+      process.kill(pid, 'SIGKILL');
+      const err = await errorOf(handle.collect());
       expect(err.kind).toBe('runtime_crashed');
       expect(err.details).toMatchObject({ signal: 'SIGKILL', exitCode: null });
       expect(err.countsAsCircuitFailure).toBe(true);
@@ -157,14 +164,14 @@ describe('engine in a child process', () => {
   test('close() ends the process and fails open streams with cancelled; loadWeights starts a new one', async () => {
     const runner = await childRunner();
     const pid = enginePid(runner);
-    const open = await runner.execute(userBatch('long', { maxTokens: 200 }));
-    const it = open[Symbol.asyncIterator]();
-    await it.next();
-    await runner.close();
+    // Held, so that the close reaches the child right behind the request, not after it finished.
+    const { open, closed } = await paused(pid, async () => {
+      const h = await runner.execute(userBatch('long', { maxTokens: 200 }));
+      return { open: h, closed: runner.close() };
+    });
+    await closed;
     expect(alive(pid)).toBe(false);
-    expect((await errorOf(async () => {
-      for (;;) if ((await it.next()).done) break;
-    })).kind).toBe('cancelled');
+    expect((await errorOf(open.collect())).kind).toBe('cancelled');
     expect(engineChildren()).not.toContain(pid);
     await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
     try {
@@ -185,8 +192,20 @@ describe('engine in a child process', () => {
     const err = await errorOf(runner.loadWeights({ kind: 'local_path', path: dir }));
     expect(err.kind).toBe('bad_request');
     expect(err.message).toMatch(/lm_head\.weight|model\.[\w.]+\.weight/);
-    expect(engineChildren()).toEqual(before);
+    expect(engineChildren().filter((p) => !before.includes(p))).toEqual([]);
     await runner.close();
+  });
+
+  test('aborting a load kills the loading process and rejects with cancelled', async () => {
+    const before = engineChildren();
+    const ac = new AbortController();
+    const starting = EngineProcess.start(ADDON_PATH, { modelDir: modelDir('llama-gqa'), device: 'cpu', threads: TEST_THREADS }, undefined, {
+      signal: ac.signal,
+    });
+    // Starting a Node process takes tens of milliseconds: the abort lands before the load ends.
+    setImmediate(() => ac.abort());
+    expect((await errorOf(starting)).kind).toBe('cancelled');
+    expect(engineChildren().filter((p) => !before.includes(p))).toEqual([]);
   });
 
   test('a child that does not answer close is killed after the grace period', async () => {

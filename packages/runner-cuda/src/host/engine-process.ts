@@ -249,20 +249,30 @@ export class EngineProcess implements EngineHandle {
 
   /**
    * Starts a child and loads `options` into it; rejects (with the child gone) if the load fails.
+   * `signal` kills the loading child at once (a native load itself cannot be interrupted).
    * `closeGraceMs`: how long a closing child may take before it is killed (default 15 s).
    */
   static async start(
     binaryPath: string,
     options: AddonLoadOptions,
     onProgress?: EngineProgress,
-    { closeGraceMs = CLOSE_GRACE_MS }: { closeGraceMs?: number } = {},
+    { closeGraceMs = CLOSE_GRACE_MS, signal }: { closeGraceMs?: number; signal?: AbortSignal } = {},
   ): Promise<EngineProcess> {
     const conn = new Connection();
+    const abort = () => void conn.shutdown(0);
+    signal?.addEventListener('abort', abort, { once: true });
     try {
-      return new EngineProcess(binaryPath, options, closeGraceMs, conn, await conn.load(binaryPath, options, onProgress));
+      if (signal?.aborted) throw new InferenceError('cancelled', 'loadWeights aborted', { provider: PROVIDER });
+      const info = await conn.load(binaryPath, options, onProgress);
+      // The reply may have been on its way when the abort landed.
+      if (signal?.aborted) throw new InferenceError('cancelled', 'loadWeights aborted', { provider: PROVIDER });
+      return new EngineProcess(binaryPath, options, closeGraceMs, conn, info);
     } catch (e) {
       await conn.shutdown(0);
+      if (signal?.aborted) throw new InferenceError('cancelled', 'loadWeights aborted', { cause: e, provider: PROVIDER });
       throw e;
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
   }
 
