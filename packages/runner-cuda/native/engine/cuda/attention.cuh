@@ -8,6 +8,10 @@
 // Prefill (many new tokens per sequence): tiled online softmax. A block takes a tile of query
 // rows of one q head, walks the keys in tiles of kPrefillKeyTile staged through shared memory,
 // and keeps a running max, sum and output per row, so the score matrix is never materialised.
+// With a BF16 cache and INFERKIT_CUDA_EXPERIMENTAL=1 (cuda::experimental_kernels()) the same
+// tiles go to a tensor-core kernel instead (flash-attention-2 with mma.sync: every q head of a
+// GQA group in one block sharing the staged K/V, q and the softmax weights rounded to BF16);
+// an F32 cache, or that switch off, keeps the CUDA-core kernel.
 #pragma once
 
 #include "kv_cache.cuh"
