@@ -13,7 +13,8 @@ version 1: the engine's layered path, as cuda_backend.cu enqueues it for a decod
            batch 1 (bench/results/run3-h200), bounded by each kernel's start-up and tail.
 version 2: the persistent step (engine/cuda/decode_persistent.cu, INFERKIT_CUDA_EXPERIMENTAL=1
            in the engine): one cooperative launch, one block per SM, five grid barriers a layer,
-           the next phase's first weight loads issued before each barrier.
+           each block issuing the next phase's first weight loads (before attention: the cached
+           keys/values of earlier positions) between arriving at a barrier and waiting at it.
 
 Run: ./decode_step  validates both versions against a CPU reference (double accumulation over
 the same BF16 weights, keys and values rounded to BF16 as the cache stores them) on small

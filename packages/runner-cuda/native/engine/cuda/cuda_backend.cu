@@ -15,6 +15,10 @@
 // INFERKIT_CUDA_GRAPHS=0 is in the environment at load): one graph per (rows, attention split
 // layout), captured on first use, so the ~150 launches of a 1B-model step leave the host as one.
 //
+// With INFERKIT_CUDA_EXPERIMENTAL=1, a decode step of up to cuda::kPersistentMaxRows rows with
+// 16-bit weights runs instead as one cooperative launch of the persistent step kernel
+// (decode_persistent.cuh), logits included; shapes or devices it cannot serve keep this path.
+//
 // On Hopper every layer kernel is launched with programmatic dependent launch (see
 // cuda_common.cuh): the next kernel is scheduled during the previous one's tail, and the
 // matrix-vector kernel's first weight loads are already in flight when its input is ready.

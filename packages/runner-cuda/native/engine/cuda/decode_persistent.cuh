@@ -15,7 +15,7 @@
 //   2. attention, one unit per (token, kv head, context split): q/k norm + RoPE, the new key and
 //      value written into the paged cache (by the unit whose split holds the new position),
 //      split-K flash-decoding; the unit that finishes a (token, kv head) last merges its splits
-//      (a counter per pair, so the merge needs no extra grid barrier) -> att
+//      (a counter per (token, kv head), so the merge needs no extra grid barrier) -> att
 //   3. o_proj, residual added into x
 //   4. RMSNorm(x), gate|up as row pairs (gate row n, up row n), SiLU(gate) * up -> act
 //   5. down_proj, residual added into x
