@@ -2,21 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { InferenceError, type TokenChunk, type WeightLoadProgress } from '@inferkit/inference-core';
+import type { TokenChunk, WeightLoadProgress } from '@inferkit/inference-core';
 import { testBinary } from '../src/binding/test-binary.js';
 import { CudaRunner } from '../src/cuda-runner.js';
 import { ADDON_PATH, modelDir, noEosModelDir, SCRIPTS_DIR } from './helpers/paths.js';
 import { editedCopy, editJson, loadedRunner, TEST_THREADS, userBatch } from './helpers/runner.js';
-
-async function errorOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<InferenceError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (InferenceError.isInstance(e)) return e;
-    throw new Error(`expected an InferenceError, got ${String(e)}`);
-  }
-  throw new Error('expected a rejection');
-}
+import { errorOf } from './helpers/error-of.js';
 
 async function chunksOf(runner: CudaRunner, batch: Parameters<CudaRunner['execute']>[0]): Promise<TokenChunk[]> {
   const out: TokenChunk[] = [];

@@ -3,22 +3,11 @@ import { readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { InferenceError } from '@inferkit/inference-core';
-import { runnerConformanceCases } from '@inferkit/inference-core/testing';
 import { CudaRunner } from '../src/cuda-runner.js';
 import { EngineProcess } from '../src/host/engine-process.js';
 import { ADDON_PATH, modelDir, noEosModelDir, PACKAGE_DIR } from './helpers/paths.js';
 import { editedCopy, engineGreedy, TEST_THREADS, userBatch } from './helpers/runner.js';
-
-async function errorOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<InferenceError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (InferenceError.isInstance(e)) return e;
-    throw new Error(`expected an InferenceError, got ${String(e)}`);
-  }
-  throw new Error('expected a rejection');
-}
+import { errorOf } from './helpers/error-of.js';
 
 async function childRunner(dir = noEosModelDir('llama-gqa')): Promise<CudaRunner> {
   const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS, engineProcess: 'child' });
@@ -67,26 +56,6 @@ async function paused<T>(pid: number, fn: () => Promise<T>): Promise<T> {
 }
 
 const greedy = (content: string, maxTokens = 24) => userBatch(content, { maxTokens, temperature: 0 });
-
-describe('runner conformance with the engine in a child process (CPU backend)', () => {
-  const cases = runnerConformanceCases({
-    create: () => childRunner(),
-    capabilities: {
-      batch: (requestId) => ({ ...userBatch('Count from one to twenty.', { maxTokens: 48, temperature: 0 }), requestId }),
-      reportsUsage: true,
-      multiChunk: true,
-      concurrency: 6,
-      rebuildCauses: ['manual', 'cuda_context_poisoned'],
-      createFailing: async () => {
-        const runner = await childRunner();
-        runner._engine!.injectFault('sticky_failure');
-        return runner;
-      },
-      timeoutMs: 30_000,
-    },
-  });
-  for (const c of cases) test(c.name, c.run);
-});
 
 describe('engine in a child process', () => {
   test('streams the same greedy tokens and logits as the engine in this process', async () => {
