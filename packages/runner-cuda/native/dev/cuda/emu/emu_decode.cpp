@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
       {"qwen3-2rows-splits", qwen3, {40, 200}, {3, 1}, {1}, 8, 2, 8},
       // Sliding window: splits entirely before the window are empty.
       {"window-2rows", window, {100, 7}, {0, 2}, {0, 1}, 9, 2, 8},
+      // No logit rows (the lm_head job is empty): only the cache writes are checked.
+      {"llama-2rows-nologits", llama, {33, 70}, {1, 0}, {}, 10, 2, 4},
   };
   bool ok = true;
   int ran = 0;
