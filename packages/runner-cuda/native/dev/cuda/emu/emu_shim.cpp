@@ -1,11 +1,7 @@
 #include "emu_shim.h"
 
-thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
-
 namespace emu {
 
-thread_local BlockCtx* t_block = nullptr;
-thread_local int t_lane = 0, t_warp = 0;
 Device device;
 bool reverse_thread_start = false;
 

@@ -109,7 +109,9 @@ using std::fminf;
 // ---------------------------------------------------------------------------------------------
 // Thread identity.
 
-extern thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
+// Inline definitions: every translation unit sees them constant-initialised, so no TLS wrapper
+// function is involved (GCC's UBSan reports those as null-pointer accesses).
+inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 namespace emu {
 
@@ -167,8 +169,8 @@ struct BlockCtx {
   std::vector<unsigned char> dynamic_smem;  // extern __shared__, exactly the launch's size
 };
 
-extern thread_local BlockCtx* t_block;
-extern thread_local int t_lane, t_warp;
+inline thread_local BlockCtx* t_block = nullptr;
+inline thread_local int t_lane = 0, t_warp = 0;
 
 // Posts `bytes` of this lane's data, waits for the warp, and returns the 32 lanes' posts (slot
 // stride 64 bytes) for reading until the lane's next collective.
