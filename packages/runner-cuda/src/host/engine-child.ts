@@ -9,14 +9,16 @@
  */
 import { createRequire } from 'node:module';
 import type { AddonEngine, AddonModule, AddonRequestId, AddonTokenEvent } from '../binding/addon-types.js';
-import type { ChildMessage, ParentMessage, WireError, WireTokenEvent } from './engine-protocol.js';
+import { FINISH_CODES, type ChildMessage, type ParentMessage, type WireError } from './engine-protocol.js';
 
 const require = createRequire(import.meta.url);
 
 let engine: AddonEngine | null = null;
 // Parent stream id -> engine request id, while the stream is open.
 const open = new Map<number, AddonRequestId>();
-let outbox: WireTokenEvent[] = [];
+// Deliveries since the last flush, in the packed layout of WireDeliveries.
+let packed: number[] = [];
+let errors: Record<number, WireError> | undefined;
 let flushScheduled = false;
 
 function send(message: ChildMessage): void {
@@ -34,14 +36,19 @@ function wireError(e: unknown): WireError {
 
 function flush(): void {
   flushScheduled = false;
-  const events = outbox;
-  outbox = [];
-  if (events.length > 0) send({ op: 'events', events });
+  if (packed.length === 0) return;
+  const message: ChildMessage = { op: 'events', packed: Int32Array.from(packed) };
+  if (errors !== undefined) message.errors = errors;
+  packed = [];
+  errors = undefined;
+  send(message);
 }
 
-function deliver(event: WireTokenEvent): void {
-  if (event.finishReason !== undefined) open.delete(event.id);
-  outbox.push(event);
+function deliver(id: number, tokens: Int32Array, finishReason?: AddonTokenEvent['finishReason'], error?: WireError): void {
+  if (finishReason !== undefined) open.delete(id);
+  packed.push(id, FINISH_CODES.indexOf(finishReason), tokens.length);
+  for (let i = 0; i < tokens.length; i++) packed.push(tokens[i]!);
+  if (error !== undefined) (errors ??= {})[id] = error;
   if (!flushScheduled) {
     flushScheduled = true;
     setImmediate(flush);
@@ -80,11 +87,13 @@ function handle(message: ParentMessage): void {
       const { id } = message;
       try {
         if (engine === null) throw notLoaded();
-        const requestId = engine.submit(message.request, (ev: AddonTokenEvent) => deliver({ id, ...ev }));
+        const requestId = engine.submit(message.request, (ev: AddonTokenEvent) =>
+          deliver(id, ev.tokens, ev.finishReason, ev.error === undefined ? undefined : wireError(ev.error)),
+        );
         // The addon calls back through a thread-safe function, so nothing was delivered yet.
         open.set(id, requestId);
       } catch (e) {
-        deliver({ id, tokens: new Int32Array(0), finishReason: 'error', error: wireError(e) });
+        deliver(id, new Int32Array(0), 'error', wireError(e));
       }
       return;
     }

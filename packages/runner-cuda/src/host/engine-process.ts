@@ -5,7 +5,7 @@ import { InferenceError, isInferenceErrorKind } from '@inferkit/inference-core';
 import type { AddonEngineInfo, AddonEngineStats, AddonLoadOptions, AddonRequestId, AddonSubmitRequest, AddonTokenEvent } from '../binding/addon-types.js';
 import { packageRoot } from '../binding/binary-path.js';
 import type { EngineHandle, EngineProgress } from './engine-handle.js';
-import type { ChildMessage, ParentMessage, WireError, WireTokenEvent } from './engine-protocol.js';
+import { FINISH_CODES, type ChildMessage, type ParentMessage, type WireDeliveries, type WireError } from './engine-protocol.js';
 
 const PROVIDER = 'cuda';
 const STDERR_TAIL_CHARS = 4096;
@@ -148,7 +148,7 @@ class Connection {
   private onMessage(m: ChildMessage): void {
     switch (m.op) {
       case 'events':
-        for (const ev of m.events) this.dispatch(ev);
+        this.dispatch(m);
         break;
       case 'progress': {
         const onProgress = this.calls.get(m.rid)?.onProgress;
@@ -171,13 +171,20 @@ class Connection {
     this.updateRef();
   }
 
-  private dispatch(ev: WireTokenEvent): void {
-    const onEvent = this.streams.get(ev.id);
-    if (onEvent === undefined) return;
-    if (ev.finishReason !== undefined) this.streams.delete(ev.id);
-    if (ev.error?.kind === 'cuda_context_poisoned' && this.poison === null) this.poison = fromWire(ev.error);
-    const { id: _id, ...event } = ev;
-    onEvent(event);
+  private dispatch({ packed, errors }: WireDeliveries): void {
+    for (let i = 0; i < packed.length; ) {
+      const id = packed[i]!;
+      const finishReason = FINISH_CODES[packed[i + 1]!];
+      const n = packed[i + 2]!;
+      const tokens = packed.subarray(i + 3, i + 3 + n);
+      i += 3 + n;
+      const onEvent = this.streams.get(id);
+      if (onEvent === undefined) continue;
+      if (finishReason !== undefined) this.streams.delete(id);
+      const error = errors?.[id];
+      if (error?.kind === 'cuda_context_poisoned' && this.poison === null) this.poison = fromWire(error);
+      onEvent(finishReason === undefined ? { tokens } : error === undefined ? { tokens, finishReason } : { tokens, finishReason, error });
+    }
   }
 
   private onGone(code: number | null, signal: NodeJS.Signals | null): void {

@@ -24,13 +24,19 @@ export type ParentMessage =
   | { op: 'fault'; kind: 'sticky_failure' }
   | { op: 'close'; rid: number };
 
-/** One engine delivery for the stream `id` (see `AddonTokenEvent`). @internal */
-export interface WireTokenEvent {
-  id: number;
-  tokens: Int32Array;
-  finishReason?: AddonFinishReason;
-  error?: WireError;
+/**
+ * Token deliveries, packed so that one message costs one typed-array copy however many streams
+ * it carries: per delivery `[stream id, finish code, n, ...n token ids]` (see `FINISH_CODES`).
+ * An `error` delivery's error travels in `errors`, keyed by stream id.
+ * @internal
+ */
+export interface WireDeliveries {
+  packed: Int32Array;
+  errors?: Record<number, WireError>;
 }
+
+/** Finish reasons by their code in `WireDeliveries.packed` (0: the stream goes on). @internal */
+export const FINISH_CODES: readonly (AddonFinishReason | undefined)[] = [undefined, 'stop', 'length', 'cancelled', 'error'];
 
 /** @internal */
 export type ChildMessage =
@@ -38,7 +44,7 @@ export type ChildMessage =
   | { op: 'reply'; rid: number; ok: false; error: WireError }
   | { op: 'progress'; rid: number; fraction: number; stage: string }
   // Deliveries are coalesced: everything the engine produced since the child's last turn.
-  | { op: 'events'; events: WireTokenEvent[] };
+  | ({ op: 'events' } & WireDeliveries);
 
 /** What a `stats` reply holds. @internal */
 export type StatsReply = AddonEngineStats;
