@@ -615,6 +615,15 @@ __device__ __forceinline__ void attention_phase(const PersistentDecodeArgs& a, c
 // ---------------------------------------------------------------------------------------------
 // The step.
 
+// Ends a phase: arrives at the grid barrier, issues the first weight loads of the next phase's
+// job while the other blocks arrive, then waits.
+template <typename WT>
+__device__ __forceinline__ void barrier_prefetching(GridBarrierState* bar, const MvJob& next, uint4 (&pre)[2 * kUnitVecs]) {
+  const unsigned long long target = grid_arrive(bar);
+  prefetch_first_unit<WT>(next, pre);
+  grid_wait(bar, target);
+}
+
 template <typename WT, int NB>
 __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(__grid_constant__ const PersistentDecodeArgs a) {
   extern __shared__ float4 smem4[];
@@ -640,32 +649,26 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(__grid_constan
     // 1. q|k|v projection of the attention-normed rows (staged before the loop for layer 0).
     if (l > 0) stage_rmsnorm<NB>(a.x, H, nullptr, a.rows, L.attn_norm, H, a.eps, xs, red);
     run_matvec<WT, NB, Epilogue::kStore>(job, xs, partial, pre, L.qkv_bias, a.qkv, QKV, a.rows);
-    unsigned long long target = grid_arrive(a.barrier);
+    const unsigned long long target = grid_arrive(a.barrier);
     prefetch_kv(a, l, kv_pre);
     grid_wait(a.barrier, target);
 
     // 2. attention; then the o_proj weights start moving before the barrier.
     attention_phase(a, L, l, smem, kv_pre);
     job = make_job(L.o, H, Q, false, NB);
-    target = grid_arrive(a.barrier);
-    prefetch_first_unit<WT>(job, pre);
-    grid_wait(a.barrier, target);
+    barrier_prefetching<WT>(a.barrier, job, pre);
 
     // 3. o_proj + residual.
     stage_plain<NB>(a.att, Q, a.rows, Q, xs);
     run_matvec<WT, NB, Epilogue::kAccumulate>(job, xs, partial, pre, L.o_bias, a.x, H, a.rows);
     job = make_job(L.gate_up, 2 * I, H, true, NB);
-    target = grid_arrive(a.barrier);
-    prefetch_first_unit<WT>(job, pre);
-    grid_wait(a.barrier, target);
+    barrier_prefetching<WT>(a.barrier, job, pre);
 
     // 4. gate|up of the ffn-normed rows, SiLU(gate) * up.
     stage_rmsnorm<NB>(a.x, H, nullptr, a.rows, L.ffn_norm, H, a.eps, xs, red);
     run_matvec<WT, NB, Epilogue::kSwiGLU>(job, xs, partial, pre, L.gate_up_bias, a.act, I, a.rows);
     job = make_job(L.down, H, I, false, NB);
-    target = grid_arrive(a.barrier);
-    prefetch_first_unit<WT>(job, pre);
-    grid_wait(a.barrier, target);
+    barrier_prefetching<WT>(a.barrier, job, pre);
 
     // 5. down + residual; then the next layer's q|k|v (or lm_head) weights start moving.
     stage_plain<NB>(a.act, I, a.rows, I, xs);
@@ -675,9 +678,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(__grid_constan
     } else {
       job = make_job(a.lm_head, a.num_logit_rows > 0 ? a.vocab : 0, H, false, NB);
     }
-    target = grid_arrive(a.barrier);
-    prefetch_first_unit<WT>(job, pre);
-    grid_wait(a.barrier, target);
+    barrier_prefetching<WT>(a.barrier, job, pre);
   }
 
   // Final norm of the output rows and lm_head.
