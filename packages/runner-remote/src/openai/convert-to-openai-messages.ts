@@ -1,5 +1,6 @@
 import { InferenceError, type ContentPart, type Message } from '@inferkit/inference-core';
 import type { OpenAIContentPart, OpenAIMessage } from './openai-api.js';
+import { textOf } from '../messages/message-content.js';
 
 /** Converts core messages to Chat Completions messages; throws `bad_request` for shapes it cannot carry. */
 export function convertToOpenAIMessages(messages: Message[], label: string): OpenAIMessage[] {
@@ -10,14 +11,14 @@ export function convertToOpenAIMessages(messages: Message[], label: string): Ope
     const name = typeof m.name === 'string' ? { name: m.name } : {};
     switch (m.role) {
       case 'system':
-        out.push({ role: 'system', content: textOnly(m.content, bad), ...name });
+        out.push({ role: 'system', content: textOf(m.content, bad), ...name });
         break;
       case 'user':
         if (typeof m.content !== 'string' && !Array.isArray(m.content)) throw bad('content must be a string or an array of parts');
         out.push({ role: 'user', content: typeof m.content === 'string' ? m.content : m.content.map((p) => toPart(p, bad)), ...name });
         break;
       case 'assistant': {
-        const text = textOnly(m.content, bad);
+        const text = textOf(m.content, bad);
         const calls = m.toolCalls ?? [];
         if (!Array.isArray(calls)) throw bad('toolCalls must be an array');
         out.push({
@@ -32,24 +33,13 @@ export function convertToOpenAIMessages(messages: Message[], label: string): Ope
       }
       case 'tool':
         if (typeof m.toolCallId !== 'string' || m.toolCallId === '') throw bad('a tool message needs toolCallId');
-        out.push({ role: 'tool', content: textOnly(m.content, bad), tool_call_id: m.toolCallId });
+        out.push({ role: 'tool', content: textOf(m.content, bad), tool_call_id: m.toolCallId });
         break;
       default:
         throw bad(`unknown role ${JSON.stringify((m as { role?: unknown }).role)}`);
     }
   });
   return out;
-}
-
-function textOnly(content: string | ContentPart[], bad: (why: string) => InferenceError): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw bad('content must be a string or an array of parts');
-  let text = '';
-  for (const p of content) {
-    if (p?.type !== 'text') throw bad(`only text parts are allowed in this role, got ${JSON.stringify(p?.type)}`);
-    text += p.text;
-  }
-  return text;
 }
 
 function toPart(p: ContentPart, bad: (why: string) => InferenceError): OpenAIContentPart {
