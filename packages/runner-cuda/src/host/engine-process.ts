@@ -117,16 +117,15 @@ class Connection {
    * SIGKILL if that has not finished within `graceMs`. Streams still open get `cancelled`, or the
    * poison error when the engine was poisoned.
    */
-  async shutdown(graceMs: number): Promise<void> {
+  shutdown(graceMs: number): Promise<void> {
     if (this.gone === null && !this.closing) {
       this.closing = true;
       this.updateRef();
       if (graceMs > 0) this.call((rid) => ({ op: 'close', rid })).catch(() => undefined);
       const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-      await this.closed;
-      clearTimeout(timer);
+      void this.closed.then(() => clearTimeout(timer));
     }
-    await this.closed;
+    return this.closed;
   }
 
   private call<T>(message: (rid: number) => ParentMessage, onProgress?: EngineProgress): Promise<T> {
