@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type OpenAI from 'openai';
 import { InferenceError, supervise } from '@inferkit/inference-core';
 import { ScriptedRunner } from '@inferkit/inference-core/testing';
-import { StepRunner, startGateway, text, type Harness } from './helpers.js';
+import { StepRunner, startGateway, text, until, type Harness } from './helpers.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -302,7 +302,7 @@ describe('with the core kit and supervise', () => {
     const it = stream[Symbol.asyncIterator]();
     await it.next();
     controller.abort();
-    for (let i = 0; i < 1000 && runner.cancellations === 0; i++) await new Promise((r) => setImmediate(r));
+    await until(() => runner.cancellations > 0);
     expect(runner.cancellations).toBe(1);
     expect(runner.produced).toBeLessThan(10_000);
   });
@@ -312,14 +312,17 @@ describe('with the core kit and supervise', () => {
     const gate = new Promise<void>((r) => (release = r));
     const slow = new ScriptedRunner({ script: [{ text: 'a' }, { finish: 'stop' }] });
     const slowExecute = slow.execute.bind(slow);
+    // Counted on entry: the ScriptedRunner records a call only once the gate opens.
+    let entered = 0;
     slow.execute = async (b, o) => {
+      entered++;
       await gate;
       return slowExecute(b, o);
     };
     const runner = supervise(slow, { serving: { maxConcurrent: 1, onCapacityExhausted: 'reject' } });
     h = await startGateway({ models: { m: { runner } } });
     const first = h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
-    for (let i = 0; i < 1000 && slow.calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+    await until(() => entered > 0);
     const second = await h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'y' }] }).then(
       () => null,
       (e: unknown) => e as { status: number; code: string; headers: Headers },

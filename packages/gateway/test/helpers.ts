@@ -113,3 +113,14 @@ export async function startGateway(options: GatewayOptions, apiKey = 'unused'): 
 export function text(t: string): Omit<TokenChunk, 'requestId'> {
   return { textDelta: t };
 }
+
+/**
+ * Polls `condition` until it holds or `ms` have passed. A deadline, not a number of turns: on a
+ * loaded machine a socket's close can take longer than any fixed count of event-loop turns.
+ */
+export async function until(condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (await condition()) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}

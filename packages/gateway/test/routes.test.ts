@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { InferenceError } from '@inferkit/inference-core';
-import { StepRunner, startGateway, type Harness } from './helpers.js';
+import { StepRunner, startGateway, until, type Harness } from './helpers.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -107,13 +107,15 @@ describe('GET /metrics', () => {
       await gate;
       return inner(b, o);
     };
-    h = await startGateway({ models: { tiny: { runner } } });
-    const p = h.client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }] });
+    const gateway = await startGateway({ models: { tiny: { runner } } });
+    h = gateway;
+    const p = gateway.client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }] });
     let text = '';
-    // Poll the scrape endpoint (no sleeping): the request is queued once its body was read.
-    for (let i = 0; i < 200 && !/inferkit_gateway_queue_depth\{model="tiny"\} 1/.test(text); i++) {
-      text = await (await fetch(`${h.origin}/metrics`)).text();
-    }
+    // Poll the scrape endpoint: the request is queued once its body was read.
+    await until(async () => {
+      text = await (await fetch(`${gateway.origin}/metrics`)).text();
+      return /inferkit_gateway_queue_depth\{model="tiny"\} 1/.test(text);
+    });
     expect(text).toMatch(/inferkit_gateway_queue_depth\{model="tiny"\} 1/);
     release();
     await p;
