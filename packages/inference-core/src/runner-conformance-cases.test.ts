@@ -152,35 +152,26 @@ describe('runnerConformanceCases', () => {
     }
   });
 
-  describe('supervise(ScriptedRunner, push source) with every policy', () => {
-    const create = () =>
-      supervise(new ScriptedRunner({ source: 'push', pacing: 'microtask', highWaterMark: 2 }), {
-        retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5 },
-        circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 1000 },
-        rateLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 },
-        serving: { maxConcurrent: 4, onCapacityExhausted: 'queue' },
-        budget: { hourlyUsd: 100, onExceeded: 'reject' },
-        timeouts: { firstChunkMs: 5000, totalMs: 10_000 },
-      });
-    for (const c of runnerConformanceCases({ create, capabilities: { ...caps, concurrency: 6 } })) {
-      it(c.name, c.run);
-    }
-  });
-
-  describe('supervise(ScriptedRunner) with every policy', () => {
-    const create = () =>
-      supervise(new ScriptedRunner(), {
-        retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5 },
-        circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 1000 },
-        rateLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 },
-        serving: { maxConcurrent: 4, onCapacityExhausted: 'queue' },
-        budget: { hourlyUsd: 100, onExceeded: 'reject' },
-        timeouts: { firstChunkMs: 5000, totalMs: 10_000 },
-      });
-    for (const c of runnerConformanceCases({ create, capabilities: { ...caps, concurrency: 6 } })) {
-      it(c.name, c.run);
-    }
-  });
+  const sources = [
+    ['', () => new ScriptedRunner()],
+    [', push source', () => new ScriptedRunner({ source: 'push', pacing: 'microtask', highWaterMark: 2 })],
+  ] as const;
+  for (const [label, inner] of sources) {
+    describe(`supervise(ScriptedRunner${label}) with every policy`, () => {
+      const create = () =>
+        supervise(inner(), {
+          retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5 },
+          circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 1000 },
+          rateLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 },
+          serving: { maxConcurrent: 4, onCapacityExhausted: 'queue' },
+          budget: { hourlyUsd: 100, onExceeded: 'reject' },
+          timeouts: { firstChunkMs: 5000, totalMs: 10_000 },
+        });
+      for (const c of runnerConformanceCases({ create, capabilities: { ...caps, concurrency: 6 } })) {
+        it(c.name, c.run);
+      }
+    });
+  }
 
   describe('supervise(single-chunk ScriptedRunner), multiChunk: false', () => {
     const create = () =>
