@@ -201,14 +201,13 @@ class Connection {
     const calls = [...this.calls.values()];
     this.streams.clear();
     this.calls.clear();
-    for (const onEvent of streams) {
-      const last: AddonTokenEvent = crashed
-        ? { tokens: new Int32Array(0), finishReason: 'error', error: { kind: 'runtime_crashed', message: this.gone.message, details: this.gone.details } }
-        : this.poison !== null
-          ? { tokens: new Int32Array(0), finishReason: 'error', error: { kind: this.poison.kind, message: this.poison.message } }
-          : { tokens: new Int32Array(0), finishReason: 'cancelled' };
-      onEvent(last);
-    }
+    // The same last event for every open stream: why the process went.
+    const last: AddonTokenEvent = crashed
+      ? { tokens: new Int32Array(0), finishReason: 'error', error: { kind: 'runtime_crashed', message: this.gone.message, details: this.gone.details } }
+      : this.poison !== null
+        ? { tokens: new Int32Array(0), finishReason: 'error', error: { kind: this.poison.kind, message: this.poison.message } }
+        : { tokens: new Int32Array(0), finishReason: 'cancelled' };
+    for (const onEvent of streams) onEvent(last);
     for (const call of calls) call.reject(this.gone);
   }
 
