@@ -6,7 +6,8 @@ Usage: python3 scripts/export_gguf.py MODEL_DIR OUT.gguf
 Follows llama.cpp's converter (reference §9, §11): `llama`/`mistral` become GGUF arch `llama`,
 whose RoPE pairs adjacent dimensions, so q/k rows are permuted back from the HF split-halves
 order; `qwen2`/`qwen3` keep NEOX RoPE and are written unpermuted. llama3 rope scaling becomes a
-`rope_freqs.weight` tensor. The byte-level BPE vocabulary goes in as a `gpt2` tokenizer.
+`rope_freqs.weight` tensor. The byte-level BPE vocabulary, chat template and sampling defaults go
+in as llama.cpp's `gpt2` tokenizer metadata (gguf_tokenizer_meta.py).
 """
 import json
 import math
@@ -16,6 +17,7 @@ import sys
 
 import numpy as np
 
+import gguf_tokenizer_meta
 from safetensors_io import read_checkpoint
 
 ALIGNMENT = 32
@@ -111,8 +113,6 @@ def llama3_rope_freqs(scaling, theta, head_dim):
 def export(model_dir, out_path):
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
-    with open(os.path.join(model_dir, "tokenizer.json"), encoding="utf-8") as f:
-        tok = json.load(f)
     model_type = cfg["model_type"]
     if model_type not in GGUF_ARCH:
         raise ValueError(f"unsupported model_type {model_type}")
@@ -142,27 +142,8 @@ def export(model_dir, out_path):
     g.add(f"{arch}.attention.value_length", GGUF_UINT32, head_dim)
     g.add(f"{arch}.vocab_size", GGUF_UINT32, vocab)
 
-    # Tokenizer: ids in order; specials are control tokens.
-    tokens = [None] * vocab
-    for t, i in tok["model"]["vocab"].items():
-        tokens[i] = t
-    types = [1] * vocab
-    for a in tok["added_tokens"]:
-        tokens[a["id"]] = a["content"]
-        types[a["id"]] = 3
-    for i in range(vocab):
-        if tokens[i] is None:
-            tokens[i] = f"<|unused_{i}|>"
-            types[i] = 5
-    g.add("tokenizer.ggml.model", GGUF_STRING, "gpt2")
-    g.add("tokenizer.ggml.pre", GGUF_STRING, "default")
-    g.add("tokenizer.ggml.tokens", (GGUF_ARRAY, GGUF_STRING), tokens)
-    g.add("tokenizer.ggml.token_type", (GGUF_ARRAY, GGUF_INT32), types)
-    g.add("tokenizer.ggml.merges", (GGUF_ARRAY, GGUF_STRING), tok["model"]["merges"])
-    eos = cfg["eos_token_id"][0] if isinstance(cfg["eos_token_id"], list) else cfg["eos_token_id"]
-    g.add("tokenizer.ggml.bos_token_id", GGUF_UINT32, cfg["bos_token_id"])
-    g.add("tokenizer.ggml.eos_token_id", GGUF_UINT32, eos)
-    g.add("tokenizer.ggml.add_bos_token", GGUF_BOOL, False)
+    for key, vtype, value in gguf_tokenizer_meta.hf_tokenizer_kv(model_dir, cfg):
+        g.add(key, vtype, value)
 
     permute = arch == "llama"
     scaling = cfg.get("rope_scaling")
