@@ -4,6 +4,7 @@ export type { ProviderKind } from './provider-kind.js';
 export type { TransportKind } from './transport-kind.js';
 export type { WeightSource } from './weight-source.js';
 export type { SessionRebuildCause } from './session-rebuild-cause.js';
+export { SESSION_REBUILD_CAUSES } from './session-rebuild-cause.js';
 export type { CudaContextHandle } from './cuda-context-handle.js';
 export type { ContentPart } from './content-part.js';
 export type { ToolCall } from './tool-call.js';
@@ -20,13 +21,28 @@ export type { TokenChunk } from './token-chunk.js';
 export { Tokens } from './tokens.js';
 export type { RateLimits } from './rate-limits.js';
 export type { ExecuteOptions, LoadWeightsOptions, ModelRunner, WeightLoadProgress } from './model-runner.js';
+export type { RunnerCapabilities } from './runner-capabilities.js';
+export { RUNNER_CAPABILITY_NAMES } from './runner-capabilities.js';
+export { capabilitiesOf } from './capabilities-of.js';
+export type { RunnerFactory } from './runner-factory.js';
 export { RunHandle } from './run-handle.js';
 export type { RunHandleCancelHook, RunHandleOptions, RunHandlePushable, RunHandlePushOptions, RunHandleSource } from './run-handle.js';
 export { RunHandleController } from './run-handle-controller.js';
 export { isGilPinned } from './is-gil-pinned.js';
 
+// Helpers every runner shares
+export { RunnerOptions } from './runner-options.js';
+export { validateBatch, MAX_REQUEST_ID_LENGTH, MAX_SCHEMA_DEPTH, MAX_SCHEMA_NODES, MAX_STOP_SEQUENCES } from './validate-batch.js';
+export type { ValidateBatchOptions } from './validate-batch.js';
+export { messageText } from './message-text.js';
+export { estimatePromptTokens, ESTIMATED_TOKENS_PER_IMAGE, ESTIMATED_TOKENS_PER_MESSAGE } from './estimate-prompt-tokens.js';
+export { StopSequenceMatcher } from './stop-sequence-matcher.js';
+export { abortError } from './abort-error.js';
+export { rebuildCauseApplies } from './rebuild-cause-applies.js';
+
 // Errors
 export {
+  FROM_JSON_LIMITS,
   INFERENCE_ERROR_KINDS,
   InferenceError,
   isInferenceErrorKind,
@@ -56,7 +72,7 @@ export { validateDeployment } from './validate-deployment.js';
 export { inferRuntime } from './infer-runtime.js';
 
 // Policies
-export { sleep, abortError } from './sleep.js';
+export { sleep } from './sleep.js';
 export { RateLimiter } from './rate-limiter.js';
 export type { RateLimitCost, RateLimitObservation, RateLimitPermit, RateLimiterOptions } from './rate-limiter.js';
 export { CircuitBreaker } from './circuit-breaker.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  FROM_JSON_LIMITS,
   INFERENCE_ERROR_KINDS,
   InferenceError,
   type InferenceErrorDetailsByKind,
@@ -91,6 +92,37 @@ describe('InferenceError', () => {
     expect(unknownKind.kind).toBe('internal');
     expect(unknownKind.message).toContain('exploded');
     expect(InferenceError.fromJSON({ kind: 'timeout' }).message).toBe('unknown error');
+  });
+
+  it('fromJSON bounds hostile input: a 100,000-deep cause chain, huge strings, deep details (issue #11.1)', () => {
+    // The payload a hostile Python worker sent: each level a valid InferenceError JSON.
+    let wire: Record<string, unknown> = { name: 'InferenceError', kind: 'internal', message: 'bottom', details: {}, retryable: false };
+    for (let i = 0; i < 100_000; i++) wire = { name: 'InferenceError', kind: 'server_error', message: `level ${i}`, details: {}, retryable: true, cause: wire };
+    const err = InferenceError.fromJSON(wire);
+    expect(err.kind).toBe('server_error');
+    let depth = 1;
+    let c: unknown = err.cause;
+    while (c !== undefined) {
+      depth++;
+      c = (c as Error).cause;
+    }
+    expect(depth).toBeLessThanOrEqual(FROM_JSON_LIMITS.causeDepth + 1);
+    // toJSON of what came back is bounded too (no recursion through a long chain).
+    expect(JSON.stringify(err).length).toBeLessThan(10_000);
+
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 100_000; i++) deep = { d: deep };
+    const big = InferenceError.fromJSON({ kind: 'bad_request', message: 'm'.repeat(1_000_000), details: { param: 'x', deep, list: Array(10_000).fill(1) } });
+    expect(big.message.length).toBeLessThan(FROM_JSON_LIMITS.messageChars + 100);
+    expect(JSON.stringify(big.details).length).toBeLessThan(2_000);
+    expect((big.details as Record<string, unknown>).param).toBe('x');
+    expect(((big.details as Record<string, unknown>).list as unknown[]).length).toBe(FROM_JSON_LIMITS.detailsEntries);
+  });
+
+  it('fromJSON ignores a __proto__ key in details', () => {
+    const e = InferenceError.fromJSON(JSON.parse('{"kind":"bad_request","message":"m","details":{"__proto__":{"polluted":true}}}'));
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(e.details)).toBe(Object.prototype);
   });
 
   it('liftInternal keeps InferenceErrors and maps aborts, timeouts and the rest', () => {

@@ -307,63 +307,138 @@ export class InferenceError<K extends InferenceErrorKind = InferenceErrorKind> e
    * The stack is left out (this may reach API clients); `fromJSON` accepts a `stack` if you add one.
    */
   toJSON(): InferenceErrorJSON {
-    const json: InferenceErrorJSON = {
-      name: 'InferenceError',
-      kind: this.kind,
-      message: this.message,
-      details: { ...(this.details as Record<string, unknown>) },
-      retryable: this.retryable,
-    };
-    if (this.status !== undefined) json.status = this.status;
-    if (this.retryAfterMs !== undefined) json.retryAfterMs = this.retryAfterMs;
-    if (this.provider !== undefined) json.provider = this.provider;
-    if (this.requestId !== undefined) json.requestId = this.requestId;
-    const cause = this.cause;
-    if (cause !== undefined) {
-      if (InferenceError.isInstance(cause)) json.cause = cause.toJSON();
-      else if (cause instanceof Error) json.cause = { name: cause.name, message: cause.message };
-      else json.cause = { name: typeof cause, message: safeString(cause) };
-    }
-    // No stack: this JSON may reach API clients. Pass `stack` yourself where it is safe.
-    return json;
+    return toJSONAt(this, 1);
   }
 
   /**
    * Rebuilds an error from `toJSON()` output (e.g. received from a child process). Malformed input
-   * never throws: it becomes kind `internal` describing what was wrong.
+   * never throws: it becomes kind `internal` describing what was wrong. The input is treated as
+   * hostile: the cause chain is followed at most `FROM_JSON_LIMITS.causeDepth` levels (without
+   * recursion), strings are cut to `FROM_JSON_LIMITS.messageChars`, and `details` keeps only
+   * bounded JSON (depth, keys, string lengths), so no payload can exhaust the stack or memory.
    */
   static fromJSON(json: unknown): InferenceError {
-    if (typeof json !== 'object' || json === null) {
-      return new InferenceError('internal', `malformed InferenceError JSON: ${safeString(json)}`);
-    }
-    const j = json as Partial<InferenceErrorJSON> & Record<string, unknown>;
-    const message = typeof j.message === 'string' ? j.message : 'unknown error';
-    if (!isInferenceErrorKind(j.kind)) {
-      return new InferenceError('internal', `unknown InferenceError kind ${safeString(j.kind)}: ${message}`);
-    }
-    let cause: unknown;
-    if (typeof j.cause === 'object' && j.cause !== null) {
-      const c = j.cause as Record<string, unknown>;
-      if (c.name === 'InferenceError' && isInferenceErrorKind(c.kind)) cause = InferenceError.fromJSON(c);
-      else {
-        const e = new Error(typeof c.message === 'string' ? c.message : '');
-        e.name = typeof c.name === 'string' ? c.name : 'Error';
-        cause = e;
+    // Collect the chain iteratively, then build it from the innermost cause outwards.
+    const chain: Array<Record<string, unknown>> = [];
+    let node: unknown = json;
+    let truncated = false;
+    for (;;) {
+      if (typeof node !== 'object' || node === null) break;
+      if (chain.length === FROM_JSON_LIMITS.causeDepth) {
+        truncated = true;
+        break;
       }
+      const n = node as Record<string, unknown>;
+      chain.push(n);
+      if (n.name !== 'InferenceError' || !isInferenceErrorKind(n.kind)) break;
+      node = n.cause;
     }
-    const details = typeof j.details === 'object' && j.details !== null ? { ...j.details } : {};
-    const err = new InferenceError(j.kind, message, {
-      details,
-      cause,
-      status: typeof j.status === 'number' ? j.status : undefined,
-      retryAfterMs: typeof j.retryAfterMs === 'number' ? j.retryAfterMs : undefined,
-      retryable: typeof j.retryable === 'boolean' ? j.retryable : undefined,
-      provider: typeof j.provider === 'string' ? j.provider : undefined,
-      requestId: typeof j.requestId === 'string' ? j.requestId : undefined,
-    });
-    if (typeof j.stack === 'string') err.stack = j.stack;
-    return err;
+    if (chain.length === 0) return new InferenceError('internal', `malformed InferenceError JSON: ${cut(safeString(json))}`);
+    let cause: unknown = truncated ? plainError('Error', 'cause chain truncated') : undefined;
+    for (let i = chain.length - 1; i >= 1; i--) {
+      const c = chain[i]!;
+      if (c.name === 'InferenceError' && isInferenceErrorKind(c.kind)) cause = fromJSONNode(c, cause);
+      else cause = plainError(typeof c.name === 'string' ? cut(c.name) : 'Error', typeof c.message === 'string' ? cut(c.message) : '');
+    }
+    const top = chain[0]!;
+    if (!isInferenceErrorKind(top.kind)) {
+      const message = typeof top.message === 'string' ? cut(top.message) : 'unknown error';
+      return new InferenceError('internal', `unknown InferenceError kind ${cut(safeString(top.kind))}: ${message}`);
+    }
+    return fromJSONNode(top, cause);
   }
+}
+
+/** Bounds `InferenceError.fromJSON` applies to what it reads. */
+export const FROM_JSON_LIMITS = Object.freeze({
+  /** Errors in a cause chain (the error itself included); deeper causes are cut off. */
+  causeDepth: 8,
+  /** Characters kept of `message`, `stack` and every string in `details`. */
+  messageChars: 16_384,
+  /** Nesting kept in `details` (deeper values become `'[truncated]'`). */
+  detailsDepth: 4,
+  /** Keys or items kept per object or array in `details`. */
+  detailsEntries: 64,
+});
+
+/** `toJSON` with the cause chain cut at `FROM_JSON_LIMITS.causeDepth`, like `fromJSON` reads it. */
+function toJSONAt(e: InferenceError, depth: number): InferenceErrorJSON {
+  const json: InferenceErrorJSON = {
+    name: 'InferenceError',
+    kind: e.kind,
+    message: e.message,
+    details: { ...(e.details as Record<string, unknown>) },
+    retryable: e.retryable,
+  };
+  if (e.status !== undefined) json.status = e.status;
+  if (e.retryAfterMs !== undefined) json.retryAfterMs = e.retryAfterMs;
+  if (e.provider !== undefined) json.provider = e.provider;
+  if (e.requestId !== undefined) json.requestId = e.requestId;
+  const cause = e.cause;
+  if (cause !== undefined) {
+    if (InferenceError.isInstance(cause)) {
+      json.cause = depth < FROM_JSON_LIMITS.causeDepth ? toJSONAt(cause, depth + 1) : { name: 'Error', message: 'cause chain truncated' };
+    } else if (cause instanceof Error) json.cause = { name: cause.name, message: cause.message };
+    else json.cause = { name: typeof cause, message: safeString(cause) };
+  }
+  // No stack: this JSON may reach API clients. Pass `stack` yourself where it is safe.
+  return json;
+}
+
+function fromJSONNode(j: Record<string, unknown>, cause: unknown): InferenceError {
+  const kind = j.kind as InferenceErrorKind;
+  const message = typeof j.message === 'string' ? cut(j.message) : 'unknown error';
+  const details = boundedDetails(j.details);
+  const err = new InferenceError(kind, message, {
+    details,
+    cause,
+    status: typeof j.status === 'number' ? j.status : undefined,
+    retryAfterMs: typeof j.retryAfterMs === 'number' ? j.retryAfterMs : undefined,
+    retryable: typeof j.retryable === 'boolean' ? j.retryable : undefined,
+    provider: typeof j.provider === 'string' ? cut(j.provider) : undefined,
+    requestId: typeof j.requestId === 'string' ? cut(j.requestId) : undefined,
+  });
+  if (typeof j.stack === 'string') err.stack = cut(j.stack);
+  return err;
+}
+
+function plainError(name: string, message: string): Error {
+  const e = new Error(message);
+  e.name = name;
+  return e;
+}
+
+function cut(s: string): string {
+  const max = FROM_JSON_LIMITS.messageChars;
+  return s.length <= max ? s : `${s.slice(0, max)}… [${s.length - max} more characters]`;
+}
+
+/** A bounded copy of untrusted details: plain JSON only, limited depth, entries and string length. */
+function boundedDetails(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  return boundedValue(value, 1) as Record<string, unknown>;
+}
+
+function boundedValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return cut(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value !== 'object') return undefined;
+  if (depth > FROM_JSON_LIMITS.detailsDepth) return '[truncated]';
+  const max = FROM_JSON_LIMITS.detailsEntries;
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (let i = 0; i < value.length && i < max; i++) out.push(boundedValue(value[i], depth + 1));
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  let n = 0;
+  for (const key of Object.keys(value)) {
+    if (n++ === max) break;
+    if (key === '__proto__') continue;
+    const v = boundedValue((value as Record<string, unknown>)[key], depth + 1);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }
 
 /**

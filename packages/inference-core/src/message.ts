@@ -13,4 +13,10 @@ export interface Message {
   toolCalls?: ToolCall[];
   /** `tool` only: the `ToolCall.id` this message answers. */
   toolCallId?: string;
+  /**
+   * `assistant`, last message only: continue this text instead of answering after it (the output
+   * extends `content`). Only for runners whose `capabilities().continuation` is true; others refuse
+   * it with `bad_request`. Used by `route()` to resume a stream on another target.
+   */
+  prefix?: true;
 }

@@ -1,6 +1,7 @@
 import type { CudaContextHandle } from './cuda-context-handle.js';
 import type { ExecuteBatch } from './execute-batch.js';
 import type { RateLimits } from './rate-limits.js';
+import type { RunnerCapabilities } from './runner-capabilities.js';
 import type { RunHandle } from './run-handle.js';
 import type { RuntimeKind } from './runtime-kind.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
@@ -10,7 +11,7 @@ import type { WeightSource } from './weight-source.js';
 /** Options of `ModelRunner.execute`. */
 export interface ExecuteOptions {
   /** Aborting cancels the request; the stream then throws an `InferenceError` of kind `cancelled`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Progress report of `ModelRunner.loadWeights`. */
@@ -49,7 +50,9 @@ export interface ModelRunner {
   loadWeights?(source: WeightSource, options?: LoadWeightsOptions): Promise<void>;
   /**
    * Recovers the session. Local: reset a poisoned CUDA context / restart a crashed worker and
-   * reload weights. Remote: re-read credentials and rebuild the connection pool.
+   * reload weights. Remote: re-read credentials and rebuild the connection pool. A cause meant for
+   * another kind of runtime (`cuda_context_poisoned` for a remote runner, `remote_*` for a local
+   * one) resolves without doing anything.
    */
   rebuildSession(cause: SessionRebuildCause): Promise<void>;
   /** Engine family. */
@@ -62,6 +65,14 @@ export interface ModelRunner {
   rateLimits?(): RateLimits | undefined;
   /** Estimated cost of `batch` in USD; `undefined` = unknown price, never a silent 0. */
   estimateCostUsd?(batch: ExecuteBatch): number | undefined;
-  /** Releases resources (connections, workers, device memory). */
+  /**
+   * What the runner can do (tools, response formats, images, continuation, penalties, token ids);
+   * absent fields and an absent method mean "cannot". See `RunnerCapabilities`, `capabilitiesOf`.
+   */
+  capabilities?(): RunnerCapabilities;
+  /**
+   * Releases resources (connections, workers, device memory). Final: afterwards every `execute`
+   * and `loadWeights` rejects with `InferenceError('cancelled')`; a second `close()` resolves.
+   */
   close?(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { type Clock, type ClockTimer, realClock } from './clock.js';
 import { InferenceError } from './inference-error.js';
 import type { RateLimits } from './rate-limits.js';
-import { abortError } from './sleep.js';
+import { abortError } from './abort-error.js';
 
 /** What one request costs the limiter. */
 export interface RateLimitCost {

@@ -8,7 +8,9 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
  */
 export function computeBackoffMs(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const multiplier = policy.multiplier ?? DEFAULT_RETRY_POLICY.multiplier;
-  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * Math.pow(multiplier, Math.max(0, retry)));
+  const maxDelayMs = policy.maxDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs;
+  const initialDelayMs = policy.initialDelayMs ?? DEFAULT_RETRY_POLICY.initialDelayMs;
+  const base = Math.min(maxDelayMs, initialDelayMs * Math.pow(multiplier, Math.max(0, retry)));
   const jitter = policy.jitter ?? DEFAULT_RETRY_POLICY.jitter;
   if (jitter === 'none') return base;
   if (jitter === 'equal') return base / 2 + random() * (base / 2);
@@ -33,7 +35,7 @@ export function decideRetry(
 ): RetryDecision {
   if (policy.idempotent === false) return { retry: false, error, reason: 'not_idempotent' };
   if (!error.retryable) return { retry: false, error, reason: 'not_retryable' };
-  if (retriesSoFar >= policy.maxRetries) return { retry: false, error, reason: 'max_retries' };
+  if (retriesSoFar >= (policy.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries)) return { retry: false, error, reason: 'max_retries' };
   const retryAfter = error.retryAfterMs;
   if (retryAfter !== undefined && Number.isFinite(retryAfter) && retryAfter >= 0) {
     const cap = policy.retryAfterCapMs ?? DEFAULT_RETRY_POLICY.retryAfterCapMs;

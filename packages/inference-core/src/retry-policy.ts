@@ -1,14 +1,15 @@
 /**
  * How failed attempts are retried. Only attempts that failed before the first chunk reached the
- * caller are retried (a stream is never duplicated), and only for `retryable` errors.
+ * caller are retried (a stream is never duplicated), and only for `retryable` errors. Every field
+ * is optional; `DEFAULT_RETRY_POLICY` fills the gaps (`{ maxRetries: 1 }` is a complete policy).
  */
 export interface RetryPolicy {
-  /** Retries after the first attempt (0 = never retry). */
-  maxRetries: number;
-  /** Backoff before the first retry (ms). */
-  initialDelayMs: number;
-  /** Upper bound of the exponential backoff (ms). */
-  maxDelayMs: number;
+  /** Retries after the first attempt (0 = never retry; default 2). */
+  maxRetries?: number;
+  /** Backoff before the first retry (ms, default 500). */
+  initialDelayMs?: number;
+  /** Upper bound of the exponential backoff (ms, default 8,000). */
+  maxDelayMs?: number;
   /** Growth factor per retry (default 2). */
   multiplier?: number;
   /**

@@ -22,9 +22,9 @@ export type RunHandleCancelHook = (reason: InferenceError) => void;
 /** Options of `RunHandle.streaming`. */
 export interface RunHandleOptions {
   /** The caller's signal (`execute(batch, { signal })`): aborting it cancels with kind `cancelled`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Request id used in the errors this handle creates. */
-  requestId?: string;
+  requestId?: string | undefined;
 }
 
 /** Options of `RunHandle.pushable`. */
@@ -33,7 +33,7 @@ export interface RunHandlePushOptions extends RunHandleOptions {
    * Chunks buffered before `push` returns `false` (an integer ≥ 1, default 64). The buffer may
    * grow past it if the producer ignores the `false`; the mark only signals when to wait.
    */
-  highWaterMark?: number;
+  highWaterMark?: number | undefined;
 }
 
 /** What `RunHandle.pushable` returns: the handle for `execute` to resolve, and its producer side. */

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { ExecuteBatch } from './execute-batch.js';
 import type { ModelRunner } from './model-runner.js';
 import { RunHandle } from './run-handle.js';
-import { runnerConformanceCases, type ConformanceCase } from './runner-conformance-cases.js';
+import { runnerConformanceCases, runnerFactoryConformanceCases, type ConformanceCase } from './runner-conformance-cases.js';
+import type { RunnerFactory } from './runner-factory.js';
+import { RunnerOptions } from './runner-options.js';
+import { validateBatch } from './validate-batch.js';
 import { ScriptedRunner } from './scripted-runner.js';
 import { supervise } from './supervise.js';
 import type { TokenChunk } from './token-chunk.js';
@@ -30,21 +33,41 @@ class LeakyHandle extends RunHandle {
   }
 }
 
-type Flaw = 'keeps-emitting-after-cancel' | 'emits-after-finish' | 'throws-plain-errors' | 'ignores-abort-signal';
+type Flaw =
+  | 'keeps-emitting-after-cancel'
+  | 'emits-after-finish'
+  | 'throws-plain-errors'
+  | 'ignores-abort-signal'
+  | 'ignores-undeclared-tools'
+  | 'serves-after-close'
+  | 'restarts-on-any-cause'
+  | 'declares-junk-capabilities';
 
 /** A runner with one deliberate contract violation. */
 function brokenRunner(flaw: Flaw): ModelRunner {
   const inner = new ScriptedRunner();
+  let closed = false;
+  const open = new Set<RunHandle>();
   return {
     runtimeKind: () => 'custom:broken',
     transportKind: () => ({ kind: 'local', device: 'cpu' }),
-    rebuildSession: async () => undefined,
+    capabilities: () => (flaw === 'declares-junk-capabilities' ? ({ tools: 'sure', teleport: true } as never) : {}),
+    rebuildSession: async () => {
+      if (flaw !== 'restarts-on-any-cause') return;
+      for (const h of open) h.cancel(new InferenceError('cancelled', 'restarted'));
+    },
+    close: async () => {
+      closed = true;
+    },
     async execute(batch: ExecuteBatch, options) {
+      if (closed && flaw !== 'serves-after-close') throw new InferenceError('cancelled', 'closed');
       if (flaw === 'throws-plain-errors') {
         if (!Array.isArray(batch.messages)) throw new TypeError('messages.map is not a function');
+        validateBatch(batch, { capabilities: {} });
         return inner.execute(batch, options);
       }
-      if (!Array.isArray(batch.messages)) throw new InferenceError('bad_request', 'messages');
+      if (flaw === 'ignores-undeclared-tools') validateBatch({ ...batch, tools: undefined }, { capabilities: {} });
+      else validateBatch(batch, { capabilities: {} });
       const id = batch.requestId;
       if (flaw === 'ignores-abort-signal') return queueFedHandle(id, options?.signal);
       async function* gen(): AsyncGenerator<TokenChunk> {
@@ -55,7 +78,9 @@ function brokenRunner(flaw: Flaw): ModelRunner {
         yield { requestId: id, textDelta: '', finishReason: 'stop', usage: { outputTokens: 4 } };
         if (flaw === 'emits-after-finish') yield { requestId: id, textDelta: 'extra' };
       }
-      return flaw === 'keeps-emitting-after-cancel' ? new LeakyHandle(gen()) : RunHandle.streaming(gen(), undefined, { signal: options?.signal });
+      const handle = flaw === 'keeps-emitting-after-cancel' ? new LeakyHandle(gen()) : RunHandle.streaming(gen(), undefined, { signal: options?.signal });
+      open.add(handle);
+      return handle;
     },
   };
 }
@@ -114,6 +139,15 @@ describe('runnerConformanceCases', () => {
       'errors.invalid-batch',
       'errors.failing-runner',
       'rebuild-session.recovers',
+      'capabilities.describe',
+      'capabilities.tools',
+      'capabilities.responseFormat',
+      'capabilities.images',
+      'capabilities.penalties',
+      'capabilities.continuation',
+      'close.final',
+      'close.open-streams',
+      'rebuild-session.foreign-cause',
       'concurrency.isolated',
     ]);
     for (const c of cases) expect(c.name.startsWith(`${c.id}: `)).toBe(true);
@@ -201,5 +235,60 @@ describe('runnerConformanceCases', () => {
   it('a runner that throws non-InferenceError errors fails errors.invalid-batch', async () => {
     const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('throws-plain-errors'), capabilities: caps }));
     expect(failed).toEqual(['errors.invalid-batch']);
+  });
+
+  it('a runner that ignores tools it does not declare fails capabilities.tools only', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('ignores-undeclared-tools'), capabilities: caps }));
+    expect(failed).toEqual(['capabilities.tools']);
+  });
+
+  it('a runner that still serves after close() fails close.final only', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('serves-after-close'), capabilities: caps }));
+    expect(failed).toEqual(['close.final']);
+  });
+
+  it('a runner that restarts (breaking streams) on a cause meant for remote runners fails rebuild-session.foreign-cause only', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('restarts-on-any-cause'), capabilities: caps }));
+    expect(failed).toEqual(['rebuild-session.foreign-cause']);
+  });
+
+  it('a runner whose capabilities() has junk fails capabilities.describe', async () => {
+    const failed = await failingIds(runnerConformanceCases({ create: () => brokenRunner('declares-junk-capabilities'), capabilities: caps }));
+    expect(failed).toContain('capabilities.describe');
+  });
+});
+
+describe('runnerFactoryConformanceCases', () => {
+  const goodFactory: RunnerFactory<{ maxTokens?: number }> = {
+    kind: 'custom:scripted',
+    create(options) {
+      const o = new RunnerOptions(options, 'ScriptedFactory', ['maxTokens']);
+      o.integer('maxTokens', { min: 1 });
+      return new ScriptedRunner();
+    },
+  };
+
+  describe('a well-shaped factory passes', () => {
+    for (const c of runnerFactoryConformanceCases({ factory: goodFactory, options: { maxTokens: 3 }, invalid: [{ options: { maxTokens: 0 }, param: 'maxTokens' }] })) {
+      it(c.name, c.run);
+    }
+  });
+
+  it('a factory that accepts anything fails the refusal cases', async () => {
+    const lax: RunnerFactory<unknown> = { kind: 'custom:lax', create: () => new ScriptedRunner() };
+    const failed = await failingIds(runnerFactoryConformanceCases({ factory: lax, options: {}, invalid: [{ options: { maxTokens: 0 }, param: 'maxTokens' }] }));
+    expect(failed).toEqual(['factory.invalid-1', 'factory.not-an-object', 'factory.unknown-key']);
+  });
+
+  it('a factory that throws TypeError instead of bad_request fails the refusal cases', async () => {
+    const typeErr: RunnerFactory<unknown> = {
+      kind: 'custom:typeerror',
+      create: (o) => {
+        if (typeof o !== 'object' || o === null || Object.keys(o).some((k) => k !== 'maxTokens')) throw new TypeError('bad options');
+        return new ScriptedRunner();
+      },
+    };
+    const failed = await failingIds(runnerFactoryConformanceCases({ factory: typeErr, options: {} }));
+    expect(failed).toEqual(['factory.not-an-object', 'factory.unknown-key']);
   });
 });

@@ -1,9 +1,12 @@
 import type { ExecuteBatch } from './execute-batch.js';
 import { InferenceError, INFERENCE_ERROR_KINDS } from './inference-error.js';
 import { isGilPinned } from './is-gil-pinned.js';
+import { rebuildCauseApplies } from './rebuild-cause-applies.js';
+import { RUNNER_CAPABILITY_NAMES, type RunnerCapabilities } from './runner-capabilities.js';
+import type { RunnerFactory } from './runner-factory.js';
 import type { ModelRunner } from './model-runner.js';
 import type { RunHandle } from './run-handle.js';
-import type { SessionRebuildCause } from './session-rebuild-cause.js';
+import { SESSION_REBUILD_CAUSES, type SessionRebuildCause } from './session-rebuild-cause.js';
 import type { TokenChunk } from './token-chunk.js';
 import { Tokens } from './tokens.js';
 
@@ -115,7 +118,7 @@ export function runnerConformanceCases(options: ConformanceOptions): Conformance
     cases.push({ id, name: `${id}: ${what}`, run });
   };
 
-  add('kinds.describe', 'runtimeKind(), transportKind(), isGilPinned() and estimateCostUsd() are well-formed', withRunner(async (runner) => {
+  add('kinds.describe', 'runtimeKind(), transportKind(), gilPinned() (default applied) and estimateCostUsd() are well-formed', withRunner(async (runner) => {
     const rk = runner.runtimeKind();
     if (typeof rk !== 'string' || (rk as string) === '') throw new Error(`runtimeKind() returned ${describe(rk)}`);
     const tk = runner.transportKind();
@@ -327,6 +330,128 @@ export function runnerConformanceCases(options: ConformanceOptions): Conformance
     }
   }));
 
+  add('capabilities.describe', 'capabilities(), if present, returns only known capability names with boolean values', withRunner(async (runner) => {
+    if (typeof runner.capabilities !== 'function') return;
+    const caps = runner.capabilities() as unknown;
+    if (typeof caps !== 'object' || caps === null || Array.isArray(caps)) throw new Error(`capabilities() returned ${describe(caps)}`);
+    for (const [k, v] of Object.entries(caps)) {
+      if (!(RUNNER_CAPABILITY_NAMES as readonly string[]).includes(k)) throw new Error(`capabilities() has unknown key ${describe(k)}`);
+      if (typeof v !== 'boolean') throw new Error(`capabilities().${k} is ${describe(v)}, expected a boolean`);
+    }
+  }));
+
+  // A request per capability that uses it; the runner must serve it when it declares the
+  // capability and refuse it with bad_request when it does not (never ignore it silently).
+  const featureBatches: Record<Exclude<keyof RunnerCapabilities, 'tokenIds'>, (b: ExecuteBatch) => ExecuteBatch> = {
+    tools: (b) => ({
+      ...b,
+      tools: [{ name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
+    }),
+    responseFormat: (b) => ({ ...b, responseFormat: { type: 'json_object' } }),
+    images: (b) => ({
+      ...b,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_base64', mime: 'image/png', data: PNG_1PX }] }],
+    }),
+    penalties: (b) => ({ ...b, sampling: { ...b.sampling, presencePenalty: 0.5, frequencyPenalty: 0.5 } }),
+    continuation: (b) => ({ ...b, messages: [...b.messages, { role: 'assistant', content: 'One, two,', prefix: true }] }),
+  };
+  for (const feature of Object.keys(featureBatches) as Array<keyof typeof featureBatches>) {
+    add(`capabilities.${feature}`, `a request using ${feature} is served when declared and refused with bad_request when not`, withRunner(async (runner) => {
+      const declared = typeof runner.capabilities === 'function' && runner.capabilities()[feature] === true;
+      const batch = featureBatches[feature](makeBatch(`cap-${feature}`));
+      let err: unknown;
+      let chunks: TokenChunk[] = [];
+      try {
+        chunks = await collectChunks(await within(runner.execute(batch), 'execute()'), `${feature} stream`);
+      } catch (e) {
+        err = e;
+      }
+      if (err instanceof DeadlineError) throw err;
+      if (declared) {
+        if (err !== undefined) throw new Error(`${feature} is declared, but a request using it failed with ${describe(err)}`);
+        if (!chunks.some((c) => c.finishReason !== undefined)) throw new Error(`${feature} is declared, but the request did not finish`);
+      } else {
+        if (err === undefined) throw new Error(`${feature} is not declared, but a request using it succeeded (it must be refused with bad_request, not ignored)`);
+        if (!(InferenceError.isInstance(err) && err.kind === 'bad_request')) {
+          throw new Error(`${feature} is not declared: expected bad_request, got ${describe(err)}`);
+        }
+      }
+    }));
+  }
+
+  add('close.final', 'after close(), execute() and loadWeights() reject with cancelled; a second close() resolves', async () => {
+    const runner = await within(Promise.resolve(options.create()), 'create()');
+    if (typeof runner.close !== 'function') return;
+    await within(runner.close(), 'close()');
+    let err: unknown;
+    try {
+      const handle = await within(runner.execute(makeBatch('closed')), 'execute() after close()');
+      await collectChunks(handle, 'stream after close()');
+    } catch (e) {
+      err = e;
+    }
+    if (err instanceof DeadlineError) throw err;
+    if (!(InferenceError.isInstance(err) && err.kind === 'cancelled')) {
+      throw new Error(`execute() after close() gave ${err === undefined ? 'a stream' : describe(err)}, expected InferenceError kind 'cancelled'`);
+    }
+    if (typeof runner.loadWeights === 'function') {
+      let lerr: unknown;
+      try {
+        await within(runner.loadWeights({ kind: 'runtime_managed' }), 'loadWeights() after close()');
+      } catch (e) {
+        lerr = e;
+      }
+      if (lerr instanceof DeadlineError) throw lerr;
+      if (!(InferenceError.isInstance(lerr) && lerr.kind === 'cancelled')) {
+        throw new Error(`loadWeights() after close() gave ${lerr === undefined ? 'success' : describe(lerr)}, expected kind 'cancelled'`);
+      }
+    }
+    await within(runner.close(), 'a second close()');
+  });
+
+  add('close.open-streams', 'close() with a stream open settles that stream (it ends or fails with an InferenceError; no hang)', async () => {
+    const runner = await within(Promise.resolve(options.create()), 'create()');
+    if (typeof runner.close !== 'function') return;
+    const handle = await within(runner.execute(makeBatch('closing')), 'execute()');
+    const it = handle[Symbol.asyncIterator]();
+    await within(it.next(), 'first next()');
+    const closing = runner.close();
+    try {
+      for (;;) {
+        const r = await within(it.next(), 'next() after close()');
+        if (r.done === true) break;
+      }
+    } catch (e) {
+      if (e instanceof DeadlineError) throw e;
+      if (!InferenceError.isInstance(e)) throw new Error(`the open stream failed with ${describe(e)}, not an InferenceError`);
+    }
+    await within(closing, 'close()');
+  });
+
+  add('rebuild-session.foreign-cause', 'rebuildSession() with a cause meant for another kind of runtime is a no-op: open streams finish untouched', withRunner(async (runner) => {
+    const transport = runner.transportKind();
+    const foreign = SESSION_REBUILD_CAUSES.filter((c) => !rebuildCauseApplies(c, transport));
+    for (const cause of foreign) {
+      const handle = await within(runner.execute(makeBatch('foreign')), 'execute()');
+      const it = handle[Symbol.asyncIterator]();
+      const first = await within(it.next(), 'first next()');
+      await within(runner.rebuildSession(cause), `rebuildSession('${cause}')`);
+      if (first.done === true || first.value.finishReason !== undefined) continue;
+      let finished = false;
+      try {
+        for (;;) {
+          const r = await within(it.next(), `next() after rebuildSession('${cause}')`);
+          if (r.done === true) break;
+          if (r.value.finishReason !== undefined) finished = true;
+        }
+      } catch (e) {
+        if (e instanceof DeadlineError) throw e;
+        throw new Error(`rebuildSession('${cause}') is meant for another kind of runtime, yet it broke an open stream: ${describe(e)}`);
+      }
+      if (!finished) throw new Error(`the stream open during rebuildSession('${cause}') did not finish`);
+    }
+  }));
+
   add('concurrency.isolated', 'concurrent requests each get their own complete stream', withRunner(async (runner) => {
     const n = caps.concurrency ?? 4;
     const batches = Array.from({ length: n }, () => makeBatch('par'));
@@ -345,6 +470,79 @@ export function runnerConformanceCases(options: ConformanceOptions): Conformance
 
   return cases;
 }
+
+/** Options of `runnerFactoryConformanceCases`. */
+export interface FactoryConformanceOptions<O> {
+  /** The package's `runnerFactory`. */
+  factory: RunnerFactory<O>;
+  /** Options `create` must accept (the runner is closed again, nothing is loaded or sent). */
+  options: O;
+  /** Options that must be refused, each with the parameter `details.param` must name. */
+  invalid?: Array<{ options: unknown; param: string }>;
+  /** Deadline of each step (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Cases for a runner package's `runnerFactory` (ARCHITECTURE.md, "Runner shape"): it has a kind,
+ * creates a well-formed runner from valid options, and refuses unknown keys, non-object options
+ * and the given invalid options with `bad_request` naming the parameter.
+ */
+export function runnerFactoryConformanceCases<O>(options: FactoryConformanceOptions<O>): ConformanceCase[] {
+  const ms = options.timeoutMs ?? 10_000;
+  const factory = options.factory;
+  const cases: ConformanceCase[] = [];
+  const add = (id: string, what: string, run: () => Promise<void>): void => {
+    cases.push({ id, name: `${id}: ${what}`, run });
+  };
+  const refusal = async (input: unknown, param: string, what: string): Promise<void> => {
+    let err: unknown;
+    let made: ModelRunner | undefined;
+    try {
+      made = await deadline(Promise.resolve(factory.create(input as O)), ms, `create(${what})`);
+    } catch (e) {
+      err = e;
+    }
+    if (made !== undefined) {
+      await made.close?.().catch(() => undefined);
+      throw new Error(`create(${what}) succeeded; expected bad_request naming '${param}'`);
+    }
+    if (err instanceof DeadlineError) throw err;
+    if (!(InferenceError.isInstance(err) && err.kind === 'bad_request')) throw new Error(`create(${what}) failed with ${describe(err)}, expected kind 'bad_request'`);
+    const got = (err.details as { param?: unknown }).param;
+    if (got !== param) throw new Error(`create(${what}) named ${describe(got)} in details.param, expected '${param}'`);
+  };
+  add('factory.shape', 'runnerFactory has a non-empty kind and a create() function', async () => {
+    if (typeof factory !== 'object' || factory === null) throw new Error(`runnerFactory is ${describe(factory)}`);
+    if (typeof factory.kind !== 'string' || factory.kind === '') throw new Error(`runnerFactory.kind is ${describe(factory.kind)}`);
+    if (typeof factory.create !== 'function') throw new Error('runnerFactory.create is not a function');
+  });
+  add('factory.creates', 'create(valid options) returns a ModelRunner', async () => {
+    const runner = await deadline(Promise.resolve(factory.create(options.options)), ms, 'create(valid options)');
+    try {
+      if (typeof runner?.execute !== 'function' || typeof runner.rebuildSession !== 'function') throw new Error(`create() returned ${describe(runner)}`);
+      if (typeof runner.runtimeKind !== 'function' || typeof runner.transportKind !== 'function') throw new Error('the runner lacks runtimeKind()/transportKind()');
+    } finally {
+      await runner?.close?.().catch(() => undefined);
+    }
+  });
+  add('factory.unknown-key', 'an unknown option key is refused with bad_request naming it', async () => {
+    const base = (typeof options.options === 'object' && options.options !== null ? options.options : {}) as Record<string, unknown>;
+    await refusal({ ...base, notAnOption: 1 }, 'notAnOption', '{ ...valid, notAnOption: 1 }');
+  });
+  add('factory.not-an-object', 'options that are not an object are refused with bad_request', async () => {
+    await refusal(42, 'options', '42');
+  });
+  (options.invalid ?? []).forEach((c, i) => {
+    add(`factory.invalid-${i + 1}`, `invalid options are refused with bad_request naming '${c.param}'`, async () => {
+      await refusal(c.options, c.param, JSON.stringify(c.options) ?? String(c.options));
+    });
+  });
+  return cases;
+}
+
+// A 1×1 transparent PNG, for the images capability case.
+const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 
 function checkHandle(handle: unknown): asserts handle is RunHandle {
   const h = handle as RunHandle;

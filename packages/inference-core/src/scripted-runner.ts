@@ -1,16 +1,21 @@
 import { type Clock, realClock } from './clock.js';
+import { estimatePromptTokens } from './estimate-prompt-tokens.js';
 import type { ExecuteBatch } from './execute-batch.js';
 import type { FinishReason } from './finish-reason.js';
 import { InferenceError } from './inference-error.js';
 import type { ExecuteOptions, ModelRunner } from './model-runner.js';
 import type { RateLimits } from './rate-limits.js';
+import { rebuildCauseApplies } from './rebuild-cause-applies.js';
+import type { RunnerCapabilities } from './runner-capabilities.js';
 import { RunHandle } from './run-handle.js';
 import type { RuntimeKind } from './runtime-kind.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
-import { abortError, sleep } from './sleep.js';
+import { abortError } from './abort-error.js';
+import { sleep } from './sleep.js';
 import type { TokenChunk } from './token-chunk.js';
 import type { TokenUsage } from './token-usage.js';
 import type { TransportKind } from './transport-kind.js';
+import { validateBatch } from './validate-batch.js';
 
 /** One step of a script, run in order. */
 export type ScriptStep =
@@ -66,9 +71,17 @@ export interface ScriptedRunnerOptions {
   rateLimits?: RateLimits;
   /** Returned by `estimateCostUsd()` (default `undefined` = unknown). */
   estimatedCostUsd?: number;
-  /** Make `rebuildSession` reject with this. */
+  /** Make `rebuildSession` reject with this (for causes that concern this runner's transport). */
   rebuildError?: unknown;
+  /**
+   * What the runner declares (and therefore accepts; undeclared features are refused with
+   * `bad_request` like a real runner). Default: tools, responseFormat, images and penalties, which
+   * the script's output stands in for; `continuation` and `tokenIds` only when given here.
+   */
+  capabilities?: RunnerCapabilities;
 }
+
+const DEFAULT_CAPABILITIES: RunnerCapabilities = Object.freeze({ tools: true, responseFormat: true, images: true, penalties: true });
 
 /**
  * A `ModelRunner` test double: scripted chunks, delays, failures before or mid-stream. Validates
@@ -84,7 +97,7 @@ export class ScriptedRunner implements ModelRunner {
   produced: number;
   /** Streams still producing. */
   active: number;
-  /** Causes passed to `rebuildSession`. */
+  /** Causes passed to `rebuildSession`, in order (also those that do not concern this runner). */
   readonly rebuilds: SessionRebuildCause[];
   /** Whether `close()` was called. */
   closed: boolean;
@@ -114,8 +127,13 @@ export class ScriptedRunner implements ModelRunner {
   estimateCostUsd(): number | undefined {
     return this.options.estimatedCostUsd;
   }
+  capabilities(): RunnerCapabilities {
+    return this.options.capabilities ?? DEFAULT_CAPABILITIES;
+  }
   async rebuildSession(cause: SessionRebuildCause): Promise<void> {
     this.rebuilds.push(cause);
+    if (this.closed) throw closedError();
+    if (!rebuildCauseApplies(cause, this.transportKind())) return;
     if (this.options.rebuildError !== undefined) throw this.options.rebuildError;
   }
   async close(): Promise<void> {
@@ -123,8 +141,8 @@ export class ScriptedRunner implements ModelRunner {
   }
 
   async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
-    checkBatch(batch);
-    if (this.closed) throw new InferenceError('internal', 'runner is closed', { requestId: batch.requestId });
+    validateBatch(batch, { label: 'ScriptedRunner', capabilities: this.capabilities() });
+    if (this.closed) throw closedError(batch.requestId);
     this.calls.push(batch);
     const call = this.calls.length;
     const signal = options?.signal;
@@ -214,33 +232,21 @@ export class ScriptedRunner implements ModelRunner {
   }
 }
 
-/** Rejects malformed batches with `bad_request`, as every runner should. */
-function checkBatch(batch: ExecuteBatch): void {
-  const bad = (param: string, msg: string): never => {
-    throw new InferenceError('bad_request', `invalid batch: ${param} ${msg}`, {
-      details: { param },
-      requestId: typeof batch?.requestId === 'string' ? batch.requestId : undefined,
-    });
-  };
-  if (typeof batch !== 'object' || batch === null) bad('batch', 'must be an object');
-  if (typeof batch.requestId !== 'string' || batch.requestId === '') bad('requestId', 'must be a non-empty string');
-  if (typeof batch.model !== 'string') bad('model', 'must be a string');
-  if (!Array.isArray(batch.messages)) bad('messages', 'must be an array');
-  if (typeof batch.sampling !== 'object' || batch.sampling === null) bad('sampling', 'must be an object');
-  const max = batch.sampling.maxTokens;
-  if (max !== undefined && !(Number.isInteger(max) && max > 0)) bad('sampling.maxTokens', 'must be an integer > 0');
+function closedError(requestId?: string): InferenceError {
+  return new InferenceError('cancelled', 'the ScriptedRunner was closed', {
+    details: { reason: 'close' },
+    ...(requestId !== undefined ? { requestId } : {}),
+  });
 }
 
 function defaultScript(batch: ExecuteBatch): Script {
-  const max = batch.sampling.maxTokens;
+  const max = batch.sampling?.maxTokens;
   const n = Math.min(max ?? 8, 256);
   const steps: ScriptStep[] = [];
   for (let i = 0; i < n; i++) steps.push({ text: `tok${i} ` });
-  let promptChars = 0;
-  for (const m of batch.messages) promptChars += typeof m.content === 'string' ? m.content.length : 16;
   steps.push({
     finish: max !== undefined ? 'length' : 'stop',
-    usage: { inputTokens: Math.max(1, Math.ceil(promptChars / 4)), outputTokens: n },
+    usage: { inputTokens: estimatePromptTokens(batch.messages, batch.tools), outputTokens: n },
   });
   return { steps };
 }

@@ -10,3 +10,11 @@ export type SessionRebuildCause =
   | 'remote_auth_failure'
   | 'remote_config_change'
   | 'manual';
+
+/** Every `SessionRebuildCause`. */
+export const SESSION_REBUILD_CAUSES: readonly SessionRebuildCause[] = Object.freeze([
+  'cuda_context_poisoned',
+  'remote_auth_failure',
+  'remote_config_change',
+  'manual',
+]);

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { InferenceError } from './inference-error.js';
+import { abortError } from './abort-error.js';
 
 /**
  * Waits `ms` on `clock`. Rejects with `InferenceError` kind `cancelled` when `signal` aborts (or
@@ -21,12 +21,4 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** The `InferenceError` an aborted signal stands for. */
-export function abortError(signal: AbortSignal, requestId?: string): InferenceError {
-  const reason: unknown = signal.reason;
-  if (InferenceError.isInstance(reason)) return reason;
-  const text = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
-  return new InferenceError('cancelled', text, { details: { reason: text }, requestId });
 }

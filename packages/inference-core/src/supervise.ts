@@ -11,10 +11,12 @@ import type { RateLimits } from './rate-limits.js';
 import { decideRetry } from './retry-delay.js';
 import type { RetryPolicy } from './retry-policy.js';
 import { kObserve, kUnshift, RunHandle, type RunObserver } from './run-handle.js';
+import type { RunnerCapabilities } from './runner-capabilities.js';
 import type { RuntimeKind } from './runtime-kind.js';
 import type { Serving } from './serving.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
-import { abortError, sleep } from './sleep.js';
+import { abortError } from './abort-error.js';
+import { sleep } from './sleep.js';
 import type { SuperviseEvent } from './supervise-event.js';
 import type { Timeouts } from './timeouts.js';
 import type { TokenChunk } from './token-chunk.js';
@@ -143,6 +145,9 @@ export class SupervisedRunner implements ModelRunner {
   }
   estimateCostUsd(batch: ExecuteBatch): number | undefined {
     return this.runner.estimateCostUsd?.(batch);
+  }
+  capabilities(): RunnerCapabilities {
+    return this.runner.capabilities?.() ?? {};
   }
   rebuildSession(cause: SessionRebuildCause): Promise<void> {
     return this.runner.rebuildSession(cause);

@@ -19,6 +19,11 @@ export interface TokenChunk {
   usage?: TokenUsage;
   /** Set on the final chunk only. */
   finishReason?: FinishReason;
+  /**
+   * Token ids of this chunk's text, where the runner knows them (`capabilities().tokenIds`). A
+   * continuation may hand them back as `ExecuteBatch.continuationTokenIds` to resume exactly.
+   */
+  tokenIds?: number[];
   /** The runtime's own finish reason string, before unification (e.g. `'end_turn'`). */
   rawFinishReason?: string;
   /**

@@ -1,6 +1,7 @@
 import type { Deployment } from './deployment.js';
 import { inferRuntime } from './infer-runtime.js';
 import { InferenceError } from './inference-error.js';
+import { DEFAULT_RETRY_POLICY } from './retry-policy.js';
 
 const RUNTIMES = new Set(['vllm', 'tensorrt', 'ort', 'candle', 'cuda', 'mistralrs', 'openai', 'anthropic', 'gemini', 'litellm']);
 
@@ -58,12 +59,13 @@ export function validateDeployment(input: unknown): Deployment {
     nonNegativeInt(r, 'rateLimits', 'maxQueueLength', bad);
   });
   section(d, 'retry', bad, (r) => {
-    required(r, 'retry', 'maxRetries', bad) && nonNegativeInt(r, 'retry', 'maxRetries', bad);
-    required(r, 'retry', 'initialDelayMs', bad) && nonNegative(r, 'retry', 'initialDelayMs', bad);
-    required(r, 'retry', 'maxDelayMs', bad) && nonNegative(r, 'retry', 'maxDelayMs', bad);
-    if (typeof r.initialDelayMs === 'number' && typeof r.maxDelayMs === 'number' && r.maxDelayMs < r.initialDelayMs) {
-      bad('retry.maxDelayMs', 'must be >= initialDelayMs');
-    }
+    // Every retry field is optional: DEFAULT_RETRY_POLICY fills the gaps.
+    nonNegativeInt(r, 'retry', 'maxRetries', bad);
+    nonNegative(r, 'retry', 'initialDelayMs', bad);
+    nonNegative(r, 'retry', 'maxDelayMs', bad);
+    const initial = typeof r.initialDelayMs === 'number' ? r.initialDelayMs : DEFAULT_RETRY_POLICY.initialDelayMs;
+    const max = typeof r.maxDelayMs === 'number' ? r.maxDelayMs : DEFAULT_RETRY_POLICY.maxDelayMs;
+    if (max < initial) bad('retry.maxDelayMs', `must be >= initialDelayMs (${initial})`);
     if (r.multiplier !== undefined && !(typeof r.multiplier === 'number' && r.multiplier >= 1 && Number.isFinite(r.multiplier))) {
       bad('retry.multiplier', 'must be a finite number >= 1');
     }

@@ -5,6 +5,7 @@ import {
   InferenceError,
   isInferenceErrorKind,
   RunHandle,
+  StopSequenceMatcher,
   type RunHandleController,
   type ExecuteBatch,
   type ExecuteOptions,
@@ -26,7 +27,7 @@ import { resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunn
 import { readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
-import { StopSequenceMatcher } from './tokenizer/stop-sequence-matcher.js';
+
 import { resolveWeightSource } from './weights/resolve-weight-source.js';
 
 const PROVIDER = 'cuda';

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import {
+  abortError,
   InferenceError,
   RunHandle,
   type ExecuteBatch,
@@ -12,6 +13,7 @@ import {
   type TokenChunk,
   type TokenUsage,
   type TransportKind,
+  validateBatch,
 } from '@inferkit/inference-core';
 import { ChunkStream, withRequestId } from './http/chunk-stream.js';
 import { classifyHttpError, type ClassifyContext, type ProviderErrorInfo } from './http/classify-http-error.js';
@@ -126,9 +128,9 @@ export class RemoteRunner implements ModelRunner {
   }
 
   async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
-    validateBatch(batch, this.#wire.label);
+    validateBatch(batch, { label: this.#wire.label });
     const signal = options?.signal;
-    if (signal?.aborted) throw cancelledBy(signal, batch.requestId);
+    if (signal?.aborted) throw abortError(signal, batch.requestId);
     if (this.#closed) throw new InferenceError('cancelled', `${this.#wire.label} runner is closed`, { requestId: batch.requestId });
     let stream: ChunkStream;
     try {
@@ -183,14 +185,14 @@ export class RemoteRunner implements ModelRunner {
       ? new SseResponseSink(stream, this.#wire.createDecoder(batch, emit, ctx), sinkOptions)
       : new JsonResponseSink(stream, (json) => this.#wire.decodeUnary(json, batch, emit, ctx), sinkOptions);
     // The credential read may have taken a while: do not send a request nobody waits for.
-    if (signal?.aborted) throw cancelledBy(signal, batch.requestId);
+    if (signal?.aborted) throw abortError(signal, batch.requestId);
     const call = this.#transport.request(req, sink);
     stream.attach(call);
     if (signal === undefined) {
       await stream.ready;
       return stream;
     }
-    const onAbort = (): void => stream.cancel(cancelledBy(signal, batch.requestId));
+    const onAbort = (): void => stream.cancel(abortError(signal, batch.requestId));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await stream.ready;
@@ -300,35 +302,3 @@ function usageTrackingEmitter(stream: ChunkStream, price: ModelPrice | undefined
   };
 }
 
-function validateBatch(batch: ExecuteBatch, label: string): void {
-  const bad = (msg: string, param: string): InferenceError =>
-    new InferenceError('bad_request', `${label}: ${msg}`, {
-      details: { param },
-      ...(typeof batch?.requestId === 'string' ? { requestId: batch.requestId } : {}),
-    });
-  if (typeof batch !== 'object' || batch === null) throw bad('batch must be an object', 'batch');
-  if (typeof batch.requestId !== 'string') throw bad('requestId must be a string', 'requestId');
-  if (typeof batch.model !== 'string' || batch.model === '') throw bad('model must be a non-empty string', 'model');
-  if (!Array.isArray(batch.messages) || batch.messages.length === 0) throw bad('messages must be a non-empty array', 'messages');
-  if (typeof batch.sampling !== 'object' || batch.sampling === null) throw bad('sampling must be an object', 'sampling');
-  const max = batch.sampling.maxTokens;
-  if (max !== undefined && (!Number.isInteger(max) || max <= 0)) throw bad('sampling.maxTokens must be a positive integer', 'maxTokens');
-  if (batch.tools !== undefined) {
-    if (!Array.isArray(batch.tools)) throw bad('tools must be an array', 'tools');
-    batch.tools.forEach((t, i) => {
-      if (typeof t?.name !== 'string' || t.name === '') throw bad(`tools[${i}].name must be a non-empty string`, `tools[${i}]`);
-      if (typeof t.parameters !== 'object' || t.parameters === null) throw bad(`tools[${i}].parameters must be a JSON Schema object`, `tools[${i}]`);
-    });
-  }
-  const stop = batch.sampling.stop;
-  if (stop !== undefined && (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string'))) {
-    throw bad('sampling.stop must be an array of strings', 'stop');
-  }
-}
-
-function cancelledBy(signal: AbortSignal, requestId: string): InferenceError {
-  const reason: unknown = signal.reason;
-  if (InferenceError.isInstance(reason)) return reason;
-  const text = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted by caller signal';
-  return new InferenceError('cancelled', text, { details: { reason: text }, requestId });
-}

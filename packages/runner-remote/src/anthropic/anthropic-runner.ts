@@ -47,7 +47,7 @@ export class AnthropicWire implements ProviderWire {
   buildRequest(batch: ExecuteBatch, secret: Secret | undefined): HttpRequest {
     const bad = (msg: string, param: string) =>
       new InferenceError('bad_request', `anthropic: ${msg}`, { details: { param }, requestId: batch.requestId });
-    const s = batch.sampling;
+    const s = batch.sampling ?? {};
     if (s.presencePenalty !== undefined) throw bad('presencePenalty is not supported by the Messages API', 'presencePenalty');
     if (s.frequencyPenalty !== undefined) throw bad('frequencyPenalty is not supported by the Messages API', 'frequencyPenalty');
     if (s.seed !== undefined) throw bad('seed is not supported by the Messages API', 'seed');

@@ -40,7 +40,7 @@ export class GeminiWire implements ProviderWire {
   }
 
   buildRequest(batch: ExecuteBatch, secret: Secret | undefined): HttpRequest {
-    const s = batch.sampling;
+    const s = batch.sampling ?? {};
     const prompt = convertToGeminiMessages(batch.messages, 'gemini');
     const body: GeminiRequest = { contents: prompt.contents };
     if (prompt.systemInstruction !== undefined) body.systemInstruction = prompt.systemInstruction;

@@ -101,7 +101,7 @@ export class OpenAIWire implements ProviderWire {
     const s = this.settings;
     const bad = (msg: string, param: string) =>
       new InferenceError('bad_request', `${this.label}: ${msg}`, { details: { param }, requestId: batch.requestId });
-    const sampling = batch.sampling;
+    const sampling = batch.sampling ?? {};
     const body: OpenAIChatRequest = { model: batch.model, messages: convertToOpenAIMessages(batch.messages, this.label) };
     if (!s.sendModel) delete (body as { model?: string }).model;
     if (batch.stream) {

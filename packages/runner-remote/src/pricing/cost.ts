@@ -68,6 +68,6 @@ export function estimateCost(price: ModelPrice | undefined, batch: ExecuteBatch)
   }
   const promptTokens = Math.ceil(chars / 4);
   const estimated = Number.isFinite(batch.estimatedTokens) ? Math.max(0, batch.estimatedTokens) : 0;
-  const outputTokens = batch.sampling.maxTokens ?? Math.max(0, estimated - promptTokens);
+  const outputTokens = batch.sampling?.maxTokens ?? Math.max(0, estimated - promptTokens);
   return (promptTokens * price.inputPerMTok + outputTokens * price.outputPerMTok) / 1e6;
 }

@@ -1,23 +1,34 @@
 /**
  * Finds stop strings in streamed text. Text that could still turn into a stop string is held
- * back, so a stop string is never partly emitted, even when it spans several chunks.
+ * back, so a stop string is never partly emitted, even when it spans several chunks; the stop
+ * string itself and everything after it are dropped. Shared by every runner that matches stop
+ * strings itself (the Python bridge has a mirror checked against the same case file,
+ * `test-data/stop-sequence-cases.json`).
  */
 export class StopSequenceMatcher {
   private readonly stops: readonly string[];
   private readonly longest: number;
   private pending: string;
+  private matched: boolean;
 
   constructor(stops: readonly string[]) {
-    this.stops = stops;
-    this.longest = stops.reduce((n, s) => Math.max(n, s.length), 0);
+    this.stops = stops.filter((s) => s.length > 0);
+    this.longest = this.stops.reduce((n, s) => Math.max(n, s.length), 0);
     this.pending = '';
+    this.matched = false;
+  }
+
+  /** Whether a stop string was found (nothing more is emitted after that). */
+  get stopped(): boolean {
+    return this.matched;
   }
 
   /**
    * Feeds new text. Returns the text that is safe to emit and whether a stop string was found
-   * (everything from the stop string on is dropped).
+   * (everything from the stop string on is dropped; later pushes return `''`).
    */
   push(text: string): { text: string; stopped: boolean } {
+    if (this.matched) return { text: '', stopped: true };
     if (this.stops.length === 0) return { text, stopped: false };
     const buf = this.pending + text;
     let cut = -1;
@@ -27,6 +38,7 @@ export class StopSequenceMatcher {
     }
     if (cut !== -1) {
       this.pending = '';
+      this.matched = true;
       return { text: buf.slice(0, cut), stopped: true };
     }
     const hold = this.heldSuffixLength(buf);
@@ -38,7 +50,7 @@ export class StopSequenceMatcher {
   flush(): string {
     const rest = this.pending;
     this.pending = '';
-    return rest;
+    return this.matched ? '' : rest;
   }
 
   // Longest suffix of `buf` that is a proper prefix of some stop string.
