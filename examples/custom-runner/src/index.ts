@@ -1,2 +1,2 @@
-export { EchoRunner } from './echo-runner.js';
+export { EchoRunner, runnerFactory } from './echo-runner.js';
 export type { EchoRunnerOptions } from './echo-runner.js';
