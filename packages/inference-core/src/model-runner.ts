@@ -1,5 +1,6 @@
 import type { CudaContextHandle } from './cuda-context-handle.js';
 import type { ExecuteBatch } from './execute-batch.js';
+import type { RateLimitObservation } from './rate-limiter.js';
 import type { RateLimits } from './rate-limits.js';
 import type { RunnerCapabilities } from './runner-capabilities.js';
 import type { RunHandle } from './run-handle.js';
@@ -63,6 +64,12 @@ export interface ModelRunner {
   gilPinned?(): boolean;
   /** Limits of the backend (e.g. provider quotas), applied by `supervise` when the policy has none. */
   rateLimits?(): RateLimits | undefined;
+  /**
+   * Subscribes to what the backend says about its own limits (e.g. a provider's rate-limit
+   * response headers); returns the unsubscribe function. `supervise` subscribes its rate limiter,
+   * so whoever wraps the runner gets the feedback.
+   */
+  observeRateLimits?(listener: (observation: RateLimitObservation) => void): () => void;
   /** Estimated cost of `batch` in USD; `undefined` = unknown price, never a silent 0. */
   estimateCostUsd?(batch: ExecuteBatch): number | undefined;
   /**
