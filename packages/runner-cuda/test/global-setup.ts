@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ggufPath, modelDir, NO_EOS_MODELS, noEosModelDir, PACKAGE_DIR, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
+import { GGUF_MODELS, GGUF_MODELS_DIR, GGUF_TYPES, ggufModelPath, ggufPath, modelDir, NO_EOS_MODELS, noEosModelDir, PACKAGE_DIR, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
 import { pseudoRandomIds, REFERENCE_PROMPTS, referenceLogitsFile } from './helpers/prompts.js';
 
 /**
@@ -44,6 +44,7 @@ function writeTestModels(): void {
         existsSync(join(TEST_MODELS_DIR, m, 'config.json')) &&
         existsSync(ggufPath(m)) &&
         NO_EOS_MODELS.every((n) => existsSync(join(noEosModelDir(n), 'config.json'))) &&
+        GGUF_MODELS.every((g) => GGUF_TYPES.every((t) => existsSync(ggufModelPath(g, t)))) &&
         REFERENCE_PROMPTS.every((p) => existsSync(referenceLogitsFile(m, p.label))),
     );
   if (fresh) return;
@@ -51,6 +52,7 @@ function writeTestModels(): void {
     execFileSync('python3', [join(SCRIPTS_DIR, script), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   run('gen_tiny_models.py', [TEST_MODELS_DIR]);
   for (const m of TINY_MODELS) run('export_gguf.py', [join(TEST_MODELS_DIR, m), ggufPath(m)]);
+  run('gen_gguf_models.py', [GGUF_MODELS_DIR]);
   for (const m of NO_EOS_MODELS) {
     const dir = noEosModelDir(m);
     cpSync(modelDir(m), dir, { recursive: true });

@@ -32,5 +32,25 @@ export function ggufPath(name: TinyModel): string {
   return join(TEST_MODELS_DIR, `${name}.gguf`);
 }
 
+/**
+ * Tiny GGUF models in every weight type the engine reads, written by the global setup
+ * (scripts/gen_gguf_models.py): one random-weight checkpoint per architecture (dimensions are
+ * multiples of 256, the k-quant super-block), exported once per type.
+ */
+export const GGUF_MODELS_DIR = join(TEST_MODELS_DIR, 'gguf');
+export const GGUF_MODELS = ['llama', 'qwen2', 'qwen3'] as const;
+export type GgufModel = (typeof GGUF_MODELS)[number];
+export const GGUF_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q4_k_m'] as const;
+export type GgufType = (typeof GGUF_TYPES)[number];
+
+export function ggufModelPath(model: GgufModel, type: GgufType): string {
+  return join(GGUF_MODELS_DIR, `${model}-${type}.gguf`);
+}
+
+/** The F32 Hugging Face checkpoint each GGUF test model was exported from. */
+export function ggufSourceDir(model: GgufModel): string {
+  return join(GGUF_MODELS_DIR, model);
+}
+
 /** Whether the native addon has been built (`pnpm run build` does it). */
 export const ADDON_BUILT = existsSync(ADDON_PATH);
