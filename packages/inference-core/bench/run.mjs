@@ -7,7 +7,10 @@
 //   (b3) RunHandle.pushable() fed by a callback-style producer that pushes until push() returns
 //       false (the high-water mark) and resumes on ready(): no generator, no chained `then`,
 //   (c2) supervise(runner) whose execute() returns (b3), same policies as (c),
-// and prints ns/chunk. Target: (c) within 1.2x of (a); (c2) is checked against the same bar.
+//   (d) route([supervise(runner)]) over that one supervised target (c), fallback strategy,
+//   (d2) route([supervise(pushRunner)]) over (c2),
+// and prints ns/chunk. Targets: (c) within 1.2x of (a), (c2) against the same bar; (d) within
+// 1.05x of (c) and (d2) within 1.05x of (c2): routing adds nothing per chunk beyond one observer.
 //
 // Run: pnpm --filter @inferkit/inference-core build && pnpm --filter @inferkit/inference-core bench
 // Options: CHUNKS=1000000 ROUNDS=7 node bench/run.mjs
@@ -22,7 +25,7 @@ if (!existsSync(dist)) {
   console.error('dist/ is missing: run `pnpm --filter @inferkit/inference-core build` first');
   process.exit(1);
 }
-const { RunHandle, supervise } = await import(dist);
+const { RunHandle, route, supervise } = await import(dist);
 
 const CHUNKS = Number(process.env.CHUNKS ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
@@ -77,7 +80,9 @@ const policies = {
 };
 const supervised = supervise(runner, policies);
 const supervisedPush = supervise(pushRunner, policies);
-const batch = (n) => ({ requestId, model: 'bench', messages: [], sampling: {}, stream: true, estimatedTokens: n });
+const routed = route([supervise(runner, policies)], { strategy: 'fallback' });
+const routedPush = route([supervise(pushRunner, policies)], { strategy: 'fallback' });
+const batch = (n) => ({ requestId, model: 'bench', messages: [{ role: 'user', content: 'x' }], sampling: {}, stream: true, estimatedTokens: n });
 
 async function consume(iterable) {
   let count = 0;
@@ -96,6 +101,8 @@ const variants = [
   { id: 'c', name: '(c) supervise(RunHandle)', run: async (n) => consume(await supervised.execute(batch(n))) },
   { id: 'b3', name: '(b3) RunHandle, push source', run: (n) => consume(pushed(n)) },
   { id: 'c2', name: '(c2) supervise(RunHandle, push source)', run: async (n) => consume(await supervisedPush.execute(batch(n))) },
+  { id: 'd', name: '(d) route([supervise(RunHandle)])', run: async (n) => consume(await routed.execute(batch(n))) },
+  { id: 'd2', name: '(d2) route([supervise(push source)])', run: async (n) => consume(await routedPush.execute(batch(n))) },
 ];
 
 async function time(v, n) {
@@ -136,7 +143,14 @@ const cRow = rows.find((r) => r.variant.startsWith('(c)'));
 const c = cRow.vsBare;
 const c2Row = rows.find((r) => r.variant.startsWith('(c2)'));
 const c2 = c2Row.vsBare;
+const vs = (x, y, key) => +(x[key] / y[key]).toFixed(3);
+const dRow = rows.find((r) => r.variant.startsWith('(d)'));
+const d2Row = rows.find((r) => r.variant.startsWith('(d2)'));
+const dVsC = { median: vs(dRow, cRow, 'nsPerChunk'), min: vs(dRow, cRow, 'min') };
+const d2VsC2 = { median: vs(d2Row, c2Row, 'nsPerChunk'), min: vs(d2Row, c2Row, 'min') };
 console.log('');
+console.log(`target (d) ≤ 1.05 × (c): ${dVsC.median <= 1.05 ? 'met' : 'NOT met'} on medians (${dVsC.median}), ${dVsC.min <= 1.05 ? 'met' : 'NOT met'} on minimums (${dVsC.min})`);
+console.log(`target (d2) ≤ 1.05 × (c2): ${d2VsC2.median <= 1.05 ? 'met' : 'NOT met'} on medians (${d2VsC2.median}), ${d2VsC2.min <= 1.05 ? 'met' : 'NOT met'} on minimums (${d2VsC2.min})`);
 console.log(`target (c) ≤ 1.2 × (a): ${c <= 1.2 ? 'met' : 'NOT met'} on medians (${c.toFixed(3)}), ${cRow.vsBareMin <= 1.2 ? 'met' : 'NOT met'} on minimums (${cRow.vsBareMin.toFixed(3)})`);
 console.log(`target (c2) ≤ 1.2 × (a): ${c2 <= 1.2 ? 'met' : 'NOT met'} on medians (${c2.toFixed(3)}), ${c2Row.vsBareMin <= 1.2 ? 'met' : 'NOT met'} on minimums (${c2Row.vsBareMin.toFixed(3)})`);
 
@@ -155,6 +169,8 @@ const result = {
   samples,
   targetMet: { median: c <= 1.2, min: cRow.vsBareMin <= 1.2 },
   targetMetPush: { median: c2 <= 1.2, min: c2Row.vsBareMin <= 1.2 },
+  routeVsSupervise: dVsC,
+  routePushVsSupervisePush: d2VsC2,
 };
 writeFileSync(join(outDir, 'stream-overhead.json'), JSON.stringify(result, null, 2) + '\n');
 console.log(`wrote ${join('bench', 'out', 'stream-overhead.json')}`);

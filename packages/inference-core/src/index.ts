@@ -84,3 +84,12 @@ export type { BudgetExcess } from './budget-tracker.js';
 export { SupervisedRunner, supervise } from './supervise.js';
 export type { SupervisePolicy } from './supervise.js';
 export type { SuperviseEvent } from './supervise-event.js';
+
+// Serving
+export { route, Router } from './router.js';
+export type { RouteAttempt } from './router.js';
+export type { RouteTarget } from './route-target.js';
+export type { RouteTargetStats } from './route-target-state.js';
+export { DEFAULT_FALLBACK_KINDS, DEFAULT_ROUTE_BREAKER } from './route-options.js';
+export type { RouteOptions, RouteStrategy } from './route-options.js';
+export type { RouteEvent } from './route-event.js';

@@ -525,7 +525,8 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   /** @internal See `RunObserver`. */
   [kObserve](observer: RunObserver): void {
     const s = this.state;
-    if (s === OPEN) this.observer = observer;
+    // Wrappers stack (a router over supervised runners): every observer sees every chunk and settles.
+    if (s === OPEN) this.observer = this.observer === null ? observer : new ObserverPair(this.observer, observer);
     else if (s === FAILED) observer.settle('failed', this.error);
     else if (s === CANCELLED) observer.settle('cancelled', this.error);
     else observer.settle('ended', null);
@@ -575,3 +576,24 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
 }
 
 function noop(): void {}
+
+/** Two observers of one handle, called in the order they were attached. */
+class ObserverPair implements RunObserver {
+  private readonly first: RunObserver;
+  private readonly second: RunObserver;
+  constructor(first: RunObserver, second: RunObserver) {
+    this.first = first;
+    this.second = second;
+  }
+  chunk(chunk: TokenChunk): void {
+    this.first.chunk(chunk);
+    this.second.chunk(chunk);
+  }
+  settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {
+    try {
+      this.first.settle(outcome, error);
+    } finally {
+      this.second.settle(outcome, error);
+    }
+  }
+}
