@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.js';
 import { InferenceError } from './inference-error.js';
 import type { ExecuteBatch } from './execute-batch.js';
+import type { ModelRunner } from './model-runner.js';
+import type { RateLimitObservation } from './rate-limiter.js';
 import type { RunHandle } from './run-handle.js';
 import { ScriptedRunner, type ScriptedRunnerOptions, type ScriptStep } from './scripted-runner.js';
 import { supervise, type SupervisePolicy } from './supervise.js';
@@ -184,6 +186,29 @@ describe('supervise', () => {
     const h = await drive(clock, sup.execute(batch({ estimatedTokens: 900 })));
     expect(clock.now()).toBe(0);
     await drain(h);
+  });
+
+  it("subscribes its limiter to the runner's observeRateLimits and unsubscribes on close", async () => {
+    const clock = new FakeClock();
+    const runner = new ScriptedRunner({ script: [{ text: 'x' }, { finish: 'stop' }], clock, pacing: 'microtask' });
+    const listeners = new Set<(o: RateLimitObservation) => void>();
+    const observed: ModelRunner = Object.assign(Object.create(runner) as ModelRunner, {
+      observeRateLimits: (l: (o: RateLimitObservation) => void) => {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    });
+    const sup = supervise(observed, { clock, rateLimits: {} });
+    expect(listeners.size).toBe(1);
+    // The backend says its window is spent for 5 s: the next request waits that long.
+    for (const l of listeners) l({ remainingRequests: 0, resetMs: 5000 });
+    await drain(await drive(clock, sup.execute(batch())));
+    expect(clock.now()).toBe(5000);
+    await sup.close();
+    expect(listeners.size).toBe(0);
+    // Without a limiter there is nothing to feed, so nothing subscribes.
+    supervise(observed, { clock });
+    expect(listeners.size).toBe(0);
   });
 
   it('firstChunkMs fails with timeout; cancel and abort after return reach the runner', async () => {

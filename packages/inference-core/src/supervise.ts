@@ -87,6 +87,7 @@ export class SupervisedRunner implements ModelRunner {
   private readonly timeouts: Timeouts | undefined;
   private readonly onEvent: ((event: SuperviseEvent) => void) | undefined;
   private readonly baseConcurrency: number | undefined;
+  private stopObserving: (() => void) | null;
 
   constructor(runner: ModelRunner, policy: SupervisePolicy = {}) {
     this.runner = runner;
@@ -105,6 +106,10 @@ export class SupervisedRunner implements ModelRunner {
         : undefined;
     const limits = policy.rateLimits ?? runner.rateLimits?.();
     this.limiter = limits !== undefined ? new RateLimiter(limits, { clock: this.clock }) : undefined;
+    // What the runner learns about its limits (a provider's rate-limit headers) feeds the limiter.
+    const limiter = this.limiter;
+    this.stopObserving =
+      limiter !== undefined && typeof runner.observeRateLimits === 'function' ? runner.observeRateLimits((o) => limiter.observe(o)) : null;
     const serving = policy.serving;
     this.baseConcurrency = serving?.maxConcurrent;
     this.capacity =
@@ -153,6 +158,8 @@ export class SupervisedRunner implements ModelRunner {
     return this.runner.rebuildSession(cause);
   }
   async close(): Promise<void> {
+    this.stopObserving?.();
+    this.stopObserving = null;
     await this.runner.close?.();
   }
 
