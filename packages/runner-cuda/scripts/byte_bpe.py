@@ -33,7 +33,7 @@ def bytes_to_unicode():
     return dict(zip(bs, [chr(c) for c in cs]))
 
 
-def train(vocab_size):
+def train(vocab_size, corpus=_CORPUS, split=_SPLIT):
     """Returns (tokens in id order, merges as "a b" strings); specials take the last ids."""
     byte_enc = bytes_to_unicode()
     tokens = [byte_enc[b] for b in range(256)]
@@ -41,7 +41,7 @@ def train(vocab_size):
     if n_merges < 0:
         raise ValueError("vocab_size too small for the byte alphabet")
     words = Counter()
-    for piece in _SPLIT.findall(_CORPUS):
+    for piece in split.findall(corpus):
         words[tuple(byte_enc[b] for b in piece.encode("utf-8"))] += 1
     merges = []
     vocab = set(tokens)

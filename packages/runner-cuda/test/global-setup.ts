@@ -2,7 +2,24 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GGUF_MODELS, GGUF_MODELS_DIR, GGUF_TYPES, ggufModelPath, ggufPath, modelDir, NO_EOS_MODELS, noEosModelDir, PACKAGE_DIR, SCRIPTS_DIR, TEST_MODELS_DIR, TINY_MODELS } from './helpers/paths.js';
+import {
+  GGUF_MODELS,
+  GGUF_MODELS_DIR,
+  GGUF_TYPES,
+  ggufModelPath,
+  ggufPath,
+  INFERKIT_TINY_DIR,
+  INFERKIT_TINY_GGUF,
+  modelDir,
+  NO_EOS_MODELS,
+  noEosModelDir,
+  PACKAGE_DIR,
+  SCRIPTS_DIR,
+  TEST_MODELS_DIR,
+  TINY_MODELS,
+  TOKENIZER_GGUFS,
+  tokenizerGguf,
+} from './helpers/paths.js';
 import { pseudoRandomIds, REFERENCE_PROMPTS, referenceLogitsFile } from './helpers/prompts.js';
 
 /**
@@ -34,6 +51,9 @@ function writeTestModels(): void {
   for (const f of readdirSync(SCRIPTS_DIR).filter((f) => f.endsWith('.py')).sort()) {
     hash.update(f).update(readFileSync(join(SCRIPTS_DIR, f)));
   }
+  // The demo model's GGUF export follows its files (weights by size: they change only by retraining).
+  for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) hash.update(f).update(readFileSync(join(INFERKIT_TINY_DIR, f)));
+  hash.update(String(statSync(join(INFERKIT_TINY_DIR, 'model.safetensors')).size));
   const stamp = hash.digest('hex');
   const stampFile = join(TEST_MODELS_DIR, 'stamp');
   const fresh =
@@ -46,13 +66,17 @@ function writeTestModels(): void {
         NO_EOS_MODELS.every((n) => existsSync(join(noEosModelDir(n), 'config.json'))) &&
         GGUF_MODELS.every((g) => GGUF_TYPES.every((t) => existsSync(ggufModelPath(g, t)))) &&
         REFERENCE_PROMPTS.every((p) => existsSync(referenceLogitsFile(m, p.label))),
-    );
+    ) &&
+    TOKENIZER_GGUFS.every((g) => existsSync(tokenizerGguf(g))) &&
+    existsSync(INFERKIT_TINY_GGUF);
   if (fresh) return;
   const run = (script: string, args: string[]) =>
     execFileSync('python3', [join(SCRIPTS_DIR, script), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   run('gen_tiny_models.py', [TEST_MODELS_DIR]);
   for (const m of TINY_MODELS) run('export_gguf.py', [join(TEST_MODELS_DIR, m), ggufPath(m)]);
   run('gen_gguf_models.py', [GGUF_MODELS_DIR]);
+  run('export_gguf.py', [INFERKIT_TINY_DIR, INFERKIT_TINY_GGUF]);
+  run('gen_tokenizer_ggufs.py', [join(TEST_MODELS_DIR, 'gguf-tokenizers')]);
   for (const m of NO_EOS_MODELS) {
     const dir = noEosModelDir(m);
     cpSync(modelDir(m), dir, { recursive: true });

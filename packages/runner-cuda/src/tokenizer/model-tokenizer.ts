@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { InferenceError } from '@inferkit/inference-core';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { readGgufMetadata, type GgufMetadata } from '../weights/gguf-metadata.js';
+import { ggufTokenizerSpec } from './gguf-tokenizer-json.js';
 
 /** `tokenizer_config.json` fields we read; special tokens may be strings or AddedToken objects. */
 interface TokenizerConfig {
@@ -33,9 +35,20 @@ async function readJson(path: string, required: boolean): Promise<unknown> {
   }
 }
 
+/** What a `ModelTokenizer` is made of, whichever files it came from. */
+interface ModelTokenizerParts {
+  bosToken: string | undefined;
+  eosToken: string | undefined;
+  addBosToken: boolean;
+  chatTemplate: string | undefined;
+  /** Ids that end generation besides the engine's own (from config.json or the GGUF). */
+  stopTokenIds: number[];
+}
+
 /**
- * A model's tokenizer (`tokenizer.json`), its special tokens and chat template
- * (`tokenizer_config.json`, or `chat_template.jinja` as written by newer transformers).
+ * A model's tokenizer, special tokens and chat template: from a Hugging Face model directory
+ * (`tokenizer.json`, `tokenizer_config.json` or `chat_template.jinja`), or converted from the
+ * metadata of a GGUF file.
  */
 export class ModelTokenizer {
   /** BOS token text, if the model has one. */
@@ -48,16 +61,21 @@ export class ModelTokenizer {
   readonly addBosToken: boolean;
   /** The Jinja chat template; `undefined` when the model ships none. */
   readonly chatTemplate: string | undefined;
+  /** Token ids that end generation: EOS and, for GGUF files, llama.cpp's end-of-generation set. */
+  readonly stopTokenIds: readonly number[];
 
   private readonly tokenizer: Tokenizer;
 
-  private constructor(tokenizer: Tokenizer, config: TokenizerConfig, chatTemplate: string | undefined) {
+  private constructor(tokenizer: Tokenizer, parts: ModelTokenizerParts) {
     this.tokenizer = tokenizer;
-    this.bosToken = tokenContent(config.bos_token);
-    this.eosToken = tokenContent(config.eos_token);
+    this.bosToken = parts.bosToken;
+    this.eosToken = parts.eosToken;
     this.eosTokenId = this.eosToken !== undefined ? tokenizer.token_to_id(this.eosToken) : undefined;
-    this.addBosToken = config.add_bos_token === true;
-    this.chatTemplate = chatTemplate;
+    this.addBosToken = parts.addBosToken;
+    this.chatTemplate = parts.chatTemplate;
+    const stops = new Set(parts.stopTokenIds);
+    if (this.eosTokenId !== undefined) stops.add(this.eosTokenId);
+    this.stopTokenIds = [...stops].sort((a, b) => a - b);
   }
 
   /** Reads the tokenizer files of a Hugging Face model directory. */
@@ -84,7 +102,33 @@ export class ModelTokenizer {
     } catch (e) {
       throw new InferenceError('bad_request', `${join(dir, 'tokenizer.json')} cannot be used: ${(e as Error).message}`, { cause: e });
     }
-    return new ModelTokenizer(tokenizer, config, template);
+    return new ModelTokenizer(tokenizer, {
+      bosToken: tokenContent(config.bos_token),
+      eosToken: tokenContent(config.eos_token),
+      addBosToken: config.add_bos_token === true,
+      chatTemplate: template,
+      stopTokenIds: [],
+    });
+  }
+
+  /** Converts the vocabulary in a GGUF file's metadata (`path`, or metadata already read). */
+  static async fromGguf(source: string | GgufMetadata): Promise<ModelTokenizer> {
+    const meta = typeof source === 'string' ? await readGgufMetadata(source) : source;
+    const spec = ggufTokenizerSpec(meta);
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(spec.json, spec.config);
+    } catch (e) {
+      throw new InferenceError('bad_request', `${basename(meta.file)}: the GGUF vocabulary cannot be used: ${(e as Error).message}`, { cause: e, details: { param: 'source.path' } });
+    }
+    if (spec.pairRanks !== undefined) setPairRanks(tokenizer, spec.pairRanks);
+    return new ModelTokenizer(tokenizer, {
+      bosToken: spec.bosToken,
+      eosToken: spec.eosToken,
+      addBosToken: spec.addBos,
+      chatTemplate: spec.chatTemplate,
+      stopTokenIds: spec.stopTokenIds,
+    });
   }
 
   /** Text → token ids. `addSpecialTokens` runs the tokenizer's post-processor (e.g. adds BOS). */
@@ -102,5 +146,24 @@ export class ModelTokenizer {
   /** Id of a token string (e.g. `'<|im_end|>'`), if it is in the vocabulary. */
   tokenId(token: string): number | undefined {
     return this.tokenizer.token_to_id(token);
+  }
+}
+
+/**
+ * Gives merges of equal score equal ranks in a loaded BPE model, so that, as in llama.cpp's
+ * SentencePiece tokenizer, the leftmost of several equally scored pairs merges first
+ * (tokenizers.js breaks rank ties by position). This reaches into the model's `bpe_ranks` map
+ * (keys `JSON.stringify([left, right])`), a field of @huggingface/tokenizers 0.2.0, the pinned
+ * version; a version without it fails loudly here instead of tokenizing differently.
+ */
+function setPairRanks(tokenizer: Tokenizer, ranks: Map<string, number>): void {
+  const model = (tokenizer as unknown as { model?: { bpe_ranks?: unknown } }).model;
+  const current = model?.bpe_ranks;
+  if (!(current instanceof Map) || current.size !== ranks.size) {
+    throw new InferenceError('internal', '@huggingface/tokenizers has no bpe_ranks map of the expected size; SentencePiece GGUF vocabularies need version 0.2.0');
+  }
+  for (const [key, rank] of ranks) {
+    if (!current.has(key)) throw new InferenceError('internal', '@huggingface/tokenizers keys bpe_ranks differently than version 0.2.0; SentencePiece GGUF vocabularies need that version');
+    current.set(key, rank);
   }
 }

@@ -52,5 +52,17 @@ export function ggufSourceDir(model: GgufModel): string {
   return join(GGUF_MODELS_DIR, model);
 }
 
+/** GGUF files built around their vocabularies (scripts/gen_tokenizer_ggufs.py), by name. */
+export const TOKENIZER_GGUFS = ['bpe-gpt2', 'bpe-llama3', 'bpe-qwen2', 'bpe-default', 'bpe-starcoder', 'bpe-falcon', 'spm', 'spm-no-prefix'] as const;
+export type TokenizerGguf = (typeof TOKENIZER_GGUFS)[number];
+
+export function tokenizerGguf(name: TokenizerGguf): string {
+  return join(TEST_MODELS_DIR, 'gguf-tokenizers', `${name}.gguf`);
+}
+
+/** The committed demo model (models/inferkit-tiny) and its F32 GGUF export, written by the global setup. */
+export const INFERKIT_TINY_DIR = join(PACKAGE_DIR, '..', '..', 'models', 'inferkit-tiny');
+export const INFERKIT_TINY_GGUF = join(TEST_MODELS_DIR, 'inferkit-tiny.gguf');
+
 /** Whether the native addon has been built (`pnpm run build` does it). */
 export const ADDON_BUILT = existsSync(ADDON_PATH);
