@@ -55,6 +55,13 @@ describe('validateDeployment', () => {
     }
   });
 
+  it('checks the file picked out of a weight source', () => {
+    const base = { name: 'a', model: 'b', runtime: 'cuda' };
+    expect(validateDeployment({ ...base, weights: { kind: 'hugging_face', repo: 'o/r', file: 'm-Q4_K_M.gguf' } }).weights).toMatchObject({ file: 'm-Q4_K_M.gguf' });
+    expect(problem({ ...base, weights: { kind: 'hugging_face', repo: 'o/r', file: '' } }).message).toContain('weights.file');
+    expect(problem({ ...base, weights: { kind: 'local_path', path: '/m', file: 7 } }).message).toContain('weights.file');
+  });
+
   it('rejects non-objects and unknown runtimes', () => {
     expect(problem(null).kind).toBe('bad_request');
     expect(problem([]).kind).toBe('bad_request');

@@ -44,8 +44,10 @@ export function validateDeployment(input: unknown): Deployment {
     else if (w.kind === 'hugging_face') {
       if (!nonEmpty(w.repo)) bad('weights.repo', 'must be a non-empty string');
       if (w.revision !== undefined && !nonEmpty(w.revision)) bad('weights.revision', 'must be a non-empty string');
+      if (w.file !== undefined && !nonEmpty(w.file)) bad('weights.file', 'must be a non-empty string');
     } else if (w.kind === 'local_path') {
       if (!nonEmpty(w.path)) bad('weights.path', 'must be a non-empty string');
+      if (w.file !== undefined && !nonEmpty(w.file)) bad('weights.file', 'must be a non-empty string');
     } else if (w.kind !== 'runtime_managed') {
       bad('weights.kind', "must be 'hugging_face', 'local_path' or 'runtime_managed'");
     }

@@ -11,10 +11,17 @@ export type WeightSource =
       repo: string;
       /** Branch, tag or commit; `undefined` means the repository's default branch. */
       revision?: string;
+      /**
+       * One file of the repository to load, e.g. `'model-Q4_K_M.gguf'` (a path inside the repo);
+       * `undefined` lets the runtime pick (it refuses to guess between several candidates).
+       */
+      file?: string;
     }
   | {
       kind: 'local_path';
       /** Absolute or cwd-relative path to a weights directory or file. */
       path: string;
+      /** With a directory `path`: the file in it to load, when it holds several candidates. */
+      file?: string;
     }
   | { kind: 'runtime_managed' };
