@@ -24,11 +24,12 @@ import { ChatPrompt } from './chat/chat-prompt.js';
 import { InProcessEngine, type EngineHandle, type EngineProgress } from './host/engine-handle.js';
 import { EngineProcess } from './host/engine-process.js';
 import { resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
-import { readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
+import { ggufSamplingDefaults, readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
 
-import { resolveWeightSource } from './weights/resolve-weight-source.js';
+import { readGgufMetadata } from './weights/gguf-metadata.js';
+import { resolveWeightSource, type ResolvedWeights } from './weights/resolve-weight-source.js';
 
 const PROVIDER = 'cuda';
 const MAX_STOP_STRINGS = 16;
@@ -82,16 +83,27 @@ function checkSampling(batch: ExecuteBatch): void {
   }
 }
 
-function weightBytes(dir: string): number {
+function weightBytes(weights: ResolvedWeights): number {
+  if (weights.format === 'gguf') return statSync(weights.file).size;
   let total = 0;
-  for (const f of readdirSync(dir)) if (f.endsWith('.safetensors')) total += statSync(join(dir, f)).size;
+  for (const f of readdirSync(weights.dir)) if (f.endsWith('.safetensors')) total += statSync(join(weights.dir, f)).size;
   return total;
 }
 
+/** The tokenizer and sampling defaults that come with the weights. */
+async function readModelFiles(weights: ResolvedWeights): Promise<{ tokenizer: ModelTokenizer; defaults: SamplingDefaults }> {
+  if (weights.format === 'safetensors') {
+    return { tokenizer: await ModelTokenizer.fromDirectory(weights.dir), defaults: await readSamplingDefaults(weights.dir) };
+  }
+  const meta = await readGgufMetadata(weights.file);
+  return { tokenizer: await ModelTokenizer.fromGguf(meta), defaults: ggufSamplingDefaults(meta) };
+}
+
 /**
- * `ModelRunner` over the native engine: Llama-family Hugging Face checkpoints (safetensors) on a
- * CUDA device or the CPU. The engine runs continuous batching on its own thread; this class owns
- * tokenization, chat templates, stop strings, UTF-8-safe detokenization and weight resolution.
+ * `ModelRunner` over the native engine: Llama-family Hugging Face checkpoints (safetensors) or
+ * GGUF files on a CUDA device or the CPU. The engine runs continuous batching on its own thread;
+ * this class owns tokenization (converted from the GGUF metadata for GGUF files), chat templates,
+ * stop strings, UTF-8-safe detokenization and weight resolution.
  *
  * ```ts
  * const runner = new CudaRunner({ device: 'auto' });
@@ -153,10 +165,11 @@ export class CudaRunner implements ModelRunner {
     const { signal, onProgress } = options;
     const aborted = () => new InferenceError('cancelled', 'loadWeights aborted', { provider: PROVIDER });
     if (signal?.aborted) throw aborted();
-    const modelDir = await resolveWeightSource(source, { signal, onProgress });
-    const tokenizer = await ModelTokenizer.fromDirectory(modelDir);
+    const weights = await resolveWeightSource(source, { signal, onProgress });
+    // The engine takes a checkpoint directory or a .gguf file in the same option.
+    const modelDir = weights.format === 'gguf' ? weights.file : weights.dir;
+    const { tokenizer, defaults } = await readModelFiles(weights);
     const prompt = new ChatPrompt(tokenizer.chatTemplate, { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken, addBos: tokenizer.addBosToken });
-    const defaults = await readSamplingDefaults(modelDir);
     if (signal?.aborted) throw aborted();
 
     const binding = await this.ensureBinding();
@@ -164,7 +177,7 @@ export class CudaRunner implements ModelRunner {
     this.model = null;
     if (previous !== null) await previous.engine.close().catch(() => undefined);
 
-    const totalBytes = weightBytes(modelDir);
+    const totalBytes = weightBytes(weights);
     // Engine progress arrives through a thread-safe function, so a report can land after load()
     // resolved; those are dropped and the completed load is reported once, last.
     let loading = true;
@@ -195,8 +208,7 @@ export class CudaRunner implements ModelRunner {
       throw aborted();
     }
     report(totalBytes);
-    const stops = new Set<number>(info.eosTokenIds);
-    if (tokenizer.eosTokenId !== undefined) stops.add(tokenizer.eosTokenId);
+    const stops = new Set<number>([...info.eosTokenIds, ...tokenizer.stopTokenIds]);
     this.model = { engine, info, modelDir, tokenizer, prompt, defaults, stopTokenIds: Int32Array.from(stops) };
   }
 

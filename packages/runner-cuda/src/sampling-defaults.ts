@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { GgufMetadata } from './weights/gguf-metadata.js';
 
 /** Sampling defaults from `generation_config.json`, used for fields a request leaves unset. */
 export interface SamplingDefaults {
@@ -25,4 +26,18 @@ export async function readSamplingDefaults(modelDir: string): Promise<SamplingDe
   const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
   if (cfg.do_sample !== true) return { temperature: 0, topK: 0, topP: 1 };
   return { temperature: num(cfg.temperature, 1), topK: Math.max(0, Math.trunc(num(cfg.top_k, 50))), topP: num(cfg.top_p, 1) };
+}
+
+/**
+ * Sampling defaults of a GGUF file: `general.sampling.temp` / `top_k` / `top_p`, which
+ * llama.cpp's converter writes from generation_config.json when it asks for sampling. A file with
+ * none of them decodes greedily, like a checkpoint without `do_sample`; a missing one of the three
+ * takes transformers' default, as it would have in the checkpoint the file came from.
+ */
+export function ggufSamplingDefaults(meta: GgufMetadata): SamplingDefaults {
+  const temperature = meta.number('general.sampling.temp');
+  const topK = meta.number('general.sampling.top_k');
+  const topP = meta.number('general.sampling.top_p');
+  if (temperature === undefined && topK === undefined && topP === undefined) return { temperature: 0, topK: 0, topP: 1 };
+  return { temperature: Math.max(0, temperature ?? 1), topK: Math.max(0, Math.trunc(topK ?? 50)), topP: topP !== undefined && topP > 0 && topP <= 1 ? topP : 1 };
 }

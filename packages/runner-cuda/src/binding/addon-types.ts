@@ -16,6 +16,7 @@ export type AddonDevice = 'cpu' | 'cuda' | 'auto';
 
 /** @internal */
 export interface AddonLoadOptions {
+  /** A Hugging Face checkpoint directory, or a `.gguf` file. */
   modelDir: string;
   device?: AddonDevice;
   threads?: number;
