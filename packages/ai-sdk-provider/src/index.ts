@@ -2,4 +2,3 @@
 export { createInferkit, INFERKIT_PROVIDER } from './create-inferkit.js';
 export type { InferkitProvider } from './create-inferkit.js';
 export type { InferkitModelEntry, InferkitProviderSettings } from './inferkit-provider-settings.js';
-export { InferkitLanguageModel } from './inferkit-language-model.js';

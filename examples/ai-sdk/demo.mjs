@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// An inferkit runner as an AI SDK model: load the embedded model (models/inferkit-tiny) through
+// CudaRunner, wrap it with createInferkit, and stream a reply with the AI SDK's streamText.
+// Ctrl-C aborts the generation through streamText's abortSignal, which cancels the runner.
+//
+//   node examples/ai-sdk/demo.mjs
+//   node examples/ai-sdk/demo.mjs --prompt "What color is the sky?" --system "You are a helpful assistant." --temperature 0
+//   node examples/ai-sdk/demo.mjs --model ~/models/Qwen3-0.6B --max-tokens 200
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createInferkit } from '@inferkit/ai-sdk-provider';
+import { InferenceError } from '@inferkit/inference-core';
+import { CudaRunner } from '@inferkit/runner-cuda';
+import { streamText } from 'ai';
+
+const EMBEDDED_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'inferkit-tiny');
+
+const USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
+
+  --model        a local Hugging Face checkpoint directory (Llama, Mistral, Qwen2, Qwen3);
+                 default: the embedded model in models/inferkit-tiny
+  --prompt       the user message (default: "Tell me a story about a cat.")
+  --system       a system message
+  --max-tokens   most tokens to generate (default 200)
+  --temperature  0 for greedy; default: the model's generation_config.json
+  --device       auto (default), cuda or cpu; INFERKIT_DEVICE overrides it`;
+
+function fail(message, code = 2) {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+let args;
+try {
+  args = parseArgs({
+    // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
+    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string', default: 'Tell me a story about a cat.' },
+      system: { type: 'string' },
+      'max-tokens': { type: 'string', default: '200' },
+      temperature: { type: 'string' },
+      device: { type: 'string', default: 'auto' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (e) {
+  fail(`${e.message}\n\n${USAGE}`);
+}
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const maxOutputTokens = Number(args['max-tokens']);
+if (!Number.isInteger(maxOutputTokens) || maxOutputTokens < 1) fail(`--max-tokens must be a positive integer, got '${args['max-tokens']}'`);
+let temperature;
+if (args.temperature !== undefined) {
+  temperature = Number(args.temperature);
+  if (!(temperature >= 0 && temperature <= 2)) fail(`--temperature must be a number from 0 to 2, got '${args.temperature}'`);
+}
+const modelDir = resolve(args.model ?? EMBEDDED_MODEL);
+if (!existsSync(join(modelDir, 'config.json'))) fail(`--model ${modelDir}: no config.json there (expected a Hugging Face checkpoint directory)`);
+
+const err = (s) => process.stderr.write(s);
+
+let runner;
+try {
+  runner = new CudaRunner({ device: args.device });
+  err(`loading ${modelDir}\n`);
+  await runner.loadWeights({ kind: 'local_path', path: modelDir });
+} catch (e) {
+  fail(`could not load the model: ${InferenceError.isInstance(e) ? `${e.kind}: ${e.message}` : String(e)}`, 1);
+}
+err(`device: ${runner.modelInfo.device}\n\n`);
+
+// Any ModelRunner works here: a remote one, or one wrapped in supervise() or route().
+const inferkit = createInferkit({ models: { local: runner } });
+
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort());
+let failure;
+const result = streamText({
+  model: inferkit('local'),
+  ...(args.system !== undefined ? { system: args.system } : {}),
+  prompt: args.prompt,
+  maxOutputTokens,
+  ...(temperature !== undefined ? { temperature } : {}),
+  abortSignal: controller.signal,
+  onError: ({ error }) => {
+    failure = error;
+  },
+});
+let aborted = false;
+for await (const part of result.fullStream) {
+  if (part.type === 'text-delta') process.stdout.write(part.text);
+  else if (part.type === 'abort') aborted = true;
+}
+process.stdout.write('\n');
+await runner.close();
+
+if (aborted) fail('aborted', 130);
+if (failure !== undefined) {
+  // The provider's errors are AI SDK errors; `data.kind` is the InferenceError kind.
+  const kind = failure?.data?.kind;
+  fail(`generation failed${kind !== undefined ? ` (${kind})` : ''}: ${failure?.message ?? String(failure)}`, 1);
+}
+const usage = await result.usage;
+err(
+  `\nfinish: ${await result.finishReason}, input tokens: ${usage.inputTokens ?? 'unknown'}, ` +
+    `output tokens: ${usage.outputTokens ?? 'unknown'}\n`,
+);
