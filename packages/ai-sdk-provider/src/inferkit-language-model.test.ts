@@ -1,4 +1,4 @@
-import type { LanguageModelV3CallOptions, LanguageModelV3StreamPart } from '@ai-sdk/provider';
+import { APICallError, type LanguageModelV3CallOptions, type LanguageModelV3StreamPart } from '@ai-sdk/provider';
 import { ScriptedRunner } from '@inferkit/inference-core/testing';
 import { describe, expect, test } from 'vitest';
 import { InferkitLanguageModel } from './inferkit-language-model.js';
@@ -92,6 +92,17 @@ describe('InferkitLanguageModel.doGenerate', () => {
     expect(result.response).toEqual({ id: runner.calls[0]!.requestId, modelId: 'm' });
     expect(result.request?.body).toBe(runner.calls[0]);
     expect(runner.calls[0]!.stream).toBe(false);
+  });
+
+  test('a runner whose capabilities() throws fails the call with an APICallError, before execute', async () => {
+    const runner = new ScriptedRunner({ script: [{ finish: 'stop' }] });
+    runner.capabilities = () => {
+      throw new Error('capabilities are not known yet');
+    };
+    const err = await modelOf(runner).doGenerate(CALL).catch((e: unknown) => e);
+    expect(APICallError.isInstance(err)).toBe(true);
+    expect(err).toMatchObject({ message: 'capabilities are not known yet', data: { kind: 'internal' } });
+    expect(runner.calls).toHaveLength(0);
   });
 
   test('an empty response is empty content with finish reason other', async () => {

@@ -11,14 +11,26 @@ import type {
   SharedV3ProviderMetadata,
   SharedV3Warning,
 } from '@ai-sdk/provider';
-import type { ExecuteBatch, ModelRunner, RunHandle, SamplingParams, TokenChunk } from '@inferkit/inference-core';
-import { declaredCapabilities } from './declared-capabilities.js';
+import {
+  capabilitiesOf,
+  estimatePromptTokens,
+  type ExecuteBatch,
+  type ModelRunner,
+  type RunHandle,
+  type SamplingParams,
+  type TokenChunk,
+} from '@inferkit/inference-core';
 import { convertToInferkitMessages } from './convert-to-inferkit-messages.js';
-import { estimateTokens } from './estimate-tokens.js';
 import { prepareResponseFormat } from './prepare-response-format.js';
 import { prepareTools } from './prepare-tools.js';
 import { StreamPartBuilder } from './stream-part-builder.js';
 import { toAISDKError, type ErrorContext } from './to-ai-sdk-error.js';
+
+/**
+ * Output tokens counted in `ExecuteBatch.estimatedTokens` when the call sets no `maxOutputTokens`
+ * (the gateway assumes the same). Only rate limiters and budgets read the estimate.
+ */
+export const DEFAULT_ESTIMATED_OUTPUT_TOKENS = 256;
 
 /** How `createInferkit` configures one model. */
 export interface InferkitLanguageModelConfig {
@@ -196,9 +208,17 @@ export class InferkitLanguageModel implements LanguageModelV3 {
     }
   }
 
-  /** The batch for a call, and the warnings about what it could not carry. */
+  /**
+   * The batch for a call, and the warnings about what it could not carry. Throws the AI SDK error
+   * for a prompt it cannot convert, and for a runner whose `capabilities()` throws.
+   */
   private prepareCall(options: LanguageModelV3CallOptions, stream: boolean): { batch: ExecuteBatch; warnings: SharedV3Warning[] } {
-    const caps = declaredCapabilities(this.runner);
+    let caps: ReturnType<typeof capabilitiesOf>;
+    try {
+      caps = capabilitiesOf(this.runner);
+    } catch (e) {
+      throw toAISDKError(e, { modelId: this.modelId, requestId: undefined, abortSignal: undefined });
+    }
     const warnings: SharedV3Warning[] = [];
     const converted = convertToInferkitMessages(options.prompt, { images: caps.images, modelId: this.modelId, warnings });
     const sampling: SamplingParams = {};
@@ -228,7 +248,7 @@ export class InferkitLanguageModel implements LanguageModelV3 {
       messages: format.messages,
       sampling,
       stream,
-      estimatedTokens: estimateTokens(format.messages, tools.tools, options.maxOutputTokens),
+      estimatedTokens: estimatePromptTokens(format.messages, tools.tools) + (options.maxOutputTokens ?? DEFAULT_ESTIMATED_OUTPUT_TOKENS),
     };
     if (tools.tools !== undefined) batch.tools = tools.tools;
     if (tools.toolChoice !== undefined) batch.toolChoice = tools.toolChoice;

@@ -2,11 +2,11 @@
 // ScriptedRunner, declaring the capabilities each case needs.
 import { APICallError, UnsupportedFunctionalityError } from '@ai-sdk/provider';
 import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
-import { generateObject, generateText, jsonSchema, RetryError, stepCountIs, streamText, tool } from 'ai';
+import { generateObject, generateText, jsonSchema, Output, RetryError, stepCountIs, streamText, tool } from 'ai';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { createInferkit } from '../src/index.js';
-import { ALL, CapableRunner, captureWarnings } from './helpers/capable-runner.js';
+import { ALL, captureWarnings, scripted } from './helpers/scripted.js';
 
 let logged: ReturnType<typeof captureWarnings>;
 beforeEach(() => {
@@ -24,7 +24,7 @@ async function partsOf(stream: AsyncIterable<{ type: string }>): Promise<Array<{
 
 describe('streamText', () => {
   test('streams the runner text as it arrives, with usage, finish reason and the request id', async () => {
-    const runner = new CapableRunner({
+    const runner = scripted({
       script: [
         { text: 'Once ' },
         { text: 'upon ' },
@@ -61,7 +61,7 @@ describe('streamText', () => {
   });
 
   test('reasoning and text stream as separate blocks in the order they arrive', async () => {
-    const runner = new CapableRunner({
+    const runner = scripted({
       script: [
         { chunk: { reasoningDelta: 'The user wants ' } },
         { chunk: { reasoningDelta: 'a number.' } },
@@ -90,7 +90,7 @@ describe('streamText', () => {
   });
 
   test('a stream that ends without a finish chunk finishes as other, with unknown usage', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'cut' }] });
+    const runner = scripted({ script: [{ text: 'cut' }] });
     const result = streamText({ model: createInferkit({ models: { m: runner } })('m'), prompt: 'x' });
     expect(await result.text).toBe('cut');
     expect(await result.finishReason).toBe('other');
@@ -105,7 +105,7 @@ describe('streamText', () => {
       ['error', undefined, 'error'],
     ] as const;
     for (const [inferkitReason, raw, unified] of cases) {
-      const runner = new CapableRunner({ script: [{ text: 'x' }, { chunk: { finishReason: inferkitReason, rawFinishReason: raw } }] });
+      const runner = scripted({ script: [{ text: 'x' }, { chunk: { finishReason: inferkitReason, rawFinishReason: raw } }] });
       const result = streamText({ model: createInferkit({ models: { m: runner } })('m'), prompt: 'x' });
       await result.consumeStream();
       expect(await result.finishReason).toBe(unified);
@@ -114,7 +114,7 @@ describe('streamText', () => {
   });
 
   test('aborting mid-stream cancels the runner and ends the AI SDK stream with abort', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'first ' }, { delayMs: 120_000 }, { text: 'never' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ text: 'first ' }, { delayMs: 120_000 }, { text: 'never' }, { finish: 'stop' }] });
     const controller = new AbortController();
     const result = streamText({ model: createInferkit({ models: { m: runner } })('m'), prompt: 'x', abortSignal: controller.signal });
     const seen: string[] = [];
@@ -130,7 +130,7 @@ describe('streamText', () => {
   });
 
   test('a runner error before the first chunk reaches onError as an APICallError; the runner is not retried for a non-retryable kind', async () => {
-    const runner = new CapableRunner({
+    const runner = scripted({
       script: { executeError: new InferenceError('unauthorized', 'the API key was rejected', { status: 401 }), steps: [] },
     });
     const errors: unknown[] = [];
@@ -144,7 +144,7 @@ describe('streamText', () => {
   });
 
   test('a mid-stream error is streamed as an error part, keeps the text so far and finishes with error', async () => {
-    const runner = new CapableRunner({
+    const runner = scripted({
       script: [
         { text: 'partial' },
         {
@@ -168,7 +168,7 @@ describe('streamText', () => {
   });
 
   test('streams tool input as it arrives and the complete call at the end', async () => {
-    const runner = new CapableRunner(
+    const runner = scripted(
       {
         script: [
           toolDelta({ index: 0, id: 'call_1', name: 'weather', argumentsDelta: '{"city":' }),
@@ -198,7 +198,7 @@ describe('streamText', () => {
 
 describe('generateText', () => {
   test('returns text, usage and finish reason; settings reach the batch', async () => {
-    const runner = new CapableRunner(
+    const runner = scripted(
       { script: [{ text: 'Hello' }, { text: ' world' }, { finish: 'length', usage: { inputTokens: 7, outputTokens: 2 } }] },
       ALL,
     );
@@ -236,7 +236,7 @@ describe('generateText', () => {
   });
 
   test('penalties the runner does not declare are not sent, with an unsupported warning each', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'ok' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ text: 'ok' }, { finish: 'stop' }] });
     const result = await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
       prompt: 'x',
@@ -251,7 +251,7 @@ describe('generateText', () => {
   });
 
   test('a retryable runner error is retried by the AI SDK, honouring retryAfterMs, then surfaces as RetryError', async () => {
-    const runner = new CapableRunner({
+    const runner = scripted({
       script: { executeError: new InferenceError('rate_limited', 'requests per minute exhausted', { status: 429, retryAfterMs: 1 }), steps: [] },
     });
     const started = performance.now();
@@ -270,7 +270,7 @@ describe('generateText', () => {
   });
 
   test('a non-retryable error is thrown as it is after one call', async () => {
-    const runner = new CapableRunner({
+    const runner = scripted({
       script: { executeError: new InferenceError('context_length_exceeded', 'prompt is 9000 tokens, the context 4096'), steps: [] },
     });
     const err = await generateText({ model: createInferkit({ models: { m: runner } })('m'), prompt: 'x' }).catch((e: unknown) => e);
@@ -280,13 +280,13 @@ describe('generateText', () => {
   });
 
   test('a mid-stream error rejects with the mapped error', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'a' }, { error: new InferenceError('server_error', 'upstream 502', { status: 502 }) }] });
+    const runner = scripted({ script: [{ text: 'a' }, { error: new InferenceError('server_error', 'upstream 502', { status: 502 }) }] });
     const err = await generateText({ model: createInferkit({ models: { m: runner } })('m'), prompt: 'x', maxRetries: 0 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ message: 'upstream 502', statusCode: 502, isRetryable: true, data: { kind: 'server_error' } });
   });
 
   test('an abort signal that fires while waiting cancels the runner and rejects with the abort reason', async () => {
-    const runner = new CapableRunner({ script: [{ delayMs: 120_000 }, { text: 'late' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ delayMs: 120_000 }, { text: 'late' }, { finish: 'stop' }] });
     const controller = new AbortController();
     const pending = generateText({ model: createInferkit({ models: { m: runner } })('m'), prompt: 'x', abortSignal: controller.signal });
     const deadline = Date.now() + 10_000;
@@ -299,7 +299,7 @@ describe('generateText', () => {
   });
 
   test('an image the runner does not declare it can see is refused, not dropped', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'ok' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ text: 'ok' }, { finish: 'stop' }] });
     const err = await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
       messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image', image: PNG_1x1 }] }],
@@ -310,7 +310,7 @@ describe('generateText', () => {
   });
 
   test('an image reaches a runner that declares images, as base64 with its sniffed type', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'a dot' }, { finish: 'stop' }] }, { images: true });
+    const runner = scripted({ script: [{ text: 'a dot' }, { finish: 'stop' }] }, { images: true });
     await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
       messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image', image: PNG_1x1 }] }],
@@ -340,7 +340,7 @@ describe('tools', () => {
       : [{ text: `Done after ${batch.messages.length} messages.` }, { finish: 'stop' as const, usage: { inputTokens: 40, outputTokens: 6 } }];
 
   test('a multi-step tool loop: calls execute, results go back to the runner, the final answer ends the loop', async () => {
-    const runner = new CapableRunner({ script: weatherScript }, ALL);
+    const runner = scripted({ script: weatherScript }, ALL);
     const executed: string[] = [];
     const result = await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
@@ -389,7 +389,7 @@ describe('tools', () => {
   });
 
   test('the same loop through streamText', async () => {
-    const runner = new CapableRunner({ script: weatherScript }, ALL);
+    const runner = scripted({ script: weatherScript }, ALL);
     const result = streamText({
       model: createInferkit({ models: { m: runner } })('m'),
       prompt: 'Weather in Paris and Oslo?',
@@ -406,7 +406,7 @@ describe('tools', () => {
   });
 
   test('a forced tool choice maps to { type: tool, name }', async () => {
-    const runner = new CapableRunner({ script: [toolDelta({ index: 0, name: 'pick', argumentsDelta: '{}' }), { finish: 'tool_calls' }] }, ALL);
+    const runner = scripted({ script: [toolDelta({ index: 0, name: 'pick', argumentsDelta: '{}' }), { finish: 'tool_calls' }] }, ALL);
     const result = await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
       prompt: 'x',
@@ -419,7 +419,7 @@ describe('tools', () => {
   });
 
   test('tools for a runner that does not declare them are not sent, with an unsupported warning', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'no tools here' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ text: 'no tools here' }, { finish: 'stop' }] });
     const result = await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
       prompt: 'x',
@@ -432,7 +432,7 @@ describe('tools', () => {
   });
 
   test('a tool call streamed without a name is an error, not a silent drop', async () => {
-    const runner = new CapableRunner({ script: [toolDelta({ index: 0, argumentsDelta: '{}' }), { finish: 'tool_calls' }] }, ALL);
+    const runner = scripted({ script: [toolDelta({ index: 0, argumentsDelta: '{}' }), { finish: 'tool_calls' }] }, ALL);
     const err = await generateText({
       model: createInferkit({ models: { m: runner } })('m'),
       prompt: 'x',
@@ -446,7 +446,7 @@ describe('generateObject', () => {
   const schema = z.object({ name: z.string(), age: z.number().int() });
 
   test('a runner that declares responseFormat gets a json_schema format and the object is parsed', async () => {
-    const runner = new CapableRunner({ script: [{ text: '{"name":"Ada",' }, { text: '"age":36}' }, { finish: 'stop' }] }, ALL);
+    const runner = scripted({ script: [{ text: '{"name":"Ada",' }, { text: '"age":36}' }, { finish: 'stop' }] }, ALL);
     const result = await generateObject({
       model: createInferkit({ models: { m: runner } })('m'),
       schema,
@@ -467,7 +467,7 @@ describe('generateObject', () => {
   });
 
   test('a runner without responseFormat gets the schema in the system prompt, with a compatibility warning', async () => {
-    const runner = new CapableRunner({ script: [{ text: '{"name":"Grace","age":45}' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ text: '{"name":"Grace","age":45}' }, { finish: 'stop' }] });
     const result = await generateObject({ model: createInferkit({ models: { m: runner } })('m'), schema, system: 'You invent people.', prompt: 'One person.' });
     expect(result.object).toEqual({ name: 'Grace', age: 45 });
     expect(result.warnings).toEqual([{ type: 'compatibility', feature: 'responseFormat', details: expect.stringContaining('not enforced') }]);
@@ -480,14 +480,14 @@ describe('generateObject', () => {
   });
 
   test('JSON without a schema asks for json_object', async () => {
-    const runner = new CapableRunner({ script: [{ text: '[1,2]' }, { finish: 'stop' }] }, ALL);
+    const runner = scripted({ script: [{ text: '[1,2]' }, { finish: 'stop' }] }, ALL);
     const result = await generateObject({ model: createInferkit({ models: { m: runner } })('m'), output: 'no-schema', prompt: 'x' });
     expect(result.object).toEqual([1, 2]);
     expect(runner.calls[0]!.responseFormat).toEqual({ type: 'json_object' });
   });
 
   test('a plain JSON schema (jsonSchema) works like a zod one', async () => {
-    const runner = new CapableRunner({ script: [{ text: '{"ok":true}' }, { finish: 'stop' }] }, ALL);
+    const runner = scripted({ script: [{ text: '{"ok":true}' }, { finish: 'stop' }] }, ALL);
     const result = await generateObject({
       model: createInferkit({ models: { m: runner } })('m'),
       schema: jsonSchema<{ ok: boolean }>({ type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] }),
@@ -497,8 +497,15 @@ describe('generateObject', () => {
     expect(runner.calls[0]!.responseFormat).toMatchObject({ type: 'json_schema', name: 'response' });
   });
 
+  test('generateText with Output.object sends the same json_schema format', async () => {
+    const runner = scripted({ script: [{ text: '{"name":"Lin","age":29}' }, { finish: 'stop' }] }, ALL);
+    const result = await generateText({ model: createInferkit({ models: { m: runner } })('m'), output: Output.object({ schema }), prompt: 'x' });
+    expect(result.output).toEqual({ name: 'Lin', age: 29 });
+    expect(runner.calls[0]!.responseFormat).toMatchObject({ type: 'json_schema', schema: { type: 'object' } });
+  });
+
   test('output that does not match the schema fails clearly', async () => {
-    const runner = new CapableRunner({ script: [{ text: 'I cannot do JSON.' }, { finish: 'stop' }] });
+    const runner = scripted({ script: [{ text: 'I cannot do JSON.' }, { finish: 'stop' }] });
     const err = await generateObject({ model: createInferkit({ models: { m: runner } })('m'), schema, prompt: 'x' }).catch((e: unknown) => e);
     expect((err as Error).name).toBe('AI_NoObjectGeneratedError');
   });
