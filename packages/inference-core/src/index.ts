@@ -83,6 +83,7 @@ export { BudgetTracker } from './budget-tracker.js';
 export type { BudgetExcess } from './budget-tracker.js';
 export { SupervisedRunner, supervise } from './supervise.js';
 export type { SupervisePolicy } from './supervise.js';
+export type { RebuildPolicy } from './rebuild-policy.js';
 export type { SuperviseEvent } from './supervise-event.js';
 
 // Serving

@@ -91,6 +91,8 @@ export interface InferenceErrorDetailsByKind {
   unauthorized: {
     /** Provider error code, if any. */
     code?: string;
+    /** Set by `supervise` when its automatic rebuilds gave up (`SupervisePolicy.rebuild`). */
+    rebuildsGaveUp?: { rebuilds: number; windowMs: number };
   };
   forbidden: {
     /** Provider error code, if any. */
@@ -140,6 +142,8 @@ export interface InferenceErrorDetailsByKind {
     cudaError?: string;
     /** Device ordinal. */
     device?: number;
+    /** Set by `supervise` when its automatic rebuilds gave up (`SupervisePolicy.rebuild`). */
+    rebuildsGaveUp?: { rebuilds: number; windowMs: number };
   };
   runtime_crashed: {
     /** Exit code of the crashed process, if any. */
@@ -148,6 +152,8 @@ export interface InferenceErrorDetailsByKind {
     signal?: string | null;
     /** Last lines of its stderr, for diagnosis (never contains credentials). */
     stderrTail?: string;
+    /** Set by `supervise` when its automatic rebuilds gave up (`SupervisePolicy.rebuild`). */
+    rebuildsGaveUp?: { rebuilds: number; windowMs: number };
   };
   internal: {
     /** `name` of the wrapped error, when lifted by `liftInternal`. */

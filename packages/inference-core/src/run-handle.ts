@@ -81,6 +81,8 @@ export interface RunObserver {
 export const kObserve: unique symbol = Symbol.for('inferkit.runHandle.observe.v1');
 /** @internal Pushes back one already-read result, returned by the next `next()`. */
 export const kUnshift: unique symbol = Symbol.for('inferkit.runHandle.unshift.v1');
+/** @internal Whether the result pushed back with `kUnshift` is still unread. */
+export const kUnread: unique symbol = Symbol.for('inferkit.runHandle.unread.v1');
 
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
 
@@ -535,6 +537,11 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   /** @internal See `kUnshift`. */
   [kUnshift](result: IteratorResult<TokenChunk>): void {
     this.prefetched = result;
+  }
+
+  /** @internal See `kUnread`. */
+  get [kUnread](): boolean {
+    return this.prefetched !== null;
   }
 
   private settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {

@@ -11,4 +11,10 @@ export interface Serving {
   maxQueueLength?: number;
   /** Longest wait for a slot (ms, with `'queue'`); longer fails with `backpressure`. */
   maxQueueWaitMs?: number;
+  /**
+   * How long a handle resolved by `supervise`'s `execute` may go unread (no `next()`, no
+   * `cancel()`) before it is cancelled and its slots are freed (ms, default 60,000; `Infinity` in
+   * code = never). A caller that drops a handle would otherwise hold its slot for good.
+   */
+  abandonedHandleMs?: number;
 }

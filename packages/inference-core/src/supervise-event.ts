@@ -1,6 +1,7 @@
 import type { BudgetExcess } from './budget-tracker.js';
 import type { CircuitTransition } from './circuit-breaker.js';
 import type { InferenceError } from './inference-error.js';
+import type { SessionRebuildCause } from './session-rebuild-cause.js';
 import type { TokenUsage } from './token-usage.js';
 
 /**
@@ -57,4 +58,38 @@ export type SuperviseEvent =
       /** What was done about it. */
       action: 'reject' | 'warn' | 'throttle';
     }
-  | { type: 'budget_unknown_cost'; requestId: string; atMs: number };
+  | { type: 'budget_unknown_cost'; requestId: string; atMs: number }
+  | {
+      /** `execute` resolved a handle that was neither read nor cancelled in time (`serving.abandonedHandleMs`): it was cancelled and its slots freed. */
+      type: 'handle_abandoned';
+      requestId: string;
+      atMs: number;
+      /** How long it waited for its first read (ms). */
+      idleMs: number;
+    }
+  | {
+      /** `rebuildSession(cause)` started: automatically (`SupervisePolicy.rebuild`) or by a call on the supervised runner. */
+      type: 'rebuild_started';
+      atMs: number;
+      cause: SessionRebuildCause;
+      /** The error that called for it; `undefined` for a rebuild asked for by a call. */
+      error: InferenceError | undefined;
+    }
+  | {
+      type: 'rebuild_finished';
+      atMs: number;
+      cause: SessionRebuildCause;
+      durationMs: number;
+      /** Set when the rebuild itself failed (the session stays broken). */
+      error: InferenceError | undefined;
+    }
+  | {
+      /** `rebuild.maxRebuilds` were started within `rebuild.windowMs`: requests fail fast until `rebuildSession()` is called. */
+      type: 'rebuild_gave_up';
+      atMs: number;
+      /** Rebuilds started inside the window. */
+      rebuilds: number;
+      windowMs: number;
+      /** The session error that would have needed one more. */
+      error: InferenceError;
+    };

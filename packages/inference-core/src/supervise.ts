@@ -8,13 +8,16 @@ import { InferenceError, liftInternal } from './inference-error.js';
 import type { ExecuteOptions, LoadWeightsOptions, ModelRunner } from './model-runner.js';
 import { RateLimiter, type RateLimitPermit } from './rate-limiter.js';
 import type { RateLimits } from './rate-limits.js';
+import { raceSignal } from './race-signal.js';
+import type { RebuildPolicy } from './rebuild-policy.js';
 import { decideRetry } from './retry-delay.js';
-import type { RetryPolicy } from './retry-policy.js';
-import { kObserve, kUnshift, RunHandle, type RunObserver } from './run-handle.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
+import { kObserve, kUnread, kUnshift, RunHandle, type RunObserver } from './run-handle.js';
 import type { RunnerCapabilities } from './runner-capabilities.js';
 import type { RuntimeKind } from './runtime-kind.js';
 import type { Serving } from './serving.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
+import { rebuildCauseOf, SessionHealer } from './session-healer.js';
 import { abortError } from './abort-error.js';
 import { sleep } from './sleep.js';
 import type { SuperviseEvent } from './supervise-event.js';
@@ -30,14 +33,19 @@ export interface SupervisePolicy {
   rateLimits?: RateLimits;
   /** Retries before the first chunk; default none. */
   retry?: RetryPolicy;
-  /** `firstChunkMs` and `totalMs` are enforced here. */
+  /**
+   * `firstChunkMs` and `totalMs` are enforced here, whether or not the runner honours its signal
+   * (each > 0; `Infinity` = none).
+   */
   timeouts?: Timeouts;
   /** Circuit breaker; default none. */
   circuitBreaker?: CircuitBreakerConfig;
   /** USD budget; default none. */
   budget?: Budget;
-  /** Local concurrency. */
+  /** Local concurrency, and how long a returned handle may go unread (`abandonedHandleMs`). */
   serving?: Serving;
+  /** Automatic `rebuildSession` after session failures; default none. See `RebuildPolicy`. */
+  rebuild?: RebuildPolicy;
   /** Name used for the breaker and in errors. */
   name?: string;
   /** Time source (default `realClock`). */
@@ -50,8 +58,9 @@ export interface SupervisePolicy {
 
 /**
  * Wraps `runner` in the reliability policies and returns a `ModelRunner` (see `SupervisedRunner`).
- * Throws `RangeError` at once for an unusable policy (e.g. budget `throttle` without
- * `serving.maxConcurrent`).
+ * Throws `RangeError` naming the field at once for an unusable policy (e.g. budget `throttle`
+ * without `serving.maxConcurrent`, `rebuild.maxRebuilds` that is not an integer >= 1, a timeout
+ * that is not a number > 0).
  */
 export function supervise(runner: ModelRunner, policy: SupervisePolicy = {}): SupervisedRunner {
   return new SupervisedRunner(runner, policy);
@@ -63,6 +72,25 @@ export function supervise(runner: ModelRunner, policy: SupervisePolicy = {}): Su
  * with retries while no chunk has reached the caller. `execute` resolves once the first chunk
  * (or the end of the stream) is in, so retries never duplicate output; after that, errors are
  * delivered as they are.
+ *
+ * The runner is not trusted to honour its signal. `runner.execute()` and the first `next()` are
+ * raced against the caller's signal and the deadlines (a handle that arrives after the race was
+ * lost is cancelled); after the first chunk, the signal cancels the handle itself, which rejects
+ * a pending `next()` at once for push sources and plain iterables. A factory source (the fast
+ * path) is handed the signal and must honour it (conformance case `cancel.while-pending`): if it
+ * does not, the slots are still freed and the outcome reported at the deadline, but the
+ * consumer's pending `next()` settles only when the source next yields. Every path frees the
+ * slots: a first chunk that is not an object fails with `internal`, and a handle nobody reads
+ * or cancels is cancelled after `serving.abandonedHandleMs` (default 60 s; a timer, not a
+ * FinalizationRegistry: a push producer keeps its handle reachable, so it would never be
+ * collected).
+ *
+ * With `rebuild`, an attempt failing with `cuda_context_poisoned`, `runtime_crashed` or
+ * `unauthorized` rebuilds the session (one rebuild for any number of concurrent failures);
+ * requests arriving meanwhile wait for it (bounded by their signal and deadlines), and the failed
+ * request is retried afterwards if the retry policy allows and no chunk was delivered. Past
+ * `maxRebuilds` within `windowMs` every request fails fast with the last error's kind
+ * (`details.rebuildsGaveUp`) until `rebuildSession()` is called on this runner.
  *
  * Hot path: after the first chunk the caller iterates the runner's own `RunHandle` directly; the
  * supervisor only observes it (one observer call per chunk), so it adds no promise hop per chunk.
@@ -88,14 +116,19 @@ export class SupervisedRunner implements ModelRunner {
   private readonly onEvent: ((event: SuperviseEvent) => void) | undefined;
   private readonly baseConcurrency: number | undefined;
   private stopObserving: (() => void) | null;
+  private readonly abandonedHandleMs: number;
+  private readonly healer: SessionHealer | null;
 
   constructor(runner: ModelRunner, policy: SupervisePolicy = {}) {
+    checkPolicy(policy);
     this.runner = runner;
     this.clock = policy.clock ?? realClock;
     this.random = policy.random ?? Math.random;
     this.retry = policy.retry;
     this.timeouts = policy.timeouts;
     this.onEvent = policy.onEvent;
+    this.abandonedHandleMs = policy.serving?.abandonedHandleMs ?? DEFAULT_ABANDONED_HANDLE_MS;
+    this.healer = policy.rebuild !== undefined ? new SessionHealer(runner, policy.rebuild, this.clock, (e) => this.emit(e)) : null;
     this.breaker =
       policy.circuitBreaker !== undefined
         ? new CircuitBreaker(policy.circuitBreaker, {
@@ -154,7 +187,13 @@ export class SupervisedRunner implements ModelRunner {
   capabilities(): RunnerCapabilities {
     return this.runner.capabilities?.() ?? {};
   }
+  /**
+   * Delegates to the runner. With `rebuild` configured, it runs after an automatic rebuild in
+   * progress, requests wait for it, and its success resets the automatic rebuilds (a runner whose
+   * rebuilds gave up serves again); a failure rejects with an `InferenceError`.
+   */
   rebuildSession(cause: SessionRebuildCause): Promise<void> {
+    if (this.healer !== null) return this.healer.manual(cause);
     return this.runner.rebuildSession(cause);
   }
   async close(): Promise<void> {
@@ -173,37 +212,56 @@ export class SupervisedRunner implements ModelRunner {
     let signal = options?.signal;
     let deadline: Deadline | null = null;
     const t = this.timeouts;
-    if (t !== undefined && (t.firstChunkMs !== undefined || t.totalMs !== undefined)) {
+    if (t !== undefined && (armed(t.firstChunkMs) || armed(t.totalMs))) {
       deadline = new Deadline(clock, requestId, t.firstChunkMs, t.totalMs);
       signal = signal === undefined ? deadline.controller.signal : AbortSignal.any([signal, deadline.controller.signal]);
     }
 
+    const healer = this.healer;
     let capacityPermit: RateLimitPermit | null = null;
     try {
       this.applyBudget(requestId);
+      // Arriving during a rebuild: wait for it before taking a slot.
+      if (healer !== null && healer.busy) await healer.ready(signal, requestId);
       if (this.capacity !== undefined) capacityPermit = await this.capacity.acquire({ requests: 1 }, { signal });
       for (let attempt = 1; ; attempt++) {
         let ticket: CircuitTicket | null = null;
         let ratePermit: RateLimitPermit | null = null;
         let handle: RunHandle | null = null;
+        let session = -1; // the session the runner was called on; -1 = not called
         try {
           if (signal?.aborted) throw abortError(signal, requestId);
+          if (healer !== null && healer.busy) await healer.ready(signal, requestId);
           if (this.breaker !== undefined) ticket = this.breaker.acquire();
           if (this.limiter !== undefined) {
             ratePermit = await this.limiter.acquire({ requests: 1, tokens: batch.estimatedTokens }, { signal });
           }
-          handle = adopt(await this.runner.execute(batch, signal === undefined ? undefined : { signal }), signal, requestId);
-          const first = await handle.next();
+          session = healer !== null ? healer.stamp() : 0;
+          // Raced: a runner whose execute() never settles cannot outlive the abort or a deadline.
+          const started = raceSignal(
+            Promise.resolve(this.runner.execute(batch, signal === undefined ? undefined : { signal })),
+            signal,
+            requestId,
+            signal === undefined ? undefined : (late) => cancelLate(late, abortError(signal!, requestId)),
+          );
+          handle = adopt(await started, signal, requestId);
+          const first = await raceSignal(handle.next(), signal, requestId);
+          if (!first.done && (typeof first.value !== 'object' || first.value === null)) {
+            throw new InferenceError('internal', `the runner streamed a first chunk that is not an object (${first.value === null ? 'null' : typeof first.value})`, {
+              requestId,
+            });
+          }
           deadline?.firstChunkArrived();
           const now = clock.now();
           if (!first.done) this.emit({ type: 'first_token', requestId, atMs: now, latencyMs: now - startedAt, attempts: attempt });
-          const watch = new RunWatch(this, batch, startedAt, ticket, ratePermit, capacityPermit, deadline);
+          const watch = new RunWatch(this, batch, startedAt, ticket, ratePermit, capacityPermit, deadline, handle, signal, session);
           capacityPermit = null; // owned by the watch now
           if (!first.done) {
             watch.chunk(first.value);
             handle[kUnshift](first);
           }
           handle[kObserve](watch);
+          watch.watch(this.abandonedHandleMs);
           return handle;
         } catch (e) {
           let err = liftInternal(e, requestId);
@@ -211,7 +269,17 @@ export class SupervisedRunner implements ModelRunner {
           if (handle !== null && !handle.cancelled) handle.cancel(err);
           ticket?.record(err);
           ratePermit?.release();
-          const decision = this.retry !== undefined && !signal?.aborted ? decideRetry(err, attempt - 1, this.retry, this.random) : null;
+          if (signal?.aborted) throw err;
+          if (healer !== null && session >= 0) {
+            if (healer.failed(err, session)) {
+              // Rebuilt (or being rebuilt) since this attempt began: the next attempt waits for it.
+              if (!this.mayRetryAfterRebuild(attempt)) throw err;
+              this.emit({ type: 'retry', requestId, atMs: clock.now(), retry: attempt, delayMs: 0, error: err });
+              continue;
+            }
+            if (rebuildCauseOf(err.kind) !== undefined) err = healer.gaveUpError(requestId) ?? err;
+          }
+          const decision = this.retry !== undefined ? decideRetry(err, attempt - 1, this.retry, this.random) : null;
           if (decision === null || !decision.retry) throw err;
           this.emit({ type: 'retry', requestId, atMs: clock.now(), retry: attempt, delayMs: decision.delayMs, error: err });
           await sleep(clock, decision.delayMs, signal);
@@ -225,6 +293,21 @@ export class SupervisedRunner implements ModelRunner {
       this.emit({ type: 'request_error', requestId, atMs: now, durationMs: now - startedAt, error: err, afterFirstChunk: false });
       throw err;
     }
+  }
+
+  /** @internal A stream that failed after its first chunk may call for a rebuild too. */
+  streamFailed(error: InferenceError, session: number): void {
+    this.healer?.failed(error, session);
+  }
+
+  /**
+   * An attempt whose error needed a rebuild is retried after it when the policy allows one more
+   * attempt; the error's own `retryable` (false for these kinds: nothing succeeds before the
+   * rebuild) does not matter any more, and the rebuild is the wait.
+   */
+  private mayRetryAfterRebuild(attempt: number): boolean {
+    const r = this.retry;
+    return r !== undefined && r.idempotent !== false && attempt - 1 < (r.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries);
   }
 
   /** @internal */
@@ -282,8 +365,8 @@ class Deadline {
           requestId,
         }),
       );
-    if (firstChunkMs !== undefined) this.firstTimer = clock.setTimeout(fire('first_chunk', firstChunkMs), firstChunkMs);
-    if (totalMs !== undefined) this.totalTimer = clock.setTimeout(fire('total', totalMs), totalMs);
+    if (armed(firstChunkMs)) this.firstTimer = clock.setTimeout(fire('first_chunk', firstChunkMs), firstChunkMs);
+    if (armed(totalMs)) this.totalTimer = clock.setTimeout(fire('total', totalMs), totalMs);
   }
 
   firstChunkArrived(): void {
@@ -305,6 +388,8 @@ class Deadline {
 /**
  * Observes one delivered stream: per chunk it only remembers cost and usage (no allocation);
  * at the end it releases permits, records the breaker outcome, charges the budget and emits.
+ * Until then it also holds the request's signal to the handle (the runner may ignore it) and
+ * cancels a handle left unread (`abandonedHandleMs`).
  */
 class RunWatch implements RunObserver {
   private readonly sup: SupervisedRunner;
@@ -316,6 +401,14 @@ class RunWatch implements RunObserver {
   private deadline: Deadline | null;
   private costUsd: number | undefined;
   private usage: TokenUsage | undefined;
+  private handle: RunHandle | null;
+  private signal: AbortSignal | undefined;
+  private readonly session: number;
+  private settled: boolean;
+  private abandonTimer: ClockTimer | null;
+  private returnedAt: number;
+  private readonly onAbort: () => void;
+  private readonly onAbandon: () => void;
 
   constructor(
     sup: SupervisedRunner,
@@ -325,6 +418,9 @@ class RunWatch implements RunObserver {
     ratePermit: RateLimitPermit | null,
     capacityPermit: RateLimitPermit | null,
     deadline: Deadline | null,
+    handle: RunHandle,
+    signal: AbortSignal | undefined,
+    session: number,
   ) {
     this.sup = sup;
     this.batch = batch;
@@ -335,6 +431,52 @@ class RunWatch implements RunObserver {
     this.deadline = deadline;
     this.costUsd = undefined;
     this.usage = undefined;
+    this.handle = handle;
+    this.signal = signal;
+    this.session = session;
+    this.settled = false;
+    this.abandonTimer = null;
+    this.returnedAt = 0;
+    // Per request, not per chunk: the two callbacks are bound once here.
+    this.onAbort = () => {
+      const h = this.handle;
+      const s = this.signal;
+      if (h !== null && s !== undefined) h.cancel(abortError(s, batch.requestId));
+    };
+    this.onAbandon = () => {
+      this.abandonTimer = null;
+      const h = this.handle;
+      if (h === null || h[kUnread] !== true) return; // read meanwhile: the consumer is there
+      const now = sup['clock'].now();
+      const idleMs = now - this.returnedAt;
+      sup.emit({ type: 'handle_abandoned', requestId: batch.requestId, atMs: now, idleMs });
+      h.cancel(
+        new InferenceError('cancelled', `the handle was neither read nor cancelled within ${idleMs} ms (abandoned)`, {
+          details: { reason: 'abandoned' },
+          requestId: batch.requestId,
+        }),
+      );
+    };
+  }
+
+  /** Once the handle is handed over: binds the signal to it and arms the abandonment timer. */
+  watch(abandonedHandleMs: number): void {
+    const h = this.handle;
+    if (this.settled || h === null) return; // the stream already ended
+    const s = this.signal;
+    if (s !== undefined) {
+      if (s.aborted) {
+        this.onAbort();
+        return;
+      }
+      s.addEventListener('abort', this.onAbort, { once: true });
+    }
+    // A handle from an older copy of this package cannot tell whether it was read: not timed.
+    if (abandonedHandleMs !== Infinity && h[kUnread] === true) {
+      const clock = this.sup['clock'];
+      this.returnedAt = clock.now();
+      this.abandonTimer = clock.setTimeout(this.onAbandon, abandonedHandleMs);
+    }
   }
 
   chunk(chunk: TokenChunk): void {
@@ -346,6 +488,16 @@ class RunWatch implements RunObserver {
   settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {
     const sup = this.sup;
     const requestId = this.batch.requestId;
+    this.settled = true;
+    this.handle = null;
+    if (this.signal !== undefined) {
+      this.signal.removeEventListener('abort', this.onAbort);
+      this.signal = undefined;
+    }
+    if (this.abandonTimer !== null) {
+      sup['clock'].clearTimeout(this.abandonTimer);
+      this.abandonTimer = null;
+    }
     this.deadline?.clear();
     this.deadline = null;
     this.ticket?.record(outcome === 'ended' ? undefined : (error ?? undefined));
@@ -361,15 +513,11 @@ class RunWatch implements RunObserver {
     this.capacityPermit = null;
     const cost = sup.chargeBudget(requestId, this.batch, this.costUsd);
     const now = sup['clock'].now();
-    if (outcome === 'failed') {
-      sup.emit({
-        type: 'request_error',
-        requestId,
-        atMs: now,
-        durationMs: now - this.startedAt,
-        error: error ?? new InferenceError('internal', 'stream failed', { requestId }),
-        afterFirstChunk: true,
-      });
+    // A deadline cancels the handle with its `timeout`: reported as the error it is.
+    if (outcome === 'failed' || (outcome === 'cancelled' && error !== null && error.kind !== 'cancelled')) {
+      const err = error ?? new InferenceError('internal', 'stream failed', { requestId });
+      if (outcome === 'failed') sup.streamFailed(err, this.session);
+      sup.emit({ type: 'request_error', requestId, atMs: now, durationMs: now - this.startedAt, error: err, afterFirstChunk: true });
     } else {
       sup.emit({ type: 'request_finish', requestId, atMs: now, durationMs: now - this.startedAt, outcome, costUsd: cost, usage: u });
     }
@@ -379,7 +527,8 @@ class RunWatch implements RunObserver {
 /**
  * A runner built against another copy of this package returns a RunHandle that still has the
  * (Symbol.for-keyed) observer protocol; anything else that merely looks like a handle is wrapped
- * once, so it can be observed too.
+ * once, so it can be observed too. It is wrapped as a plain iterable (the guarded path): it was
+ * never handed a signal, so only the guard can end a `next()` it leaves pending.
  */
 function adopt(handle: RunHandle, signal: AbortSignal | undefined, requestId: string): RunHandle {
   if (typeof (handle as Partial<RunHandle>)[kObserve] === 'function') return handle;
@@ -387,7 +536,45 @@ function adopt(handle: RunHandle, signal: AbortSignal | undefined, requestId: st
   if (duck === null || typeof duck !== 'object' || typeof duck[Symbol.asyncIterator] !== 'function') {
     throw new InferenceError('internal', 'runner.execute() did not resolve to a RunHandle', { requestId });
   }
-  return RunHandle.streaming(() => duck, (reason) => duck.cancel?.(reason), { signal, requestId });
+  return RunHandle.streaming(duck, (reason) => duck.cancel?.(reason), { signal, requestId });
+}
+
+/** Cancels a handle that `execute` resolved after its request had already ended. */
+function cancelLate(late: unknown, reason: InferenceError): void {
+  try {
+    const cancel = (late as { cancel?: unknown } | null)?.cancel;
+    if (typeof cancel === 'function') cancel.call(late, reason);
+  } catch {
+    // Nobody is left to tell; the runner owns its own error reporting.
+  }
+}
+
+/** Whether a deadline is set: `undefined` and `Infinity` mean none. */
+function armed(ms: number | undefined): ms is number {
+  return ms !== undefined && ms !== Infinity;
+}
+
+const DEFAULT_ABANDONED_HANDLE_MS = 60_000;
+
+/** Refuses unusable policy values with a `RangeError` naming the field. */
+function checkPolicy(policy: SupervisePolicy): void {
+  const positive = (value: unknown, field: string): void => {
+    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+      throw new RangeError(`supervise: ${field} must be a number > 0 (Infinity = none), got ${String(value)}`);
+    }
+  };
+  positive(policy.timeouts?.firstChunkMs, 'timeouts.firstChunkMs');
+  positive(policy.timeouts?.totalMs, 'timeouts.totalMs');
+  positive(policy.serving?.abandonedHandleMs, 'serving.abandonedHandleMs');
+  const r = policy.rebuild;
+  if (r !== undefined) {
+    if (typeof r !== 'object' || r === null) throw new RangeError('supervise: rebuild must be an object { maxRebuilds, windowMs }');
+    if (!(Number.isInteger(r.maxRebuilds) && r.maxRebuilds >= 1)) {
+      throw new RangeError(`supervise: rebuild.maxRebuilds must be an integer >= 1, got ${String(r.maxRebuilds)}`);
+    }
+    if (r.windowMs === undefined) throw new RangeError('supervise: rebuild.windowMs is required');
+    positive(r.windowMs, 'rebuild.windowMs');
+  }
 }
 
 function mergeUsage(acc: TokenUsage | undefined, u: TokenUsage): TokenUsage {

@@ -108,6 +108,7 @@ export function validateDeployment(input: unknown): Deployment {
     }
     nonNegativeInt(s, 'serving', 'maxQueueLength', bad);
     nonNegative(s, 'serving', 'maxQueueWaitMs', bad);
+    positive(s, 'serving', 'abandonedHandleMs', bad);
   });
 
   if (problems.length > 0) {
