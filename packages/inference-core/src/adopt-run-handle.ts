@@ -13,5 +13,7 @@ export function adoptRunHandle(handle: unknown, signal: AbortSignal | undefined,
   if (duck === null || typeof duck !== 'object' || typeof duck[Symbol.asyncIterator] !== 'function') {
     throw new InferenceError('internal', 'runner.execute() did not resolve to a RunHandle', { requestId });
   }
-  return RunHandle.streaming(() => duck, (reason) => duck.cancel?.(reason), { signal, requestId });
+  // A plain iterable, not a factory: the duck was never handed the handle's signal, so only the
+  // guarded path (a promise of the handle's own per next()) lets cancel() end a next() it leaves pending.
+  return RunHandle.streaming(duck, (reason) => duck.cancel?.(reason), { signal, requestId });
 }

@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 import { type InferenceErrorDetails, type InferenceErrorKind, InferenceError, liftInternal } from './inference-error.js';
 import type { ModelRunner } from './model-runner.js';
-import { raceSignal } from './race-signal.js';
+import { raceAbort } from './race-abort.js';
 import type { RebuildPolicy } from './rebuild-policy.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
 import type { SuperviseEvent } from './supervise-event.js';
@@ -85,7 +85,7 @@ export class SessionHealer {
         rebuild = this.startAutomatic(this.lastCause, this.lastError);
         if (rebuild === null) continue; // gave up
       }
-      const failure = await raceSignal(rebuild, signal, requestId);
+      const failure = await raceAbort(rebuild, signal, requestId);
       if (failure !== null) throw failure;
     }
   }

@@ -1,4 +1,5 @@
 import type { Budget } from './budget.js';
+import { adoptRunHandle } from './adopt-run-handle.js';
 import { BudgetTracker } from './budget-tracker.js';
 import { CircuitBreaker, type CircuitTicket } from './circuit-breaker.js';
 import type { CircuitBreakerConfig } from './circuit-breaker-config.js';
@@ -8,7 +9,7 @@ import { InferenceError, liftInternal } from './inference-error.js';
 import type { ExecuteOptions, LoadWeightsOptions, ModelRunner } from './model-runner.js';
 import { RateLimiter, type RateLimitPermit } from './rate-limiter.js';
 import type { RateLimits } from './rate-limits.js';
-import { raceSignal } from './race-signal.js';
+import { raceAbort } from './race-abort.js';
 import type { RebuildPolicy } from './rebuild-policy.js';
 import { decideRetry } from './retry-delay.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
@@ -238,14 +239,14 @@ export class SupervisedRunner implements ModelRunner {
           }
           session = healer !== null ? healer.stamp() : 0;
           // Raced: a runner whose execute() never settles cannot outlive the abort or a deadline.
-          const started = raceSignal(
+          const started = raceAbort(
             Promise.resolve(this.runner.execute(batch, signal === undefined ? undefined : { signal })),
             signal,
             requestId,
             signal === undefined ? undefined : (late) => cancelLate(late, abortError(signal!, requestId)),
           );
-          handle = adopt(await started, signal, requestId);
-          const first = await raceSignal(handle.next(), signal, requestId);
+          handle = adoptRunHandle(await started, signal, requestId);
+          const first = await raceAbort(handle.next(), signal, requestId);
           if (!first.done && (typeof first.value !== 'object' || first.value === null)) {
             throw new InferenceError('internal', `the runner streamed a first chunk that is not an object (${first.value === null ? 'null' : typeof first.value})`, {
               requestId,
@@ -522,21 +523,6 @@ class RunWatch implements RunObserver {
       sup.emit({ type: 'request_finish', requestId, atMs: now, durationMs: now - this.startedAt, outcome, costUsd: cost, usage: u });
     }
   }
-}
-
-/**
- * A runner built against another copy of this package returns a RunHandle that still has the
- * (Symbol.for-keyed) observer protocol; anything else that merely looks like a handle is wrapped
- * once, so it can be observed too. It is wrapped as a plain iterable (the guarded path): it was
- * never handed a signal, so only the guard can end a `next()` it leaves pending.
- */
-function adopt(handle: RunHandle, signal: AbortSignal | undefined, requestId: string): RunHandle {
-  if (typeof (handle as Partial<RunHandle>)[kObserve] === 'function') return handle;
-  const duck = handle as unknown as AsyncIterable<TokenChunk> & { cancel?: (reason?: unknown) => void };
-  if (duck === null || typeof duck !== 'object' || typeof duck[Symbol.asyncIterator] !== 'function') {
-    throw new InferenceError('internal', 'runner.execute() did not resolve to a RunHandle', { requestId });
-  }
-  return RunHandle.streaming(duck, (reason) => duck.cancel?.(reason), { signal, requestId });
 }
 
 /** Cancels a handle that `execute` resolved after its request had already ended. */
