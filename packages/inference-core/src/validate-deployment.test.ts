@@ -23,7 +23,7 @@ describe('validateDeployment', () => {
       timeouts: { connectMs: 5000, firstChunkMs: 30_000 },
       circuitBreaker: { failureThreshold: 5, windowMs: 60_000, openDurationMs: 10_000, halfOpenMaxProbes: 1 },
       budget: { hourlyUsd: 5, dailyUsd: 50, onExceeded: 'throttle' },
-      serving: { maxConcurrent: 8, onCapacityExhausted: 'queue', maxQueueLength: 100 },
+      serving: { maxConcurrent: 8, onCapacityExhausted: 'queue', maxQueueLength: 100, abandonedHandleMs: 30_000 },
     });
     expect(d.runtime).toBe('openai');
     expect(validateDeployment({ name: 'local', model: 'x', runtime: 'python:transformers' }).runtime).toBe('python:transformers');
@@ -37,6 +37,7 @@ describe('validateDeployment', () => {
       circuitBreaker: { failureThreshold: 0 },
       budget: { onExceeded: 'throttle' },
       weights: { kind: 'ftp' },
+      serving: { abandonedHandleMs: 0 },
     });
     expect(e.kind).toBe('bad_request');
     expect(e.details).toEqual({ param: 'name' });
@@ -50,6 +51,7 @@ describe('validateDeployment', () => {
       'circuitBreaker.windowMs is required',
       'budget needs hourlyUsd or dailyUsd',
       "'throttle' needs serving.maxConcurrent",
+      'serving.abandonedHandleMs must be a number > 0',
     ]) {
       expect(e.message).toContain(p);
     }
