@@ -5,8 +5,12 @@ import { supervise, type ModelRunner, type SupervisePolicy } from '@inferkit/inf
 import { loadGatewayModels } from './config/load-gateway-models.js';
 import { GatewayConfigError, parseGatewayConfig } from './config/parse-gateway-config.js';
 import { createGateway } from './gateway.js';
+import type { GatewayLogRecord } from './log/gateway-logger.js';
 
-const USAGE = `usage: inferkit-gateway --config <file.json> [--host <addr>] [--port <n>]
+const USAGE = `usage: inferkit-gateway --config <file.json> [--host <addr>] [--port <n>] [--allowed-hosts <name,...>]
+
+  --allowed-hosts   Host header values served besides localhost/127.0.0.1/[::1] ('*': any);
+                    overrides the config's allowedHosts
 
 Serves the models of the config file over an OpenAI-compatible HTTP API:
   POST /v1/chat/completions   GET /v1/models   GET /healthz   GET /metrics
@@ -14,6 +18,14 @@ Serves the models of the config file over an OpenAI-compatible HTTP API:
 
 function log(msg: string): void {
   process.stderr.write(`[inferkit-gateway] ${msg}\n`);
+}
+
+/** The gateway's records as the CLI's text lines (already redacted by the gateway). */
+function formatRecord(r: GatewayLogRecord): string {
+  const where = [r.status !== undefined ? `${r.status} ${r.code ?? ''}`.trim() : undefined, r.model !== undefined ? `model=${r.model}` : undefined, r.requestId !== undefined ? `request=${r.requestId}` : undefined]
+    .filter((x) => x !== undefined)
+    .join(' ');
+  return `${r.level} ${r.event}${where.length > 0 ? ` ${where}` : ''}: ${r.message}${r.details !== undefined ? ` ${r.details}` : ''}`;
 }
 
 async function main(): Promise<number> {
@@ -24,6 +36,7 @@ async function main(): Promise<number> {
         config: { type: 'string', short: 'c' },
         host: { type: 'string' },
         port: { type: 'string', short: 'p' },
+        'allowed-hosts': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -57,6 +70,15 @@ async function main(): Promise<number> {
     }
     config.port = port;
   }
+  const allowedHostsArg = args['allowed-hosts'];
+  if (allowedHostsArg !== undefined) {
+    const hosts = allowedHostsArg.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+    if (hosts.length === 0) {
+      log('--allowed-hosts needs at least one name');
+      return 2;
+    }
+    config.allowedHosts = hosts;
+  }
   let apiKeys: string[] | undefined;
   if (config.apiKeysEnv !== undefined) {
     apiKeys = (process.env[config.apiKeysEnv] ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
@@ -89,9 +111,10 @@ async function main(): Promise<number> {
   const gateway = createGateway({
     models: loaded.models,
     ...(apiKeys !== undefined ? { apiKeys } : {}),
+    ...(config.allowedHosts !== undefined ? { allowedHosts: config.allowedHosts } : {}),
     ...(config.maxBodyBytes !== undefined ? { maxBodyBytes: config.maxBodyBytes } : {}),
     ...(config.shutdownGraceMs !== undefined ? { shutdownGraceMs: config.shutdownGraceMs } : {}),
-    onServerError: (i) => log(`${i.status} ${i.code} model=${i.model} request=${i.requestId ?? '-'}: ${i.message}`),
+    logger: (r) => log(formatRecord(r)),
   });
   let address;
   try {

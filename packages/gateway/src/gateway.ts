@@ -1,59 +1,18 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InferenceError, realClock, Tokens, type Clock, type RunHandle, type TokenUsage } from '@inferkit/inference-core';
-import {
-  DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_SHUTDOWN_GRACE_MS,
-  type GatewayModel,
-  type GatewayOptions,
-} from './gateway-options.js';
+import { InferenceError, realClock, type Clock } from '@inferkit/inference-core';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SHUTDOWN_GRACE_MS, type GatewayOptions } from './gateway-options.js';
 import { GatewayError } from './http/gateway-error.js';
-import { toGatewayError } from './http/map-inference-error.js';
-import { ClientGoneError, readJsonBody } from './http/read-json-body.js';
-import { drained, sendError, sendJson } from './http/response-writer.js';
+import { HostAllowlist, isLoopbackAddress } from './http/host-allowlist.js';
+import { sendError } from './http/response-writer.js';
+import { stderrJsonLogger, type GatewayLogger, type GatewayLogRecord } from './log/gateway-logger.js';
+import { Redactor } from './log/redactor.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics/registry.js';
-import { parseChatRequest, toExecuteBatch, type ChatRequest } from './openai/parse-chat-request.js';
-import {
-  chunkEvent,
-  DONE_EVENT,
-  toChatCompletion,
-  toOpenAIFinishReason,
-  toOpenAIToolCallDelta,
-  toOpenAIUsage,
-  usageEvent,
-  type ChunkHeader,
-} from './openai/to-openai-response.js';
-
-const LOADING = 0;
-const READY = 1;
-const FAILED = 2;
-
-// Seconds a client should wait before retrying a model that is still loading its weights.
-const LOADING_RETRY_SECONDS = 5;
-
-interface ModelEntry {
-  name: string;
-  model: GatewayModel;
-  state: number;
-  failure: string;
-  created: number;
-}
-
-/** Where a request is, for the metrics and the disconnect handling. */
-interface RequestContext {
-  requestId: string | undefined;
-  model: string;
-  stream: boolean;
-  controller: AbortController;
-  handle: RunHandle | null;
-  clientGone: boolean;
-}
-
-function isClientGone(err: unknown, ctx: RequestContext): boolean {
-  return ctx.clientGone || err instanceof ClientGoneError;
-}
+import { ModelEntry } from './model-entry.js';
+import { chatCompletions, type ChatRoute, type RequestContext } from './routes/chat-completions.js';
+import { health } from './routes/health.js';
+import { listModels } from './routes/models.js';
 
 /**
  * An OpenAI-compatible HTTP front for inferkit runners. `handle` is a plain node:http request
@@ -68,13 +27,17 @@ export class Gateway {
 
   private readonly models: Map<string, ModelEntry>;
   private readonly apiKeys: Buffer[];
-  private readonly maxBodyBytes: number;
-  private readonly shutdownGraceMs: number;
-  private readonly clock: Clock;
-  private readonly onServerError: GatewayOptions['onServerError'];
+  private readonly redactor: Redactor;
   private readonly active: Set<RequestContext>;
+  // What the chat route reads and calls back.
+  private readonly chat: ChatRoute;
+  private readonly shutdownGraceMs: number;
+  private readonly logger: GatewayLogger;
+  private readonly allowedHosts: string[] | undefined;
+  // Checked on every request when set: from `allowedHosts`, or the loopback default of listen().
+  private hosts: HostAllowlist | null;
   private server: Server | null;
-  private draining: boolean;
+  private isDraining: boolean;
   // close() waiting for the last in-flight request.
   private idleWaiters: Array<() => void>;
 
@@ -84,6 +47,26 @@ export class Gateway {
     }
     const names = Object.keys(options.models);
     if (names.length === 0) throw new TypeError('createGateway: options.models is empty');
+    const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    if (!Number.isSafeInteger(max) || max <= 0) throw new TypeError('createGateway: maxBodyBytes must be a positive integer');
+    this.apiKeys = (options.apiKeys ?? []).map((k) => {
+      if (typeof k !== 'string' || k.length === 0) throw new TypeError('createGateway: apiKeys must be non-empty strings');
+      return Buffer.from(k);
+    });
+    if (options.allowedHosts !== undefined && (!Array.isArray(options.allowedHosts) || options.allowedHosts.some((h) => typeof h !== 'string' || h.length === 0))) {
+      throw new TypeError('createGateway: allowedHosts must be an array of non-empty strings');
+    }
+    this.allowedHosts = options.allowedHosts;
+    this.hosts = options.allowedHosts !== undefined ? new HostAllowlist(options.allowedHosts) : null;
+    this.logger = options.logger ?? stderrJsonLogger;
+    this.redactor = Redactor.fromEnvironment(process.env, options.apiKeys ?? []);
+    this.shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    const clock: Clock = options.clock ?? realClock;
+    this.metrics = new GatewayMetrics();
+    this.active = new Set();
+    this.server = null;
+    this.isDraining = false;
+    this.idleWaiters = [];
     this.models = new Map();
     const created = Math.floor(Date.now() / 1000);
     for (const name of names) {
@@ -91,40 +74,42 @@ export class Gateway {
       if (model === undefined || model === null || typeof model.runner?.execute !== 'function') {
         throw new TypeError(`createGateway: models['${name}'].runner must be a ModelRunner`);
       }
-      const entry: ModelEntry = { name, model, state: model.ready === undefined ? READY : LOADING, failure: '', created };
-      if (model.ready !== undefined) {
-        model.ready.then(
-          () => {
-            entry.state = READY;
-          },
-          (e: unknown) => {
-            entry.state = FAILED;
-            entry.failure = e instanceof Error ? e.message : String(e);
-          },
-        );
+      for (const key of ['contextTokens', 'maxPromptChars'] as const) {
+        const v = model[key];
+        if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new TypeError(`createGateway: models['${name}'].${key} must be a positive integer`);
       }
+      const entry = new ModelEntry(name, model, created, max);
+      this.watch(entry);
       this.models.set(name, entry);
     }
-    this.apiKeys = (options.apiKeys ?? []).map((k) => {
-      if (typeof k !== 'string' || k.length === 0) throw new TypeError('createGateway: apiKeys must be non-empty strings');
-      return Buffer.from(k);
-    });
-    const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    if (!Number.isInteger(max) || max <= 0) throw new TypeError('createGateway: maxBodyBytes must be a positive integer');
-    this.maxBodyBytes = max;
-    this.shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-    this.clock = options.clock ?? realClock;
-    this.onServerError = options.onServerError;
-    this.metrics = new GatewayMetrics();
-    this.active = new Set();
-    this.server = null;
-    this.draining = false;
-    this.idleWaiters = [];
+    this.chat = {
+      models: this.models,
+      metrics: this.metrics,
+      clock,
+      redactor: this.redactor,
+      apiKeys: this.apiKeys,
+      maxBodyBytes: max,
+      active: this.active,
+      log: (record) => this.log(record),
+      draining: () => this.isDraining,
+      requestDone: () => {
+        if (this.active.size === 0 && this.idleWaiters.length > 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      },
+    };
     this.handle = this.handle.bind(this);
   }
 
   /** The node:http request listener. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.hosts !== null && !this.hosts.allows(req.headers.host)) {
+      req.resume();
+      const err = new GatewayError(403, 'permission_error', 'host_not_allowed', 'this Host is not served here; add it to allowedHosts (--allowed-hosts) to allow it');
+      return sendError(res, err);
+    }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -133,15 +118,17 @@ export class Gateway {
       if (method !== 'POST') return this.methodNotAllowed(req, res, 'POST');
       // chatCompletions answers every failure itself; this only guards against a bug there
       // turning into an unhandled rejection that would take the whole process down.
-      this.chatCompletions(req, res).catch(() => res.destroy());
+      chatCompletions(this.chat, req, res).catch(() => res.destroy());
       return;
     }
     if (path === '/healthz') {
       if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(req, res, 'GET');
-      return this.health(res);
+      req.resume();
+      return health(res, this.models, this.isDraining);
     }
     if (path === '/metrics') {
       if (method !== 'GET') return this.methodNotAllowed(req, res, 'GET');
+      req.resume();
       const text = this.metrics.render();
       res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
       res.end(text);
@@ -149,23 +136,7 @@ export class Gateway {
     }
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
       if (method !== 'GET') return this.methodNotAllowed(req, res, 'GET');
-      req.resume();
-      const authErr = this.authenticate(req);
-      if (authErr !== null) return sendError(res, authErr);
-      if (path === '/v1/models') {
-        sendJson(res, 200, { object: 'list', data: [...this.models.values()].map((e) => this.modelObject(e)) });
-        return;
-      }
-      let id: string;
-      try {
-        id = decodeURIComponent(path.slice('/v1/models/'.length));
-      } catch {
-        return sendError(res, new GatewayError(400, 'invalid_request_error', 'invalid_url', 'the model id in the URL is not valid percent-encoding'));
-      }
-      const entry = this.models.get(id);
-      if (entry === undefined) return sendError(res, this.unknownModel(id));
-      sendJson(res, 200, this.modelObject(entry));
-      return;
+      return listModels(req, res, path, this.models, this.apiKeys);
     }
     req.resume();
     sendError(res, new GatewayError(404, 'invalid_request_error', 'unknown_url', `Invalid URL (${method} ${path})`));
@@ -175,7 +146,8 @@ export class Gateway {
    * Starts a server on `host:port` (default 127.0.0.1, port 0 = any free port). `backlog` is the
    * kernel's queue of connections not yet accepted (default 4096, capped by `somaxconn`): Node's
    * 511 drops SYNs when a thousand clients connect at once, and each drop costs the client a
-   * retransmit of a second or more.
+   * retransmit of a second or more. On a loopback address without `apiKeys` (and no
+   * `allowedHosts`), only loopback `Host` values are served.
    */
   listen(options: { port?: number; host?: string; backlog?: number } = {}): Promise<AddressInfo> {
     if (this.server !== null) return Promise.reject(new Error('Gateway.listen: already listening'));
@@ -185,7 +157,11 @@ export class Gateway {
       server.once('error', reject);
       server.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 4096 }, () => {
         server.off('error', reject);
-        resolve(server.address() as AddressInfo);
+        const address = server.address() as AddressInfo;
+        if (this.allowedHosts === undefined && this.apiKeys.length === 0 && isLoopbackAddress(address.address)) {
+          this.hosts = new HostAllowlist();
+        }
+        resolve(address);
       });
     });
   }
@@ -196,7 +172,7 @@ export class Gateway {
    * belong to whoever created them.
    */
   async close(): Promise<void> {
-    this.draining = true;
+    this.isDraining = true;
     const server = this.server;
     const closed = server === null ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
     server?.closeIdleConnections();
@@ -219,258 +195,43 @@ export class Gateway {
 
   // ------------------------------------------------------------------------------------------
 
+  /** Hands a record to the logger; a throwing logger must not take a response down. */
+  private log(record: GatewayLogRecord): void {
+    try {
+      this.logger(record);
+    } catch {
+      // ignored: see GatewayLogger
+    }
+  }
+
+  /** Follows a model's weight loading and logs its health changes. */
+  private watch(entry: ModelEntry): void {
+    const { name, health } = entry;
+    health.subscribe((now, before) => {
+      if (now.state === 'down' || (now.state === 'rebuilding' && before.state !== 'down')) {
+        this.log({ level: 'warn', event: 'model_down', model: name, message: `${name}: ${now.state}${now.reason !== undefined ? ` (${now.reason})` : ''}` });
+      } else if (now.state === 'ready' && (before.state === 'down' || before.state === 'rebuilding')) {
+        this.log({ level: 'info', event: 'model_up', model: name, message: `${name}: ready again` });
+      }
+    });
+    const ready = entry.model.ready;
+    if (ready === undefined) return;
+    health.loading();
+    ready.then(
+      () => health.loaded(),
+      (e: unknown) => {
+        health.loadFailed();
+        const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        this.log({ level: 'error', event: 'model_load_failed', model: name, message: this.redactor.redact(text) });
+      },
+    );
+  }
+
   private methodNotAllowed(req: IncomingMessage, res: ServerResponse, allow: string): void {
     req.resume();
     const err = new GatewayError(405, 'invalid_request_error', 'method_not_allowed', `${req.method} is not allowed here; use ${allow}`);
     res.setHeader('allow', allow);
     sendError(res, err);
-  }
-
-  private health(res: ServerResponse): void {
-    const models: Record<string, string> = {};
-    let allReady = true;
-    for (const e of this.models.values()) {
-      models[e.name] = e.state === READY ? 'ready' : e.state === LOADING ? 'loading' : 'failed';
-      if (e.state !== READY) allReady = false;
-    }
-    const status = this.draining ? 'draining' : allReady ? 'ok' : 'degraded';
-    sendJson(res, status === 'ok' ? 200 : 503, { status, models });
-  }
-
-  private modelObject(e: ModelEntry): { id: string; object: 'model'; created: number; owned_by: string } {
-    return { id: e.name, object: 'model', created: e.created, owned_by: e.model.ownedBy ?? 'inferkit' };
-  }
-
-  private unknownModel(name: string): GatewayError {
-    return new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${name}' does not exist`, { param: 'model' });
-  }
-
-  private authenticate(req: IncomingMessage): GatewayError | null {
-    if (this.apiKeys.length === 0) return null;
-    const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
-    if (m !== null) {
-      const given = Buffer.from(m[1]!);
-      for (const key of this.apiKeys) {
-        if (key.length === given.length && timingSafeEqual(key, given)) return null;
-      }
-    }
-    return new GatewayError(
-      401,
-      'invalid_request_error',
-      'invalid_api_key',
-      m === null ? 'Missing bearer token in the Authorization header' : 'Incorrect API key provided',
-    );
-  }
-
-  private fail(res: ServerResponse, ctx: RequestContext, err: unknown, startedAt: number): void {
-    if (isClientGone(err, ctx)) {
-      this.metrics.clientDisconnects.labels({ model: ctx.model }).inc();
-      this.finishMetrics(ctx, 499, 'cancelled', startedAt);
-      if (!res.writableEnded) res.end();
-      return;
-    }
-    const gErr = toGatewayError(err, this.clock.now());
-    this.finishMetrics(ctx, gErr.status, gErr.code, startedAt);
-    if (gErr.status >= 500 && this.onServerError !== undefined) {
-      try {
-        this.onServerError({ requestId: ctx.requestId, model: ctx.model, status: gErr.status, code: gErr.code, message: gErr.message });
-      } catch {
-        // A throwing logger must not take the response down with it.
-      }
-    }
-    if (res.headersSent) {
-      // Mid-stream: OpenAI sends an `error` event and closes without [DONE]; clients raise it.
-      if (!res.writableEnded) res.end(`data: ${JSON.stringify(gErr.toBody())}\n\n`);
-      return;
-    }
-    sendError(res, gErr);
-  }
-
-  private finishMetrics(ctx: RequestContext, status: number, errorCode: string | null, startedAt: number): void {
-    const m = this.metrics;
-    const series = m.forModel(ctx.model);
-    if (status === 200) (ctx.stream ? series.okStream : series.okUnary).inc();
-    else m.requests.labels({ model: ctx.model, stream: ctx.stream ? 'true' : 'false', status: String(status) }).inc();
-    if (errorCode !== null) m.errors.labels({ model: ctx.model, kind: errorCode }).inc();
-    series.requestDuration.observe((performance.now() - startedAt) / 1000);
-  }
-
-  private countTokens(model: string, usage: TokenUsage | undefined): void {
-    if (usage === undefined) return;
-    const series = this.metrics.forModel(model);
-    if (usage.inputTokens !== undefined) series.promptTokens.inc(usage.inputTokens);
-    if (usage.outputTokens !== undefined) series.completionTokens.inc(usage.outputTokens);
-  }
-
-  private async chatCompletions(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const startedAt = performance.now();
-    const ctx: RequestContext = {
-      requestId: undefined,
-      // Metric label until the model is known to exist: unknown names must not mint series.
-      model: '',
-      stream: false,
-      controller: new AbortController(),
-      handle: null,
-      clientGone: false,
-    };
-    const onClose = (): void => {
-      if (res.writableEnded) return;
-      ctx.clientGone = true;
-      ctx.controller.abort(new InferenceError('cancelled', 'client disconnected', { requestId: ctx.requestId }));
-      ctx.handle?.cancel('client disconnected');
-    };
-    res.once('close', onClose);
-    this.active.add(ctx);
-    try {
-      const authErr = this.authenticate(req);
-      if (authErr !== null) {
-        req.resume();
-        throw authErr;
-      }
-      if (this.draining) {
-        req.resume();
-        throw new GatewayError(503, 'api_error', 'shutting_down', 'the gateway is shutting down', { retryAfterSeconds: 1 });
-      }
-      const body = await readJsonBody(req, this.maxBodyBytes);
-      const parsed = parseChatRequest(body);
-      ctx.stream = parsed.stream;
-      const entry = this.models.get(parsed.model);
-      if (entry === undefined) throw this.unknownModel(parsed.model);
-      ctx.model = entry.name;
-      if (entry.state === LOADING) {
-        throw new GatewayError(503, 'api_error', 'model_loading', `The model '${entry.name}' is still loading`, {
-          retryAfterSeconds: LOADING_RETRY_SECONDS,
-        });
-      }
-      if (entry.state === FAILED) {
-        throw new GatewayError(503, 'api_error', 'model_unavailable', `The model '${entry.name}' failed to load: ${entry.failure}`);
-      }
-      ctx.requestId = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
-      await this.run(res, ctx, entry, parsed, startedAt);
-    } catch (err) {
-      this.fail(res, ctx, err, startedAt);
-    } finally {
-      res.off('close', onClose);
-      this.active.delete(ctx);
-      if (this.active.size === 0 && this.idleWaiters.length > 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const w of waiters) w();
-      }
-    }
-  }
-
-  private async run(res: ServerResponse, ctx: RequestContext, entry: ModelEntry, parsed: ChatRequest, startedAt: number): Promise<void> {
-    const series = this.metrics.forModel(entry.name);
-    const batch = toExecuteBatch(parsed, ctx.requestId!, entry.model.runnerModel ?? entry.name);
-    const queue = series.queueDepth;
-    queue.inc();
-    let handle: RunHandle;
-    try {
-      handle = await entry.model.runner.execute(batch, { signal: ctx.controller.signal });
-    } finally {
-      queue.dec();
-    }
-    ctx.handle = handle;
-    if (ctx.clientGone) {
-      handle.cancel('client disconnected');
-      throw new ClientGoneError();
-    }
-    const inFlight = series.inFlight;
-    inFlight.inc();
-    try {
-      if (parsed.stream) await this.stream(res, ctx, handle, parsed.includeUsage, startedAt);
-      else await this.unary(res, ctx, handle, startedAt);
-    } finally {
-      inFlight.dec();
-    }
-  }
-
-  private async unary(res: ServerResponse, ctx: RequestContext, handle: RunHandle, startedAt: number): Promise<void> {
-    const { timeToFirstToken: ttft, interTokenLatency: itl } = this.metrics.forModel(ctx.model);
-    const tokens = new Tokens();
-    let last = -1;
-    for await (const chunk of handle) {
-      if (chunk.textDelta.length > 0 || chunk.toolCallDelta !== undefined || chunk.reasoningDelta !== undefined) {
-        const now = performance.now();
-        if (last < 0) ttft.observe((now - startedAt) / 1000);
-        else itl.observe((now - last) / 1000);
-        last = now;
-      }
-      tokens.push(chunk);
-    }
-    if (tokens.finishReason === 'error') {
-      throw new InferenceError('server_error', 'the runner ended the response with an error', { requestId: ctx.requestId });
-    }
-    this.countTokens(ctx.model, tokens.usage);
-    const created = Math.floor(Date.now() / 1000);
-    sendJson(res, 200, toChatCompletion(ctx.requestId!, created, ctx.model, tokens));
-    this.finishMetrics(ctx, 200, null, startedAt);
-  }
-
-  private async stream(res: ServerResponse, ctx: RequestContext, handle: RunHandle, includeUsage: boolean, startedAt: number): Promise<void> {
-    const { timeToFirstToken: ttft, interTokenLatency: itl } = this.metrics.forModel(ctx.model);
-    const header: ChunkHeader = { id: ctx.requestId!, created: Math.floor(Date.now() / 1000), model: ctx.model };
-    const usage: TokenUsage = {};
-    let sawUsage = false;
-    let roleSent = false;
-    let finished = false;
-    let last = -1;
-    // Headers go out with the first event, so an error before any output (a refused upstream
-    // call, say) still gets its proper HTTP status instead of an in-stream error event.
-    const write = async (event: string): Promise<void> => {
-      if (!res.headersSent) {
-        res.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
-        });
-      }
-      if (!res.write(event)) await drained(res);
-      if (ctx.clientGone) throw new ClientGoneError();
-    };
-    for await (const chunk of handle) {
-      const u = chunk.usage;
-      if (u !== undefined) {
-        sawUsage = true;
-        if (u.inputTokens !== undefined) usage.inputTokens = u.inputTokens;
-        if (u.outputTokens !== undefined) usage.outputTokens = u.outputTokens;
-        if (u.reasoningTokens !== undefined) usage.reasoningTokens = u.reasoningTokens;
-        if (u.cachedTokens !== undefined) usage.cachedTokens = u.cachedTokens;
-      }
-      if (chunk.finishReason === 'error') {
-        throw new InferenceError('server_error', 'the runner ended the response with an error', { requestId: ctx.requestId });
-      }
-      const hasContent = chunk.textDelta.length > 0 || chunk.toolCallDelta !== undefined || chunk.reasoningDelta !== undefined;
-      if (!hasContent && chunk.finishReason === undefined) continue;
-      const delta: { role?: 'assistant'; content?: string | null; tool_calls?: ReturnType<typeof toOpenAIToolCallDelta>[]; reasoning_content?: string } = {};
-      if (!roleSent) {
-        delta.role = 'assistant';
-        roleSent = true;
-      }
-      if (chunk.textDelta.length > 0) delta.content = chunk.textDelta;
-      else if (delta.role !== undefined) delta.content = chunk.toolCallDelta !== undefined ? null : '';
-      if (chunk.toolCallDelta !== undefined) delta.tool_calls = [toOpenAIToolCallDelta(chunk.toolCallDelta)];
-      if (chunk.reasoningDelta !== undefined) delta.reasoning_content = chunk.reasoningDelta;
-      if (hasContent) {
-        const now = performance.now();
-        if (last < 0) ttft.observe((now - startedAt) / 1000);
-        else itl.observe((now - last) / 1000);
-        last = now;
-      }
-      const finish = chunk.finishReason !== undefined ? toOpenAIFinishReason(chunk.finishReason) : null;
-      if (finish !== null) finished = true;
-      await write(chunkEvent(header, delta, finish));
-    }
-    if (!finished) {
-      await write(chunkEvent(header, roleSent ? {} : { role: 'assistant', content: '' }, 'stop'));
-    }
-    if (sawUsage) this.countTokens(ctx.model, usage);
-    if (includeUsage) await write(usageEvent(header, toOpenAIUsage(sawUsage ? usage : undefined)));
-    res.end(DONE_EVENT);
-    this.finishMetrics(ctx, 200, null, startedAt);
   }
 }
 

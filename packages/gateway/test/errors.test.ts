@@ -31,32 +31,43 @@ async function post(body: unknown, headers: Record<string, string> = {}): Promis
 }
 
 describe('runner errors map to HTTP statuses and OpenAI error bodies', () => {
-  const cases: Array<[InferenceErrorKind, number, string, unknown, string | null]> = [
-    ['rate_limited', 429, 'rate_limit_error', { scope: 'requests' }, '1'],
-    ['backpressure', 429, 'rate_limit_error', { reason: 'queue_full' }, '1'],
-    ['bad_request', 400, 'invalid_request_error', { param: 'temperature' }, null],
-    ['content_filtered', 400, 'invalid_request_error', {}, null],
-    ['unauthorized', 401, 'authentication_error', {}, null],
-    ['forbidden', 403, 'permission_error', {}, null],
-    ['not_found', 404, 'not_found_error', {}, null],
-    ['context_length_exceeded', 413, 'invalid_request_error', { maxContextTokens: 1024, requestedTokens: 5000 }, null],
-    ['budget_exceeded', 429, 'insufficient_quota', { window: 'day', spentUsd: 5, limitUsd: 5 }, null],
-    ['internal', 500, 'api_error', {}, null],
-    ['server_error', 502, 'api_error', {}, null],
-    ['network_error', 502, 'api_error', { code: 'ECONNRESET' }, null],
-    ['runtime_crashed', 503, 'api_error', {}, null],
-    ['cuda_context_poisoned', 503, 'api_error', {}, null],
-    ['timeout', 504, 'api_error', { phase: 'first_byte' }, null],
+  // [kind, status, type, details, retry-after, code answered, whether the runner's message passes]
+  const cases: Array<[InferenceErrorKind, number, string, unknown, string | null, string, boolean]> = [
+    ['rate_limited', 429, 'rate_limit_error', { scope: 'requests' }, '1', 'rate_limited', false],
+    ['backpressure', 429, 'rate_limit_error', { reason: 'queue_full' }, '1', 'backpressure', false],
+    ['bad_request', 400, 'invalid_request_error', { param: 'sampling.topP' }, null, 'bad_request', true],
+    ['content_filtered', 400, 'invalid_request_error', {}, null, 'content_filtered', false],
+    ['unauthorized', 502, 'api_error', {}, null, 'upstream_unauthorized', false],
+    ['forbidden', 502, 'api_error', {}, null, 'upstream_forbidden', false],
+    ['not_found', 502, 'api_error', {}, null, 'upstream_not_found', false],
+    ['context_length_exceeded', 413, 'invalid_request_error', { maxContextTokens: 1024, requestedTokens: 5000 }, null, 'context_length_exceeded', true],
+    ['budget_exceeded', 429, 'insufficient_quota', { window: 'day', spentUsd: 5, limitUsd: 5 }, null, 'budget_exceeded', false],
+    ['internal', 500, 'api_error', {}, null, 'internal', false],
+    ['server_error', 502, 'api_error', {}, null, 'server_error', false],
+    ['network_error', 502, 'api_error', { code: 'ECONNRESET' }, null, 'network_error', false],
+    ['runtime_crashed', 503, 'api_error', {}, null, 'runtime_crashed', false],
+    ['cuda_context_poisoned', 503, 'api_error', {}, null, 'cuda_context_poisoned', false],
+    ['timeout', 504, 'api_error', { phase: 'first_byte' }, null, 'timeout', false],
   ];
-  for (const [kind, status, type, details, retryAfter] of cases) {
-    test(`${kind} → ${status}`, async () => {
+  for (const [kind, status, type, details, retryAfter, code, passes] of cases) {
+    test(`${kind} → ${status} ${code}`, async () => {
       const runner = new StepRunner({ kind: 'reject', error: new InferenceError(kind, `boom: ${kind}`, { details } as never) });
       h = await startGateway({ models: { m: { runner } } });
       const e = await caught(h.client.chat.completions.create({ model: 'm', messages: USER }));
       expect(e.status).toBe(status);
-      expect(e.error).toMatchObject({ message: `boom: ${kind}`, type, code: kind });
+      expect(e.error).toMatchObject({ type, code });
+      if (passes) expect((e.error as { message: string }).message).toBe(`boom: ${kind}`);
+      else expect((e.error as { message: string }).message).not.toContain('boom');
+      // 5xx messages name the request for the operator's log; the header carries it always.
+      expect(e.requestID).toMatch(/^chatcmpl-/);
+      if (status >= 500) expect((e.error as { message: string }).message).toContain(e.requestID!);
       expect(e.headers?.get('retry-after') ?? null).toBe(retryAfter);
-      if (kind === 'bad_request') expect(e.param).toBe('temperature');
+      // The core's parameter name comes back as the request's.
+      if (kind === 'bad_request') expect(e.param).toBe('top_p');
+      // Only server-side failures are logged, with the full text.
+      const failures = h.logs.filter((r) => r.event === 'request_failed');
+      if (status >= 500) expect(failures).toMatchObject([{ level: 'error', code, message: `${kind}: boom: ${kind}` }]);
+      else expect(failures).toEqual([]);
     });
   }
 
@@ -89,12 +100,12 @@ describe('runner errors map to HTTP statuses and OpenAI error bodies', () => {
     runner.execute = async () => {
       throw new Error('secret path /home/x');
     };
-    const logged: unknown[] = [];
-    h = await startGateway({ models: { m: { runner } }, onServerError: (i) => logged.push(i) });
+    h = await startGateway({ models: { m: { runner } } });
     const e = await caught(h.client.chat.completions.create({ model: 'm', messages: USER }));
     expect(e.status).toBe(500);
     expect(e.message).not.toContain('secret');
-    expect(logged).toHaveLength(1);
+    expect(h.logs).toHaveLength(1);
+    expect(h.logs[0]).toMatchObject({ level: 'error', event: 'request_failed', status: 500, code: 'internal', requestId: e.requestID });
   });
 });
 
@@ -135,7 +146,7 @@ describe('gateway-level errors', () => {
         c.close();
       },
     });
-    const res = await fetch(`${h.baseURL}/chat/completions`, { method: 'POST', body, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${h.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
     expect(res.status).toBe(413);
   });
 
@@ -150,7 +161,7 @@ describe('gateway-level errors', () => {
     expect(e.headers?.get('retry-after')).toBe('5');
     const health = await fetch(`${h.origin}/healthz`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toEqual({ status: 'degraded', models: { m: 'loading', broken: 'failed' } });
+    expect(await health.json()).toEqual({ status: 'degraded', models: { m: { state: 'loading' }, broken: { state: 'failed', reason: 'load_failed' } } });
     finish();
     await ready;
     const res = await h.client.chat.completions.create({ model: 'm', messages: USER });
@@ -158,7 +169,8 @@ describe('gateway-level errors', () => {
     const e2 = await caught(h.client.chat.completions.create({ model: 'broken', messages: USER }));
     expect(e2.status).toBe(503);
     expect(e2.code).toBe('model_unavailable');
-    expect(e2.message).toContain('weights missing');
+    expect(e2.message).not.toContain('weights missing');
+    expect(h.logs).toMatchObject([{ level: 'error', event: 'model_load_failed', model: 'broken', message: 'Error: weights missing' }]);
   });
 
   test('503 shutting_down for requests that arrive while draining', async () => {

@@ -55,7 +55,7 @@ test('300 mutated request bodies get documented statuses and OpenAI-shaped error
   const seen = new Map<number, number>();
   for (let i = 0; i < 300; i++) {
     const body = mutate(r);
-    const res = await fetch(`${h.baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify(body) });
+    const res = await fetch(`${h.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
     expect([200, 400, 404], JSON.stringify(body)).toContain(res.status);
     if (res.status !== 200) {

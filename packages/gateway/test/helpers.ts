@@ -5,11 +5,12 @@ import {
   type ExecuteBatch,
   type ExecuteOptions,
   type ModelRunner,
+  type RunnerCapabilities,
   type RuntimeKind,
   type TokenChunk,
   type TransportKind,
 } from '@inferkit/inference-core';
-import { createGateway, type Gateway, type GatewayOptions } from '../src/index.js';
+import { createGateway, type Gateway, type GatewayLogRecord, type GatewayOptions } from '../src/index.js';
 
 /** What a `StepRunner` does for one request. */
 export type Step =
@@ -32,8 +33,12 @@ export class StepRunner implements ModelRunner {
   private cancelWaiters: Array<() => void> = [];
   private startWaiters: Array<() => void> = [];
 
-  constructor(steps: Step | ((batch: ExecuteBatch) => Step)) {
+  private readonly caps: RunnerCapabilities;
+
+  /** `capabilities`: what it declares (default: tools, response formats, images, penalties). */
+  constructor(steps: Step | ((batch: ExecuteBatch) => Step), capabilities: RunnerCapabilities = { tools: true, responseFormat: true, images: true, penalties: true }) {
     this.steps = typeof steps === 'function' ? steps : () => steps;
+    this.caps = capabilities;
   }
 
   /** Resolves once some handle has been cancelled. */
@@ -88,6 +93,9 @@ export class StepRunner implements ModelRunner {
   runtimeKind(): RuntimeKind {
     return 'custom:step';
   }
+  capabilities(): RunnerCapabilities {
+    return this.caps;
+  }
   transportKind(): TransportKind {
     return { kind: 'local', device: 'cpu' };
   }
@@ -98,16 +106,19 @@ export interface Harness {
   baseURL: string;
   origin: string;
   client: OpenAI;
+  /** What the gateway logged (unless the options bring their own logger). */
+  logs: GatewayLogRecord[];
   close(): Promise<void>;
 }
 
 /** Starts a gateway on a free loopback port with an openai client pointed at it (no retries). */
 export async function startGateway(options: GatewayOptions, apiKey = 'unused'): Promise<Harness> {
-  const gateway = createGateway({ shutdownGraceMs: 0, ...options });
+  const logs: GatewayLogRecord[] = [];
+  const gateway = createGateway({ shutdownGraceMs: 0, logger: (r) => logs.push(r), ...options });
   const addr = await gateway.listen({ port: 0, host: '127.0.0.1' });
   const origin = `http://127.0.0.1:${addr.port}`;
   const client = new OpenAI({ baseURL: `${origin}/v1`, apiKey, maxRetries: 0 });
-  return { gateway, baseURL: `${origin}/v1`, origin, client, close: () => gateway.close() };
+  return { gateway, baseURL: `${origin}/v1`, origin, client, logs, close: () => gateway.close() };
 }
 
 export function text(t: string): Omit<TokenChunk, 'requestId'> {

@@ -38,7 +38,7 @@ describe('GET /healthz', () => {
     await Promise.resolve();
     const res = await fetch(`${h.origin}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', models: { tiny: 'ready' } });
+    expect(await res.json()).toEqual({ status: 'ok', models: { tiny: { state: 'ready' } } });
   });
 });
 

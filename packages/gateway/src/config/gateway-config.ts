@@ -33,6 +33,8 @@ export interface GatewayConfig {
   port: number;
   /** Name of an environment variable holding comma-separated bearer keys; keys never sit in the file. */
   apiKeysEnv: string | undefined;
+  /** `Host` values served besides the loopback ones (`GatewayOptions.allowedHosts`; `["*"]`: any). */
+  allowedHosts: string[] | undefined;
   /** Largest request body in bytes. */
   maxBodyBytes: number | undefined;
   /** Drain time on SIGINT/SIGTERM (ms). */

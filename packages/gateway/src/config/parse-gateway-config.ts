@@ -41,6 +41,15 @@ function optInt(o: Obj, key: string, at: string, min: number, max: number): numb
   return v;
 }
 
+function optStringArray(o: Obj, key: string, at: string): string[] | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x.length === 0)) {
+    throw new GatewayConfigError(`${at}.${key}`, 'must be an array of non-empty strings');
+  }
+  return v as string[];
+}
+
 function parseRunner(v: unknown, at: string): RunnerReference {
   if (typeof v === 'string') {
     const known = RUNNER_KINDS[v];
@@ -102,7 +111,7 @@ function parseModel(v: unknown, at: string, baseDir: string): ModelConfig {
 export function parseGatewayConfig(doc: unknown, file: string): GatewayConfig {
   const baseDir = dirname(resolve(file));
   if (!isObj(doc)) throw new GatewayConfigError('config', 'must be a JSON object');
-  checkKeys(doc, ['host', 'port', 'apiKeysEnv', 'maxBodyBytes', 'shutdownGraceMs', 'models'], 'config');
+  checkKeys(doc, ['host', 'port', 'apiKeysEnv', 'allowedHosts', 'maxBodyBytes', 'shutdownGraceMs', 'models'], 'config');
   if (!isObj(doc.models) || Object.keys(doc.models).length === 0) {
     throw new GatewayConfigError('config.models', 'must name at least one model');
   }
@@ -112,6 +121,7 @@ export function parseGatewayConfig(doc: unknown, file: string): GatewayConfig {
     host: optString(doc, 'host', 'config') ?? '127.0.0.1',
     port: optInt(doc, 'port', 'config', 0, 65535) ?? 8080,
     apiKeysEnv: optString(doc, 'apiKeysEnv', 'config'),
+    allowedHosts: optStringArray(doc, 'allowedHosts', 'config'),
     maxBodyBytes: optInt(doc, 'maxBodyBytes', 'config', 1, 2 ** 31 - 1),
     shutdownGraceMs: optInt(doc, 'shutdownGraceMs', 'config', 0, 10 * 60_000),
     models,

@@ -1,12 +1,13 @@
-import type {
-  ContentPart,
-  ExecuteBatch,
-  Message,
-  ResponseFormat,
-  SamplingParams,
-  ToolCall,
-  ToolChoice,
-  ToolDefinition,
+import {
+  estimatePromptTokens,
+  type ContentPart,
+  type ExecuteBatch,
+  type Message,
+  type ResponseFormat,
+  type SamplingParams,
+  type ToolCall,
+  type ToolChoice,
+  type ToolDefinition,
 } from '@inferkit/inference-core';
 import { invalidRequest } from '../http/gateway-error.js';
 
@@ -279,23 +280,6 @@ export function parseChatRequest(body: unknown): ChatRequest {
 /** Output tokens assumed for rate limiting when the request sets no maximum. */
 export const DEFAULT_ESTIMATED_OUTPUT_TOKENS = 256;
 
-/**
- * Rough token count for rate limiting and budgets: about four characters per token for text,
- * a flat 85 per image (OpenAI's low-detail price), plus the maximum output.
- */
-export function estimateTokens(req: ChatRequest): number {
-  let chars = 0;
-  let images = 0;
-  for (const m of req.messages) {
-    if (typeof m.content === 'string') chars += m.content.length;
-    else for (const p of m.content) if (p.type === 'text') chars += p.text.length;
-    else images++;
-    if (m.toolCalls !== undefined) for (const c of m.toolCalls) chars += c.name.length + c.arguments.length;
-  }
-  if (req.tools !== undefined) chars += JSON.stringify(req.tools).length;
-  return Math.ceil(chars / 4) + 4 * req.messages.length + 85 * images + (req.sampling.maxTokens ?? DEFAULT_ESTIMATED_OUTPUT_TOKENS);
-}
-
 /** The runner's view of the request. */
 export function toExecuteBatch(req: ChatRequest, requestId: string, runnerModel: string): ExecuteBatch {
   const batch: ExecuteBatch = {
@@ -304,7 +288,8 @@ export function toExecuteBatch(req: ChatRequest, requestId: string, runnerModel:
     messages: req.messages,
     sampling: req.sampling,
     stream: req.stream,
-    estimatedTokens: estimateTokens(req),
+    // The core's tokenizer-free prompt estimate plus the most output the request can produce.
+    estimatedTokens: estimatePromptTokens(req.messages, req.tools) + (req.sampling.maxTokens ?? DEFAULT_ESTIMATED_OUTPUT_TOKENS),
   };
   if (req.tools !== undefined) batch.tools = req.tools;
   if (req.toolChoice !== undefined) batch.toolChoice = req.toolChoice;
