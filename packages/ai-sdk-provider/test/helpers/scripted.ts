@@ -14,7 +14,8 @@ export function captureWarnings(): { warnings: unknown[]; restore: () => void } 
   const g = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
   const before = g.AI_SDK_LOG_WARNINGS;
   const warnings: unknown[] = [];
-  g.AI_SDK_LOG_WARNINGS = (o: { warnings: unknown[] }) => warnings.push(...o.warnings);
+  // ai 6 passes { warnings, provider, model }; ai 5 passes the array.
+  g.AI_SDK_LOG_WARNINGS = (o: unknown[] | { warnings: unknown[] }) => warnings.push(...(Array.isArray(o) ? o : o.warnings));
   return {
     warnings,
     restore: () => {
