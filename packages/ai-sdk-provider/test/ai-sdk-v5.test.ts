@@ -16,7 +16,7 @@ afterEach(() => logged.restore());
 const toolDelta = (d: NonNullable<TokenChunk['toolCallDelta']>): { chunk: Partial<TokenChunk> } => ({ chunk: { toolCallDelta: d } });
 
 describe('ai 5 (specification v2)', () => {
-  test('the models are v2; ai 6 models are refused by ai 5, these are not', () => {
+  test('the models declare specification v2, which ai 5 requires', () => {
     const model = createInferkit({ models: { m: scripted({}) } })('m');
     expect(model).toMatchObject({ specificationVersion: 'v2', provider: 'inferkit', modelId: 'm' });
   });
