@@ -6,7 +6,8 @@ import type { Message } from './message.js';
 import { messageText } from './message-text.js';
 import type { RouteTargetState } from './route-target-state.js';
 import { estimateOf, withAttempts, type Needs, type RouteAttempt, type Router } from './router.js';
-import { RunHandle } from './run-handle.js';
+import type { ClockTimer } from './clock.js';
+import { kUnread, RunHandle } from './run-handle.js';
 import type { RunHandleController } from './run-handle-controller.js';
 import type { TokenChunk } from './token-chunk.js';
 import type { TokenUsage } from './token-usage.js';
@@ -55,6 +56,7 @@ export class ResumingStream {
   private attemptTokens: number;
   private attemptUsage: TokenUsage | undefined;
   private attemptCost: number | undefined;
+  private abandonTimer: ClockTimer | null;
 
   constructor(router: Router, batch: ExecuteBatch, signal: AbortSignal | undefined, needs: Needs, first: Omit<Attempt, 'estimate'> & { first: TokenChunk }) {
     this.router = router;
@@ -78,6 +80,19 @@ export class ResumingStream {
     const { handle, controller } = RunHandle.pushable((reason) => this.stop(reason), { signal, requestId: batch.requestId });
     this.handle = handle;
     this.controller = controller;
+    this.abandonTimer = null;
+    const ms = router.abandonedHandleMs;
+    if (ms !== Infinity && !this.stopped) {
+      // The pump reads the target for the caller, so only this handle can tell a caller that left.
+      this.abandonTimer = router.clock.setTimeout(() => {
+        this.abandonTimer = null;
+        if (handle[kUnread] !== true) return;
+        handle.cancel(new InferenceError('cancelled', `the handle was neither read nor cancelled within ${ms} ms (abandoned)`, {
+          details: { reason: 'abandoned' },
+          requestId: batch.requestId,
+        }));
+      }, ms);
+    }
     void this.pump(first.first);
   }
 
@@ -103,7 +118,7 @@ export class ResumingStream {
         if (this.stopped) return;
         if (r.done === true) {
           this.endAttempt('ended', null);
-          this.controller.end();
+          this.finish();
           return;
         }
         chunk = r.value;
@@ -120,7 +135,7 @@ export class ResumingStream {
         // The finish chunk is the last one: close the source now (its next() would only say done).
         cur.handle.cancel();
         this.controller.push(last);
-        this.controller.end();
+        this.finish();
         return;
       }
       if (!this.controller.push(this.ownId(chunk)) && !(await this.controller.ready())) return;
@@ -153,14 +168,14 @@ export class ResumingStream {
     const router = this.router;
     if (this.stopped) return null;
     if (!router.failsOver(error.kind) || this.toolCalls || this.resumes >= router.maxResumes || this.signal?.aborted) {
-      this.controller.fail(error);
+      this.failWith(error);
       return null;
     }
     const max = this.batch.sampling?.maxTokens;
     if (max !== undefined && this.doneOutputTokens >= max) {
       // The failed attempt had delivered every token asked for: the answer is complete.
       this.controller.push(this.withTotals({ requestId: this.batch.requestId, textDelta: '', finishReason: 'length' }));
-      this.controller.end();
+      this.finish();
       return null;
     }
     const requestId = this.batch.requestId;
@@ -175,7 +190,7 @@ export class ResumingStream {
         try {
           picked = await router.acquire(cont, needs, tried, this.signal);
         } catch (e) {
-          this.controller.fail(liftInternal(e, requestId));
+          this.failWith(liftInternal(e, requestId));
           return null;
         }
         if (!('target' in picked)) {
@@ -198,7 +213,7 @@ export class ResumingStream {
         if ('error' in r) {
           attempts.push({ target: target.name, kind: r.error.kind });
           if (!router.failsOver(r.error.kind) || this.signal?.aborted) {
-            this.controller.fail(withAttempts(r.error, attempts));
+            this.failWith(withAttempts(r.error, attempts));
             return null;
           }
           continue;
@@ -218,13 +233,13 @@ export class ResumingStream {
         if (r.first.done === true) {
           this.endAttempt('ended', null);
           this.controller.push(this.withTotals({ requestId, textDelta: '', finishReason: 'stop' }));
-          this.controller.end();
+          this.finish();
           return null;
         }
         return r.first.value;
       }
     }
-    this.controller.fail(withAttempts(error, attempts));
+    this.failWith(withAttempts(error, attempts));
     return null;
   }
 
@@ -296,6 +311,23 @@ export class ResumingStream {
     return out;
   }
 
+  /** The stream is complete: no more abandonment check (the caller reads what is buffered). */
+  private finish(): void {
+    this.clearAbandonTimer();
+    this.controller.end();
+  }
+
+  private failWith(error: InferenceError): void {
+    this.clearAbandonTimer();
+    this.controller.fail(error);
+  }
+
+  private clearAbandonTimer(): void {
+    if (this.abandonTimer === null) return;
+    this.router.clock.clearTimeout(this.abandonTimer);
+    this.abandonTimer = null;
+  }
+
   private ownId(chunk: TokenChunk): TokenChunk {
     return chunk.requestId === this.batch.requestId ? chunk : { ...chunk, requestId: this.batch.requestId };
   }
@@ -304,6 +336,7 @@ export class ResumingStream {
   private stop(reason: InferenceError): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.clearAbandonTimer();
     const cur = this.current;
     if (cur === null) return;
     this.endAttempt('cancelled', null);

@@ -29,6 +29,13 @@ export interface RouteOptions {
   resume?: { maxResumes: number };
   /** Skip targets whose estimated cost for the request is above this (USD). */
   maxCostUsd?: number;
+  /**
+   * With `resume`: a handle that is neither read nor cancelled for this long (ms) is cancelled
+   * (`cancelled`, `details.reason: 'abandoned'`), so a caller that walked away does not keep a
+   * target's slot. Default 60,000, as `supervise`'s `serving.abandonedHandleMs`; `Infinity` = never.
+   * (Without `resume` the caller holds the target's own handle, which its supervisor times.)
+   */
+  abandonedHandleMs?: number;
   /** Circuit breaker of each target (default `DEFAULT_ROUTE_BREAKER`). */
   circuitBreaker?: CircuitBreakerConfig;
   /** Name used in errors and events (default `'router'`). */

@@ -320,6 +320,33 @@ describe('route(): streams that survive a dying backend', () => {
   });
 });
 
+describe('route(): an abandoned resuming handle gives its slot back', () => {
+  it('a handle neither read nor cancelled is cancelled after abandonedHandleMs; the target slot is free again', async () => {
+    const clock = new FakeClock();
+    const long = resumable(() => Array.from({ length: 200 }, (_, i) => ({ text: `t${i} ` })).concat([{ finish: 'stop' } as never]));
+    const router = route([{ runner: long, name: 'long', maxConcurrent: 1 }], { strategy: 'fallback', resume: { maxResumes: 1 }, clock, abandonedHandleMs: 5_000 });
+    const handle = await router.execute(batch({ sampling: { maxTokens: 300 } }));
+    await clock.advanceAsync(4_999);
+    expect(router.stats()[0]!.inFlight).toBe(1);
+    await clock.advanceAsync(1);
+    expect(router.stats()[0]!.inFlight).toBe(0);
+    expect(long.cancellations).toBe(1);
+    await expect(handle.collect()).rejects.toMatchObject({ kind: 'cancelled', details: { reason: 'abandoned' } });
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a handle that is read is never cancelled as abandoned', async () => {
+    const clock = new FakeClock();
+    const r = new ScriptedRunner({ clock, pacing: 'microtask', capabilities: { continuation: true }, script: [{ text: 'a' }, { delayMs: 10_000 }, { text: 'b' }, { finish: 'stop' }] });
+    const router = route([r], { strategy: 'fallback', resume: { maxResumes: 1 }, clock, abandonedHandleMs: 1_000 });
+    const handle = await router.execute(batch());
+    const collecting = handle.collect();
+    await clock.advanceAsync(10_000);
+    expect((await collecting).text).toBe('ab');
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
 describe('route(): bad input is refused at construction, naming the field', () => {
   const r = ok();
   it.each([
@@ -331,6 +358,7 @@ describe('route(): bad input is refused at construction, naming the field', () =
     ['negative maxResumes', () => route([r], { strategy: 'fallback', resume: { maxResumes: -1 } }), /options\.resume\.maxResumes/],
     ['bad weight', () => route([{ runner: r, weight: 0 }], { strategy: 'fallback' }), /targets\[0\]\.weight/],
     ['bad fallbackOn', () => route([r], { strategy: 'fallback', fallbackOn: ['explosion' as never] }), /options\.fallbackOn\[0\]/],
+    ['bad abandonedHandleMs', () => route([r], { strategy: 'fallback', abandonedHandleMs: 0 }), /options\.abandonedHandleMs/],
   ])('%s', (_, make, message) => {
     expect(make).toThrow(message);
   });

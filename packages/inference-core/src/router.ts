@@ -9,6 +9,7 @@ import type { ExecuteOptions, ModelRunner } from './model-runner.js';
 import { raceAbort } from './race-abort.js';
 import { ResumingStream } from './resuming-stream.js';
 import type { RouteEvent } from './route-event.js';
+import { DEFAULT_ABANDONED_HANDLE_MS } from './serving.js';
 import { DEFAULT_FALLBACK_KINDS, DEFAULT_ROUTE_BREAKER, type RouteOptions, type RouteStrategy } from './route-options.js';
 import type { RouteTarget } from './route-target.js';
 import { RouteTargetState, type RouteTargetStats } from './route-target-state.js';
@@ -60,6 +61,8 @@ export class Router implements ModelRunner {
   readonly clock: Clock;
   /** @internal */
   readonly maxResumes: number;
+  /** @internal */
+  readonly abandonedHandleMs: number;
   private readonly strategy: RouteStrategy;
   private readonly fallbackOn: ReadonlySet<string>;
   private readonly maxCostUsd: number | undefined;
@@ -96,6 +99,9 @@ export class Router implements ModelRunner {
     this.strategy = options.strategy;
     this.fallbackOn = new Set(fallbackOn);
     this.maxResumes = maxResumes;
+    const abandoned = options.abandonedHandleMs ?? DEFAULT_ABANDONED_HANDLE_MS;
+    if (!(typeof abandoned === 'number' && abandoned > 0)) throw new RangeError('route: options.abandonedHandleMs must be a number > 0 (Infinity = never)');
+    this.abandonedHandleMs = abandoned;
     this.maxCostUsd = options.maxCostUsd;
     this.onEvent = options.onEvent;
     this.waiters = [];

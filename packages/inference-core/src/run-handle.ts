@@ -81,7 +81,7 @@ export interface RunObserver {
 export const kObserve: unique symbol = Symbol.for('inferkit.runHandle.observe.v1');
 /** @internal Pushes back one already-read result, returned by the next `next()`. */
 export const kUnshift: unique symbol = Symbol.for('inferkit.runHandle.unshift.v1');
-/** @internal Whether the result pushed back with `kUnshift` is still unread. */
+/** @internal Whether the consumer has not asked for anything yet (no `next()` so far). */
 export const kUnread: unique symbol = Symbol.for('inferkit.runHandle.unread.v1');
 
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
@@ -105,6 +105,8 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
 
   private state: number;
   private iterated: boolean;
+  // Set by the first next(): wrappers use it to tell a consumer that walked away (kUnread).
+  private touched: boolean;
   private iterator: AsyncIterator<TokenChunk> | null;
   private error: InferenceError | null;
   private onCancel: RunHandleCancelHook | undefined;
@@ -146,6 +148,7 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     this.requestId = options?.requestId;
     this.state = OPEN;
     this.iterated = false;
+    this.touched = false;
     this.iterator = null;
     this.error = null;
     this.onCancel = onCancel;
@@ -345,6 +348,7 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
 
   /** Iterator protocol; use `for await` instead of calling this. */
   next(): Promise<IteratorResult<TokenChunk>> {
+    this.touched = true;
     const state = this.state;
     if (state === OPEN || state === FINISHED) {
       const pre = this.prefetched;
@@ -537,11 +541,12 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   /** @internal See `kUnshift`. */
   [kUnshift](result: IteratorResult<TokenChunk>): void {
     this.prefetched = result;
+    this.touched = false; // handed over with this result unread: the consumer has not asked yet
   }
 
   /** @internal See `kUnread`. */
   get [kUnread](): boolean {
-    return this.prefetched !== null;
+    return !this.touched;
   }
 
   private settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {

@@ -18,3 +18,6 @@ export interface Serving {
    */
   abandonedHandleMs?: number;
 }
+
+/** `Serving.abandonedHandleMs` when not given (also the router's `abandonedHandleMs`). */
+export const DEFAULT_ABANDONED_HANDLE_MS = 60_000;

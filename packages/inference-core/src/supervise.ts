@@ -16,7 +16,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 import { kObserve, kUnread, kUnshift, RunHandle, type RunObserver } from './run-handle.js';
 import type { RunnerCapabilities } from './runner-capabilities.js';
 import type { RuntimeKind } from './runtime-kind.js';
-import type { Serving } from './serving.js';
+import { DEFAULT_ABANDONED_HANDLE_MS, type Serving } from './serving.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
 import { rebuildCauseOf, SessionHealer } from './session-healer.js';
 import { abortError } from './abort-error.js';
@@ -540,7 +540,6 @@ function armed(ms: number | undefined): ms is number {
   return ms !== undefined && ms !== Infinity;
 }
 
-const DEFAULT_ABANDONED_HANDLE_MS = 60_000;
 
 /** Refuses unusable policy values with a `RangeError` naming the field. */
 function checkPolicy(policy: SupervisePolicy): void {
