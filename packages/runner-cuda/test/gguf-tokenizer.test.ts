@@ -133,6 +133,20 @@ describe('ModelTokenizer.fromGguf', () => {
     }
   });
 
+  test('add_bos_token / add_eos_token decide what encode adds with special tokens', async () => {
+    const plain = await ModelTokenizer.fromGguf(vocabFile());
+    expect(plain.encode('ab', true)).toEqual([2]);
+    const both = await ModelTokenizer.fromGguf(
+      vocabFile((k) => {
+        k.set('tokenizer.ggml.add_bos_token', { t: 'bool', v: true });
+        k.set('tokenizer.ggml.add_eos_token', { t: 'bool', v: true });
+      }),
+    );
+    expect(both.addBosToken).toBe(true);
+    expect(both.encode('ab', true)).toEqual([4, 2, 3]);
+    expect(both.encode('ab', false)).toEqual([2]);
+  });
+
   test('a file without pre-tokenizer name gets llama.cpp\'s default split', async () => {
     const t = await ModelTokenizer.fromGguf(vocabFile((k) => k.delete('tokenizer.ggml.pre')));
     expect(t.encode('ab', false)).toEqual([2]);
