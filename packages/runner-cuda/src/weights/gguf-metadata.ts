@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { InferenceError } from '@inferkit/inference-core';
@@ -211,13 +212,16 @@ class BoundedReader {
     return this.buf.readBigUInt64LE(this.at(8));
   }
 
+  /** The u64 at `pos` without consuming it; the caller checked that 8 bytes are buffered. */
+  peekU64(): bigint {
+    return this.buf.readBigUInt64LE(this.pos - this.bufStart);
+  }
+
   bytes(n: number): Buffer {
     const o = this.at(n);
     return this.buf.subarray(o, o + n);
   }
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Reads the header and the key/value metadata of the GGUF file at `path` (versions 2 and 3),
@@ -252,18 +256,33 @@ export async function readGgufMetadata(path: string, limits: GgufLimits = DEFAUL
     // Each pair takes at least 8 (key length) + 1 (key) + 4 (type) + 1 (value) bytes.
     if (kvCount * 14n > BigInt(r.remaining)) throw bad(`declares ${kvCount} metadata keys, more than the file can hold`);
 
-    const readString = async (what: string, max: number): Promise<string> => {
-      if (r.pos + 8 > r.bufEnd) await r.need(8, what);
-      const n = r.u64();
-      if (n > BigInt(max)) throw bad(`has a ${what} of ${n} bytes (at most ${max})`);
-      const len = Number(n);
-      if (len > r.remaining) throw bad(`has a ${what} of ${len} bytes, past the end of the file`);
-      if (r.pos + len > r.bufEnd) await r.need(len, what);
-      try {
-        return utf8.decode(r.bytes(len));
-      } catch {
-        throw bad(`has a ${what} that is not valid UTF-8`);
-      }
+    // `index` names an element of a string array in errors; the label is built only then.
+    const label = (what: string, index: number | undefined) => (index === undefined ? what : `${what} at index ${index}`);
+    const stringLength = (n: bigint, left: number, what: string, index: number | undefined, max: number): number => {
+      if (n > BigInt(max)) throw bad(`has a ${label(what, index)} of ${n} bytes (at most ${max})`);
+      if (Number(n) > left) throw bad(`has a ${label(what, index)} of ${n} bytes, past the end of the file`);
+      return Number(n);
+    };
+    const decode = (bytes: Buffer, what: string, index: number | undefined): string => {
+      if (!isUtf8(bytes)) throw bad(`has a ${label(what, index)} that is not valid UTF-8`);
+      return bytes.toString('utf8');
+    };
+    // Strings already in the buffer are read without a promise per string: vocabularies hold
+    // hundreds of thousands of them.
+    const bufferedString = (what: string, index: number | undefined, max: number): string | undefined => {
+      if (r.pos + 8 > r.bufEnd) return undefined;
+      const len = stringLength(r.peekU64(), r.remaining - 8, what, index, max);
+      if (r.pos + 8 + len > r.bufEnd) return undefined;
+      r.u64();
+      return decode(r.bytes(len), what, index);
+    };
+    const readString = async (what: string, max: number, index?: number): Promise<string> => {
+      const fast = bufferedString(what, index, max);
+      if (fast !== undefined) return fast;
+      await r.need(8, label(what, index));
+      const len = stringLength(r.u64(), r.remaining, what, index, max);
+      await r.need(len, label(what, index));
+      return decode(r.bytes(len), what, index);
     };
 
     const entries = new Map<string, GgufValue>();
@@ -288,7 +307,7 @@ export async function readGgufMetadata(path: string, limits: GgufLimits = DEFAUL
         if (r.pos + n * TYPE_SIZES[elementType]! > limits.maxMetadataBytes) throw bad(`ends past ${limits.maxMetadataBytes} bytes of metadata`);
         if (elementType === GgufType.STRING) {
           const out = new Array<string>(n);
-          for (let j = 0; j < n; j++) out[j] = await readString(`string at index ${j}`, limits.maxStringBytes);
+          for (let j = 0; j < n; j++) out[j] = bufferedString('string', j, limits.maxStringBytes) ?? (await readString('string', limits.maxStringBytes, j));
           value = { type: GgufType.ARRAY, elementType: GgufType.STRING, value: out };
         } else {
           const bytes = n * TYPE_SIZES[elementType]!;
