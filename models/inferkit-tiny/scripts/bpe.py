@@ -4,6 +4,10 @@ This is the GPT-2 scheme that `tokenizers` calls ByteLevel + BPE: text is split 
 pre-tokenizer regex, each piece's UTF-8 bytes are mapped to printable characters
 (`bytes_to_unicode`), and merges are learned over those characters. Special tokens are cut
 out before pre-tokenization, as `tokenizers` does with `added_tokens`. Standard library only.
+
+The repository's one byte-level BPE trainer: this model's tokenizer is trained with it
+(`train.py`), and so are the tokenizers of runner-cuda's random-weight test and benchmark
+checkpoints (`packages/runner-cuda/scripts/model_spec.py`, which lays the ids out its own way).
 """
 
 import collections
@@ -80,7 +84,9 @@ def train(texts, vocab_size, specials, min_frequency=2):
         a, b = best
         merged = a + b
         merges.append((a, b))
-        vocab[merged] = len(vocab)
+        # Two different pairs can spell the same token ("a"+"bc", "ab"+"c"): it keeps its first id.
+        if merged not in vocab:
+            vocab[merged] = len(vocab)
         for w in words:
             sym = splits[w]
             if len(sym) < 2:

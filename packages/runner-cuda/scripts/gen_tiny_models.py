@@ -31,6 +31,9 @@ TINY_MODELS = {
                         chat_template=model_spec.LLAMA_TEMPLATE),
     # Three shards with an index, MHA, and no chat template (the runner's plain template applies).
     "mistral-sharded": dict(_BASE, arch="mistral", seed=5, kv_heads=4, shards=3),
+    # head_dim 64 (the size real checkpoints use), MQA, q/k/v biases: the GPU harness's parity checks.
+    "qwen2-mqa-hd64": dict(_BASE, arch="qwen2", seed=6, hidden=128, heads=2, kv_heads=1, ffn=320, tied=True,
+                           theta=1000000.0, eps=1e-6, chat_template=model_spec.CHATML_TEMPLATE),
 }
 
 

@@ -3,7 +3,7 @@
 
 Usage: python3 scripts/gen_tokenizer_ggufs.py OUT_DIR
 
-- `bpe-<pre>.gguf`: one byte-level BPE vocabulary (scripts/byte_bpe.py trained on a multilingual
+- `bpe-<pre>.gguf`: one byte-level BPE vocabulary (the repository's trainer, models/inferkit-tiny/scripts/bpe.py, on a multilingual
   corpus) under several `tokenizer.ggml.pre` values, each selecting another llama.cpp split.
 - `spm.gguf`, `spm-no-prefix.gguf`: a SentencePiece-style `llama` vocabulary built here (no
   sentencepiece package is needed): `<unk>`, `<s>`, `</s>`, the 256 `<0xXX>` byte tokens, every
@@ -14,15 +14,14 @@ Weights are a tiny random F32 Llama (llama.cpp needs a loadable model to tokeniz
 seeded: the same files every run.
 """
 import os
-import re
 import sys
 from collections import Counter
 
 import numpy as np
 
-import byte_bpe
 import gguf_tokenizer_meta as meta
 from export_gguf import GGUF_FLOAT32, GGUF_STRING, GGUF_UINT32, GGUFWriter
+from model_spec import bpe
 
 # Written for these tests: several scripts, emoji, numbers, code and whitespace runs.
 CORPUS = """
@@ -53,9 +52,6 @@ with
 blank lines and trailing spaces   
 The end. The end! The end?
 """
-
-# The GPT-2 split for training, Unicode-aware ([^\W\d_] is a letter in Python's re).
-GPT2_SPLIT = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+")
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>"]
 # A user-defined token (split out of text, kept in decoded text) and two whole words that no merge
@@ -119,9 +115,10 @@ def write(path, vocab, tokenizer_kv, seed):
 
 
 def bpe_vocabulary():
-    """(tokens, types, merges): byte_bpe's trainer on CORPUS, plus specials and test tokens."""
-    tokens, merges = byte_bpe.train(1400 + len(byte_bpe.SPECIAL_TOKENS), CORPUS, GPT2_SPLIT)
-    tokens = [t for t in tokens if t not in byte_bpe.SPECIAL_TOKENS and not t.startswith("<|reserved_")]
+    """(tokens, types, merges): the byte-level BPE trainer on CORPUS, plus specials and test tokens."""
+    learnt, pairs = bpe.train([CORPUS], 1400, [], min_frequency=1)
+    tokens = sorted(learnt, key=learnt.get)
+    merges = [f"{a} {b}" for a, b in pairs]
     types = [meta.TOKEN_NORMAL] * len(tokens)
     for t in UNMERGED_WORDS:
         tokens.append(t)

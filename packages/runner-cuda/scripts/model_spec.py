@@ -2,13 +2,54 @@
 
 Weights are drawn with a fixed seed, so every run writes byte-identical files.
 """
+import importlib.util
 import json
 import os
 
 import numpy as np
 
-import byte_bpe
 from safetensors_io import write_safetensors, write_sharded
+
+
+def _load_bpe():
+    # The repository's one byte-level BPE trainer lives with the model it was written for.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "models", "inferkit-tiny", "scripts", "bpe.py")
+    spec = importlib.util.spec_from_file_location("inferkit_bpe", os.path.normpath(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bpe = _load_bpe()
+BPE_SOURCE = bpe.__file__
+
+# Byte-level tokens make multi-byte UTF-8 characters span several tokens, which is exactly what
+# the incremental detokenizer has to survive, and llama.cpp accepts the same vocabulary as a
+# `gpt2` GGUF tokenizer.
+SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>"]
+
+TOKENIZER_CORPUS = (
+    "The quick brown fox jumps over the lazy dog. Hello world! This is a test of the tokenizer. "
+    "In the beginning there was the word, and the word was there. Then they went to the store. "
+    "héllo wörld, ça va? naïve café. 日本語のテキスト。 emoji 😀 and 🎉 are multi byte. "
+    "1234567890 numbers and 42 answers. "
+)
+
+
+def make_tokenizer(vocab_size):
+    """Returns (vocab: token -> id, merges, added tokens) for a `vocab_size` checkpoint.
+
+    Layout: the 256 byte tokens keep ids 0-255 (so byte b is id b), then the learnt merges,
+    then `<|reserved_N|>` fillers when the corpus runs out of pairs, then SPECIAL_TOKENS last.
+    """
+    n_learnt = vocab_size - len(SPECIAL_TOKENS)
+    if n_learnt < 256:
+        raise ValueError("vocab_size too small for the byte alphabet and the special tokens")
+    vocab, merges = bpe.train([TOKENIZER_CORPUS], n_learnt, [], min_frequency=1)
+    added = [f"<|reserved_{i}|>" for i in range(n_learnt - len(vocab))] + SPECIAL_TOKENS
+    for t in added:
+        vocab[t] = len(vocab)
+    return vocab, merges, added
 
 ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
@@ -38,7 +79,9 @@ def make_weights(spec, seed):
     nq, nkv = spec["heads"] * hd, spec["kv_heads"] * hd
 
     def linear(out_dim, in_dim):
-        return (rng.standard_normal((out_dim, in_dim), dtype=np.float32) / np.float32(np.sqrt(in_dim))).astype(np.float32)
+        x = rng.standard_normal((out_dim, in_dim), dtype=np.float32)
+        x /= np.float32(np.sqrt(in_dim))
+        return x
 
     def norm(n):
         return (1.0 + 0.1 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
@@ -80,8 +123,7 @@ def make_weights(spec, seed):
 
 
 def make_config(spec, dtype):
-    n_special = len(byte_bpe.SPECIAL_TOKENS)
-    bos = spec["vocab"] - n_special
+    bos = spec["vocab"] - len(SPECIAL_TOKENS)
     cfg = {
         "architectures": [ARCHITECTURES[spec["arch"]]],
         "model_type": spec["arch"],
@@ -136,9 +178,9 @@ def write_model(out_dir, spec, seed, dtype="F32", shards=1, weights=None):
     with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": bos, "eos_token_id": [bos + 1, im_end], "do_sample": False,
                    "transformers_version": "4.57.6"}, f, indent=2)
-    tokens, merges = byte_bpe.train(spec["vocab"])
+    vocab, merges, added = make_tokenizer(spec["vocab"])
     with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
-        json.dump(byte_bpe.tokenizer_json(tokens, merges), f, ensure_ascii=False)
+        json.dump(bpe.tokenizer_json(vocab, merges, added), f, ensure_ascii=False)
     tok_cfg = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": "<|begin_of_text|>",

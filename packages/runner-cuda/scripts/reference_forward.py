@@ -1,14 +1,28 @@
 #!/usr/bin/env python3
-"""Independent numpy forward pass written from the Hugging Face model definitions
-(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM), computed in float64.
+"""Reference logits and greedy continuations of a checkpoint, for the engine's parity checks.
+
+Two engines compute them:
+  numpy         (default) an independent forward pass written from the Hugging Face model
+                definitions (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+                Qwen3ForCausalLM), in float64. numpy only: the vitest parity tests use it.
+  transformers  the Hugging Face model itself (AutoModelForCausalLM, float32 on the CPU, no
+                TF32): the GPU harness checks the CUDA backend against it (needs torch).
 
 Usage: python3 scripts/reference_forward.py MODEL_DIR TOKENS [--out FILE] [--greedy N]
        python3 scripts/reference_forward.py --cases CASES.json
+       python3 scripts/reference_forward.py --parity [--engine numpy|transformers] MODEL_DIR...
   TOKENS   comma-separated token ids
   --out    write the logits of every position as little-endian float32 [T, vocab] (default: stdout JSON
            of the last position)
   --greedy also decode N tokens greedily (no KV cache, full recompute) and print them as JSON
   --cases  many forwards in one process: a JSON list of {"model_dir", "tokens", "out"}
+  --parity writes, into each MODEL_DIR, what `gpu_harness parity-hf` reads:
+           reference.txt          "vocab V prompts P", then per prompt four lines: prompt ids, the
+                                  greedy continuation (no EOS stop), the offset in floats of the
+                                  prompt's logits, and the reference's top-1 minus top-2 logit at each
+                                  generated step (to tell a near tie, which float rounding may decide
+                                  either way, from a real divergence)
+           reference_logits.f32   little-endian f32 logits [len(prompt), V] per prompt, concatenated
 """
 import argparse
 import json
@@ -124,6 +138,88 @@ def greedy(cfg, w, tokens, n):
     return seq[len(tokens):]
 
 
+PARITY_PROMPT_LENGTHS = (7, 16, 33, 64)
+PARITY_GREEDY_STEPS = 24
+PARITY_SEED = 1234
+
+
+class NumpyEngine:
+    """The float64 forward above; greedy steps recompute the whole sequence."""
+
+    def __init__(self, model_dir):
+        self.cfg = load_config(model_dir)
+        self.w = read_checkpoint(model_dir)
+        self.vocab = self.cfg["vocab_size"]
+
+    def logits(self, tokens):
+        return forward(self.cfg, self.w, tokens)
+
+    def greedy(self, tokens, n):
+        """Returns (continuation, top-1 minus top-2 logit at each step)."""
+        seq, margins = list(tokens), []
+        for _ in range(n):
+            last = forward(self.cfg, self.w, seq)[-1]
+            top2 = np.sort(last)[-2:]
+            margins.append(float(top2[1] - top2[0]))
+            seq.append(int(np.argmax(last)))
+        return seq[len(tokens):], margins
+
+
+class TransformersEngine:
+    """The Hugging Face model, float32 on the CPU, decoding with `generate` (plain argmax)."""
+
+    def __init__(self, model_dir):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.torch = torch
+        torch.backends.cuda.matmul.allow_tf32 = False
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval().float()
+        # No EOS stop and no min_new_tokens (which would mask EOS): the engine under test
+        # decodes plain argmax for exactly as many steps.
+        self.model.generation_config.eos_token_id = None
+        self.model.generation_config.pad_token_id = 0
+        self.vocab = self.model.config.vocab_size
+
+    def logits(self, tokens):
+        torch = self.torch
+        with torch.no_grad():
+            return self.model(input_ids=torch.tensor([tokens])).logits[0].double().numpy()
+
+    def greedy(self, tokens, n):
+        torch = self.torch
+        ids = torch.tensor([tokens])
+        with torch.no_grad():
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                      do_sample=False, pad_token_id=0, output_logits=True,
+                                      return_dict_in_generate=True)
+        margins = []
+        for step in out.logits:
+            top2 = torch.topk(step[0].float(), 2).values
+            margins.append(float(top2[0] - top2[1]))
+        return out.sequences[0, len(tokens):].tolist(), margins
+
+
+ENGINES = {"numpy": NumpyEngine, "transformers": TransformersEngine}
+
+
+def write_parity(model_dir, engine_name, prompt_lengths=PARITY_PROMPT_LENGTHS, steps=PARITY_GREEDY_STEPS):
+    """Writes reference.txt and reference_logits.f32 into model_dir (format: module docstring)."""
+    engine = ENGINES[engine_name](model_dir)
+    rng = np.random.default_rng(PARITY_SEED)
+    lines, offset = [], 0
+    with open(os.path.join(model_dir, "reference_logits.f32"), "wb") as f:
+        for n in prompt_lengths:
+            ids = [int(x) for x in rng.integers(0, engine.vocab, n)]
+            logits = engine.logits(ids).astype("<f4")
+            cont, margins = engine.greedy(ids, steps)
+            lines += [" ".join(map(str, ids)), " ".join(map(str, cont)), str(offset), " ".join(f"{m:.9g}" for m in margins)]
+            f.write(logits.tobytes())
+            offset += logits.size
+    with open(os.path.join(model_dir, "reference.txt"), "w") as f:
+        f.write(f"vocab {engine.vocab} prompts {len(prompt_lengths)}\n" + "\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir", nargs="?")
@@ -131,7 +227,14 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--greedy", type=int, default=0)
     ap.add_argument("--cases")
+    ap.add_argument("--parity", nargs="+", metavar="MODEL_DIR")
+    ap.add_argument("--engine", choices=sorted(ENGINES), default="numpy")
     args = ap.parse_args()
+    if args.parity:
+        for d in args.parity:
+            write_parity(d, args.engine)
+            print(f"{args.engine} reference -> {d}", flush=True)
+        return
     if args.cases:
         with open(args.cases) as f:
             cases = json.load(f)

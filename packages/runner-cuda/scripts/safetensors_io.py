@@ -24,9 +24,14 @@ _ALIGN_RANK = {"F64": 0, "I64": 0, "F32": 1, "I32": 1, "BF16": 2, "F16": 2, "U8"
 
 def f32_to_bf16_bits(a):
     """Round-to-nearest-even f32 -> bf16, returned as uint16 bit patterns."""
-    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    u = u + 0x7FFF + ((u >> 16) & 1)
-    return (u >> 16).astype(np.uint16)
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    # In uint32, in place: the sum wraps exactly where the uint16 result would (NaN payloads
+    # only), and a billion-parameter checkpoint needs no 8-byte temporaries.
+    r = (u >> 16) & 1
+    r += u
+    r += np.uint32(0x7FFF)
+    r >>= 16
+    return r.astype(np.uint16)
 
 
 def bf16_bits_to_f32(bits):

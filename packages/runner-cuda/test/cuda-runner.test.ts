@@ -380,7 +380,7 @@ describe('device selection', () => {
     await closing;
     expect(err.kind).toBe('cancelled');
     expect((await errorOf(runner.execute(userBatch('x')))).kind).toBe('bad_request');
-    await runner.loadWeights({ kind: 'local_path', path: modelDir('mistral-sharded') });
+    await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('qwen2-bias') });
     expect((await (await runner.execute(userBatch('x', { maxTokens: 3 }))).collect()).usage!.outputTokens).toBe(3);
     await runner.close();
   });

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  BPE_TRAINER,
   GGUF_MODELS,
   GGUF_MODELS_DIR,
   GGUF_TYPES,
@@ -54,6 +55,8 @@ function writeTestModels(): void {
   // The demo model's GGUF export follows its files (weights by size: they change only by retraining).
   for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) hash.update(f).update(readFileSync(join(INFERKIT_TINY_DIR, f)));
   hash.update(String(statSync(join(INFERKIT_TINY_DIR, 'model.safetensors')).size));
+  // The tokenizer trainer the generator shares with the embedded model (scripts/model_spec.py).
+  hash.update(readFileSync(BPE_TRAINER));
   const stamp = hash.digest('hex');
   const stampFile = join(TEST_MODELS_DIR, 'stamp');
   const fresh =

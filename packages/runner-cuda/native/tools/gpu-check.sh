@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The runner-cuda GPU check: builds the engine with the CUDA backend and the harness, then runs
 #   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16),
-#   2. parity against Hugging Face transformers on tiny random Llama and Qwen2 models,
+#   2. parity against Hugging Face transformers on the F32 tiny test models (Llama, Qwen2, Qwen3),
 #   3. poison recovery through a planted out-of-bounds kernel, by replacing the engine's process,
 #   4. the Llama-3.2-1B-shaped bench (inferkit and transformers eager, same GPU, same run),
 #   5. checks 1, 2 and 4 again with INFERKIT_CUDA_EXPERIMENTAL=1 (kernels not yet proven here),
@@ -119,33 +119,34 @@ stage env 60 env_json
 stage build 420 build
 H="$BUILD/gpu_harness"
 TINY="$WORK/tiny"
-HFM="$WORK/hf"
 BENCH="$WORK/bench-llama-3.2-1b"
+BENCH_SHAPE=llama-3.2-1b
+[ -n "${BENCH_TINY:-}" ] && BENCH_SHAPE=tiny
 
 stage tiny-models 120 "$PY" "$PKG/scripts/gen_tiny_models.py" "$TINY"
-stage hf-reference 240 "$PY" "$HERE/hf_reference.py" "$HFM"
 PARITY_DIRS=()
-for m in llama-gqa llama-gqa-bf16 llama-gqa-f16 qwen2-bias qwen3-qknorm llama3-rope mistral-sharded; do
+for m in llama-gqa llama-gqa-bf16 llama-gqa-f16 qwen2-bias qwen3-qknorm llama3-rope mistral-sharded qwen2-mqa-hd64; do
   [ -d "$TINY/$m" ] && PARITY_DIRS+=("$TINY/$m")
 done
-for m in hf-llama3 hf-qwen2; do
-  [ -d "$HFM/$m" ] && PARITY_DIRS+=("$HFM/$m")
+# F32 models only: the transformers reference is compared at f32 tolerances.
+HF_DIRS=()
+for m in llama-gqa qwen2-bias qwen3-qknorm llama3-rope qwen2-mqa-hd64; do
+  [ -d "$TINY/$m" ] && HF_DIRS+=("$TINY/$m")
 done
+stage hf-reference 240 "$PY" "$PKG/scripts/reference_forward.py" --engine transformers --parity "${HF_DIRS[@]}"
 stage parity-backends 240 "$H" parity-backends "$WORK/parity_backends.json" "${PARITY_DIRS[@]}"
-stage parity-hf 180 "$H" parity-hf "$WORK/parity_hf.json" "$HFM/hf-llama3" "$HFM/hf-qwen2"
-POISON_MODEL="$TINY/llama-gqa"
-[ -d "$POISON_MODEL" ] || POISON_MODEL="$HFM/hf-llama3"
-stage poison 120 "$H" poison "$WORK/poison.json" "$POISON_MODEL"
-stage bench-model 240 "$PY" "$HERE/make_bench_model.py" "$BENCH" ${BENCH_TINY:+--tiny}
-stage bench 240 "$H" bench "$WORK/bench.json" "$BENCH" 2048 128
+stage parity-hf 180 "$H" parity-hf "$WORK/parity_hf.json" "${HF_DIRS[@]}"
+stage poison 120 "$H" poison "$WORK/poison.json" "$TINY/llama-gqa"
+stage bench-model 240 "$PY" "$PKG/scripts/bench_model.py" "$BENCH" --shape "$BENCH_SHAPE"
+stage bench 240 "$H" bench "$WORK/bench.json" "$BENCH/hf" 2048 128
 # The same checks with the kernels that have not yet passed this harness
 # (INFERKIT_CUDA_EXPERIMENTAL=1), under short limits: a kernel that hangs must not eat the budget
 # of the stages after it.
 X=(env INFERKIT_CUDA_EXPERIMENTAL=1)
 stage parity-backends-experimental 60 "${X[@]}" "$H" parity-backends "$WORK/parity_backends_experimental.json" "${PARITY_DIRS[@]}"
-stage parity-hf-experimental 45 "${X[@]}" "$H" parity-hf "$WORK/parity_hf_experimental.json" "$HFM/hf-llama3" "$HFM/hf-qwen2"
-stage bench-experimental 90 "${X[@]}" "$H" bench "$WORK/bench_experimental.json" "$BENCH" 2048 128
-stage hf-bench 300 "$PY" "$HERE/hf_bench.py" "$BENCH" "$WORK/hf_bench.json"
+stage parity-hf-experimental 45 "${X[@]}" "$H" parity-hf "$WORK/parity_hf_experimental.json" "${HF_DIRS[@]}"
+stage bench-experimental 90 "${X[@]}" "$H" bench "$WORK/bench_experimental.json" "$BENCH/hf" 2048 128
+stage hf-bench 300 "$PY" "$HERE/hf_bench.py" "$BENCH/hf" "$WORK/hf_bench.json"
 if [ "${SKIP_PYTHON_BRIDGE:-0}" != 1 ] && [ -f "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" ]; then
   stage runner-python-bridge 100 bash "$REPO/packages/runner-python/bench/gpu/run-gpu-check.sh" "$OUT/python"
 fi

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import byte_bpe  # noqa: E402
+import bench_model  # noqa: E402
 import export_gguf  # noqa: E402
 import gen_tiny_models  # noqa: E402
 import model_spec  # noqa: E402
@@ -42,12 +42,20 @@ def test_safetensors_layout_and_validation(tmp_path):
         read_safetensors(p)
 
 
-def test_tokenizer_is_deterministic_and_sized():
-    t1, m1 = byte_bpe.train(320)
-    t2, m2 = byte_bpe.train(320)
-    assert (t1, m1) == (t2, m2)
-    assert len(t1) == 320 and len(set(t1)) == 320
-    assert t1[-4:] == byte_bpe.SPECIAL_TOKENS
+@pytest.mark.parametrize("size", [320, 2000])
+def test_tokenizer_is_deterministic_and_laid_out(size):
+    v1, m1, added = model_spec.make_tokenizer(size)
+    assert (v1, m1, added) == model_spec.make_tokenizer(size)
+    # Every id in [0, size) exactly once; bytes keep their own value as id; specials come last.
+    assert sorted(v1.values()) == list(range(size))
+    assert all(v1[model_spec.bpe.BYTE_CHARS[b]] == b for b in range(256))
+    assert [v1[s] for s in model_spec.SPECIAL_TOKENS] == list(range(size - 4, size))
+    assert added[-4:] == model_spec.SPECIAL_TOKENS
+    # 2000 is more than the corpus has pairs for: the rest is reserved fillers, marked as added tokens.
+    assert (size == 2000) == any(t.startswith("<|reserved_") for t in added)
+    enc = model_spec.bpe.Encoder(v1, m1, model_spec.SPECIAL_TOKENS)
+    text = "héllo wörld 😀<|im_end|>"
+    assert enc.decode(enc.encode(text)) == text
 
 
 def test_generated_models_are_byte_identical(tmp_path):
@@ -157,3 +165,34 @@ def test_reference_attention_is_causal():
     b = reference_forward.forward(cfg, w, [1, 2, 3, 9])
     assert np.allclose(a[:3], b[:3]) and not np.allclose(a[3], b[3])
     assert math.isfinite(float(a.sum()))
+
+
+def test_parity_reference_files_match_the_forward(tmp_path):
+    spec = gen_tiny_models.TINY_MODELS["qwen2-bias"]
+    d = tmp_path / "m"
+    model_spec.write_model(d, spec, spec["seed"])
+    reference_forward.write_parity(str(d), "numpy", prompt_lengths=(3, 5), steps=4)
+    lines = (d / "reference.txt").read_text().splitlines()
+    assert lines[0] == f"vocab {spec['vocab']} prompts 2"
+    logits = np.fromfile(d / "reference_logits.f32", dtype="<f4")
+    cfg = json.load(open(d / "config.json"))
+    w = read_checkpoint(str(d))
+    for i, n in enumerate((3, 5)):
+        ids, cont, offset, margins = lines[1 + 4 * i:5 + 4 * i]
+        ids = [int(x) for x in ids.split()]
+        assert len(ids) == n
+        assert [int(x) for x in cont.split()] == reference_forward.greedy(cfg, w, ids, 4)
+        want = reference_forward.forward(cfg, w, ids).astype("<f4").ravel()
+        assert np.array_equal(logits[int(offset):int(offset) + want.size], want)
+        assert len(margins.split()) == 4 and all(float(m) >= 0 for m in margins.split())
+
+
+def test_bench_model_writes_once_per_stamp(tmp_path):
+    assert bench_model.write(str(tmp_path), "tiny", gguf=True)
+    cfg = json.load(open(tmp_path / "hf" / "config.json"))
+    assert cfg["tie_word_embeddings"] and cfg["rope_scaling"]["rope_type"] == "llama3" and cfg["torch_dtype"] == "bfloat16"
+    assert (tmp_path / "model.gguf").stat().st_size > 0
+    assert not bench_model.write(str(tmp_path), "tiny", gguf=True)
+    # Another shape or option is another stamp.
+    (tmp_path / "spec.json").write_text("{}")
+    assert bench_model.write(str(tmp_path), "tiny", gguf=False)

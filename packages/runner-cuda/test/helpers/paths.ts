@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const SCRIPTS_DIR = join(PACKAGE_DIR, 'scripts');
+/** The byte-level BPE trainer the test checkpoints' tokenizers come from (shared with models/inferkit-tiny). */
+export const BPE_TRAINER = join(PACKAGE_DIR, '..', '..', 'models', 'inferkit-tiny', 'scripts', 'bpe.py');
 /** Tiny checkpoints written by the global setup (scripts/gen_tiny_models.py). */
 export const TEST_MODELS_DIR = join(PACKAGE_DIR, 'test-models');
 export const ADDON_PATH = join(PACKAGE_DIR, 'native', 'build', 'Release', 'inferkit.node');
