@@ -2,7 +2,8 @@ import { FakeClock, type SuperviseEvent } from '@inferkit/inference-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse, type MockHandler } from './__testing__/mock-server.js';
-import { createRemoteRunner, toObservation, type RemoteRunnerConfig, type SupervisedRemoteRunner } from './create-remote-runner.js';
+import { createRemoteRunner, type RemoteRunnerConfig, type SupervisedRemoteRunner } from './create-remote-runner.js';
+import { toObservation } from './http/response-headers.js';
 
 const delta = (content: string) => ({ choices: [{ index: 0, delta: { content }, finish_reason: null }] });
 const finish = { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] };
@@ -183,7 +184,9 @@ describe('createRemoteRunner: supervised by default', () => {
     expect(t.costUsd).toBeCloseTo((5 * 2.5 + 2 * 10) / 1e6, 12);
   });
 
-  test('an unknown provider is a clear error', () => {
-    expect(() => createRemoteRunner({ provider: 'mystery' } as unknown as RemoteRunnerConfig)).toThrow(/unknown provider/);
+  test('an unknown provider is a bad_request naming it', () => {
+    expect(() => createRemoteRunner({ provider: 'mystery' } as unknown as RemoteRunnerConfig)).toThrow(
+      expect.objectContaining({ kind: 'bad_request', details: { param: 'provider' } }),
+    );
   });
 });

@@ -1,13 +1,13 @@
 import {
   DEFAULT_RETRY_POLICY,
+  InferenceError,
   SupervisedRunner,
   type CircuitBreakerConfig,
-  type RateLimitObservation,
+  type RunnerFactory,
   type SupervisePolicy,
 } from '@inferkit/inference-core';
 import { createAnthropicRunner, type AnthropicRunnerOptions } from './anthropic/anthropic-runner.js';
 import { createGeminiRunner, type GeminiRunnerOptions } from './gemini/gemini-runner.js';
-import type { RateLimitSnapshot } from './http/response-headers.js';
 import { createAzureOpenAIRunner, type AzureOpenAIRunnerOptions } from './openai/azure-openai-runner.js';
 import { createOpenAICompatibleRunner, type OpenAICompatibleRunnerOptions } from './openai/openai-compatible-runner.js';
 import { createOpenAIRunner, type OpenAIRunnerOptions } from './openai/openai-runner.js';
@@ -22,9 +22,16 @@ export type RemoteProviderConfig =
   | ({ provider: 'gemini' } & GeminiRunnerOptions);
 
 export type RemoteRunnerConfig = RemoteProviderConfig & {
-  /** Overrides of the reliability policy; each field replaces the default for that field. */
-  policy?: SupervisePolicy;
+  /**
+   * Overrides of the reliability policy; each field replaces the default for that field.
+   * `false`: no policy at all, the provider's runner as is (`runnerFactory.create` then returns
+   * a plain `RemoteRunner`), e.g. when the caller supervises it itself.
+   */
+  policy?: SupervisePolicy | false;
 };
+
+/** The providers `createRemoteRunner` and `runnerFactory` know. */
+export const REMOTE_PROVIDERS = ['openai', 'openai-compatible', 'azure-openai', 'anthropic', 'gemini'] as const;
 
 /** The core `SupervisedRunner` around a remote runner, which stays reachable as `remote` (connection stats, prices). */
 export class SupervisedRemoteRunner extends SupervisedRunner {
@@ -48,67 +55,75 @@ export const DEFAULT_REMOTE_BREAKER: Readonly<CircuitBreakerConfig> = Object.fre
 /**
  * The plain path to a reliable remote runner: the provider's runner wrapped in the core
  * `supervise()` with 2 retries (full jitter, Retry-After honoured up to 60 s, only before the
- * first chunk), a circuit breaker for the origin, and a rate limiter fed by the provider's
- * rate-limit headers (it waits out an exhausted window instead of collecting 429s).
+ * first chunk), a circuit breaker for the origin, and a rate limiter that the provider's
+ * rate-limit headers feed through `observeRateLimits` (it waits out an exhausted window instead
+ * of collecting 429s). Validates like `runnerFactory.create`; `policy: false` is refused here
+ * (use the provider's `create…Runner` for an unsupervised runner).
+ * @throws InferenceError `bad_request` naming the parameter for invalid or unknown options.
  */
 export function createRemoteRunner(config: RemoteRunnerConfig): SupervisedRemoteRunner {
-  const { policy, ...providerConfig } = config;
-  // The headers feed the supervisor's limiter, which exists only once the supervisor does.
-  let supervised: SupervisedRemoteRunner | undefined;
-  const observe = (snapshot: RateLimitSnapshot): void => {
-    const limiter = supervised?.limiter;
-    if (limiter !== undefined) limiter.observe(toObservation(snapshot));
-  };
-  const remote = createProviderRunner({ ...providerConfig, onRateLimitHeaders: chain(providerConfig.onRateLimitHeaders, observe) } as RemoteProviderConfig);
-  supervised = new SupervisedRemoteRunner(remote, {
-    retry: { ...DEFAULT_RETRY_POLICY },
-    circuitBreaker: { ...DEFAULT_REMOTE_BREAKER },
-    // Always a limiter, even without configured limits: provider headers can still pause admission.
-    rateLimits: providerConfig.rateLimits ?? {},
-    name: remote.describe(),
-    ...policy,
-  });
-  return supervised;
+  const made = create(config);
+  if (!(made instanceof SupervisedRemoteRunner)) {
+    void made.close();
+    throw new InferenceError('bad_request', "createRemoteRunner: policy false gives an unsupervised runner; use runnerFactory.create or the provider's create…Runner", {
+      details: { param: 'policy' },
+    });
+  }
+  return made;
 }
 
-function createProviderRunner(config: RemoteProviderConfig): RemoteRunner {
-  switch (config.provider) {
-    case 'openai':
-      return createOpenAIRunner(config);
-    case 'openai-compatible':
-      return createOpenAICompatibleRunner(config);
-    case 'azure-openai':
-      return createAzureOpenAIRunner(config);
-    case 'anthropic':
-      return createAnthropicRunner(config);
-    case 'gemini':
-      return createGeminiRunner(config);
-    default:
-      throw new RangeError(`createRemoteRunner: unknown provider ${JSON.stringify((config as { provider?: unknown }).provider)}`);
+/**
+ * The registry entry a gateway config loads: `{ "runner": "@inferkit/runner-remote", "options":
+ * { "provider": "anthropic", "apiKey": { "from": "env", "name": "ANTHROPIC_API_KEY" } } }`.
+ * `create` returns the supervised runner of `createRemoteRunner` (so the provider's rate-limit
+ * headers reach its limiter), or with `"policy": false` the provider's runner alone.
+ */
+export const runnerFactory: RunnerFactory<RemoteRunnerConfig> = {
+  kind: 'remote',
+  create: (options) => create(options),
+};
+
+function create(config: RemoteRunnerConfig): SupervisedRemoteRunner | RemoteRunner {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new InferenceError('bad_request', 'remote: options must be an object', { details: { param: 'options' } });
+  }
+  const { policy, ...providerConfig } = config;
+  if (policy !== undefined && policy !== false && (typeof policy !== 'object' || policy === null || Array.isArray(policy))) {
+    throw new InferenceError('bad_request', 'remote: policy must be an object or false', { details: { param: 'policy' } });
+  }
+  const remote = createProviderRunner(providerConfig as RemoteProviderConfig);
+  if (policy === false) return remote;
+  try {
+    return new SupervisedRemoteRunner(remote, {
+      retry: { ...DEFAULT_RETRY_POLICY },
+      circuitBreaker: { ...DEFAULT_REMOTE_BREAKER },
+      name: remote.describe(),
+      ...policy,
+    });
+  } catch (e) {
+    void remote.close();
+    // The core refuses an unusable policy with a RangeError naming the field.
+    if (e instanceof RangeError) throw new InferenceError('bad_request', `remote: policy: ${e.message}`, { details: { param: 'policy' }, cause: e });
+    throw e;
   }
 }
 
-/** Header snapshot → core observation; the reset that matters is that of an exhausted bucket. */
-export function toObservation(s: RateLimitSnapshot): RateLimitObservation {
-  const obs: RateLimitObservation = {};
-  const rr = s.requests?.remaining;
-  const rt = s.tokens?.remaining;
-  if (rr !== undefined) obs.remainingRequests = rr;
-  if (rt !== undefined) obs.remainingTokens = rt;
-  const resets = [rr === 0 ? s.requests?.resetMs : undefined, rt === 0 ? s.tokens?.resetMs : undefined].filter(
-    (v): v is number => v !== undefined,
-  );
-  if (resets.length > 0) obs.resetMs = Math.max(...resets);
-  return obs;
-}
-
-function chain(
-  user: ((snapshot: RateLimitSnapshot, status: number) => void) | undefined,
-  ours: (snapshot: RateLimitSnapshot) => void,
-): (snapshot: RateLimitSnapshot, status: number) => void {
-  if (user === undefined) return ours;
-  return (snapshot, status) => {
-    ours(snapshot);
-    user(snapshot, status);
-  };
+function createProviderRunner(config: RemoteProviderConfig): RemoteRunner {
+  const { provider, ...options } = config as RemoteProviderConfig & Record<string, unknown>;
+  switch (provider) {
+    case 'openai':
+      return createOpenAIRunner(options);
+    case 'openai-compatible':
+      return createOpenAICompatibleRunner(options as unknown as OpenAICompatibleRunnerOptions);
+    case 'azure-openai':
+      return createAzureOpenAIRunner(options);
+    case 'anthropic':
+      return createAnthropicRunner(options);
+    case 'gemini':
+      return createGeminiRunner(options);
+    default:
+      throw new InferenceError('bad_request', `remote: provider must be one of ${REMOTE_PROVIDERS.join(', ')}, got ${JSON.stringify(provider)?.slice(0, 60)}`, {
+        details: { param: 'provider' },
+      });
+  }
 }

@@ -2,12 +2,15 @@ import { inspect } from 'node:util';
 import {
   abortError,
   InferenceError,
-  RunHandle,
+  rebuildCauseApplies,
   type ExecuteBatch,
   type ExecuteOptions,
   type ModelRunner,
   type ProviderKind,
+  type RateLimitObservation,
   type RateLimits,
+  type RunHandle,
+  type RunnerCapabilities,
   type RuntimeKind,
   type SessionRebuildCause,
   type TokenChunk,
@@ -19,7 +22,10 @@ import { ChunkStream, withRequestId } from './http/chunk-stream.js';
 import { classifyHttpError, type ClassifyContext, type ProviderErrorInfo } from './http/classify-http-error.js';
 import { CredentialSource, type CredentialInput, type Secret } from './http/credentials.js';
 import { HttpTransport, type HttpPoolStats, type HttpRequest } from './http/http-transport.js';
-import { parseRateLimitHeaders, type RateLimitSnapshot, type ResponseHeaders } from './http/response-headers.js';
+import { OutputWatchdog } from './http/output-watchdog.js';
+import { RateLimitGate } from './http/rate-limit-gate.js';
+import { redactError } from './http/redact-error.js';
+import { parseRateLimitHeaders, type ResponseHeaders } from './http/response-headers.js';
 import { JsonResponseSink, SseResponseSink, type StreamDecoder } from './http/response-sinks.js';
 import { resolveTimeouts, type HttpTimeouts } from './http/timeouts.js';
 import { costFromUsage, estimateCost, findPrice, mergePriceTables } from './pricing/cost.js';
@@ -55,7 +61,7 @@ export interface RemoteRunnerOptions {
   apiKey?: CredentialInput;
   /** Extra request headers (not for secrets: use `apiKey`). */
   headers?: Record<string, string>;
-  /** Connect, first-byte, idle and total deadlines (ms). */
+  /** Connect, first-byte, idle and total deadlines (ms); see `HttpTimeouts` and `DEFAULT_TIMEOUTS`. */
   timeouts?: Partial<HttpTimeouts>;
   /** Price overrides by model id prefix (USD per million tokens); `null` removes a default. */
   pricing?: Record<string, ModelPrice | null>;
@@ -65,8 +71,12 @@ export interface RemoteRunnerOptions {
   maxConnections?: number;
   /** Largest single SSE event accepted (bytes, default 4 MiB). */
   maxEventBytes?: number;
-  /** Called with the rate-limit headers of every response (`createRemoteRunner` feeds its limiter). */
-  onRateLimitHeaders?: (snapshot: RateLimitSnapshot, status: number) => void;
+  /**
+   * Longest wait a provider's rate-limit headers may impose (ms, default 60,000, the retry
+   * policy's Retry-After cap). A longer reset fails requests at once with `rate_limited` and
+   * `retryAfterMs` instead of parking them; see `RateLimitGate`.
+   */
+  maxRateLimitWaitMs?: number;
 }
 
 /** Internal construction parameters resolved by each provider's factory. */
@@ -77,13 +87,19 @@ export interface RemoteRunnerInit {
   defaultPrices: PriceTable;
   /** Whether requests fail without a credential (hosted APIs) or go out without one (local servers). */
   credentialRequired: boolean;
+  /** What this provider (or preset) honours; everything else is refused with `bad_request`. */
+  capabilities: RunnerCapabilities;
 }
 
+/** Default of `RemoteRunnerOptions.maxRateLimitWaitMs`: the retry policy's default Retry-After cap. */
+export const DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 60_000;
+
 const EMPTY_USAGE_KEYS = ['inputTokens', 'outputTokens', 'reasoningTokens', 'cachedTokens'] as const;
+const NO_LIMITS: RateLimits = Object.freeze({});
 
 /**
- * A `ModelRunner` over one provider wire. Exposed through the provider factories
- * (`createOpenAIRunner`, ...); `createRemoteRunner` wraps it in `supervise`.
+ * A `ModelRunner` over one provider wire. Built by the provider helpers (`createOpenAIRunner`,
+ * ...) and by `runnerFactory` / `createRemoteRunner`, which wrap it in `supervise`.
  */
 export class RemoteRunner implements ModelRunner {
   readonly #wire: ProviderWire;
@@ -94,23 +110,24 @@ export class RemoteRunner implements ModelRunner {
   readonly #basePath: string;
   readonly #extraHeaders: Record<string, string>;
   readonly #options: RemoteRunnerOptions;
+  readonly #capabilities: RunnerCapabilities;
+  readonly #gate: RateLimitGate;
+  readonly #listeners: Set<(observation: RateLimitObservation) => void>;
   #closed: boolean;
   #rebuilding: Promise<void> | null;
 
+  /** @throws InferenceError `bad_request` naming the parameter for an unusable `baseUrl` or option. */
   constructor(init: RemoteRunnerInit) {
     const { wire, options } = init;
+    const bad = (param: string, why: string) => new InferenceError('bad_request', `${wire.label}: ${why}`, { details: { param } });
     let url: URL;
     try {
       url = new URL(init.baseUrl);
     } catch {
-      throw new InferenceError('bad_request', `${wire.label}: baseUrl ${JSON.stringify(init.baseUrl)} is not a valid URL`);
+      throw bad('baseUrl', `baseUrl ${JSON.stringify(init.baseUrl)} is not a valid URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new InferenceError('bad_request', `${wire.label}: baseUrl must be http(s), got ${url.protocol}`);
-    }
-    if (url.username !== '' || url.password !== '') {
-      throw new InferenceError('bad_request', `${wire.label}: put credentials in apiKey, not in baseUrl`);
-    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('baseUrl', `baseUrl must be http(s), got ${url.protocol}`);
+    if (url.username !== '' || url.password !== '') throw bad('baseUrl', 'put credentials in apiKey, not in baseUrl');
     this.#wire = wire;
     this.#credential = new CredentialSource(options.apiKey, `${wire.label} apiKey`);
     this.#credentialRequired = init.credentialRequired;
@@ -123,15 +140,20 @@ export class RemoteRunner implements ModelRunner {
     this.#basePath = url.pathname.replace(/\/+$/, '') + url.search;
     this.#extraHeaders = { ...options.headers };
     this.#options = options;
+    this.#capabilities = Object.freeze({ ...init.capabilities });
+    this.#gate = new RateLimitGate(options.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS, wire.label);
+    this.#listeners = new Set();
     this.#closed = false;
     this.#rebuilding = null;
   }
 
   async execute(batch: ExecuteBatch, options?: ExecuteOptions): Promise<RunHandle> {
-    validateBatch(batch, { label: this.#wire.label });
+    validateBatch(batch, { label: this.#wire.label, capabilities: this.#capabilities });
     const signal = options?.signal;
+    if (this.#closed) throw this.#closedError(batch.requestId);
     if (signal?.aborted) throw abortError(signal, batch.requestId);
-    if (this.#closed) throw new InferenceError('cancelled', `${this.#wire.label} runner is closed`, { requestId: batch.requestId });
+    const blocked = this.#gate.check(batch.requestId);
+    if (blocked !== undefined) throw blocked;
     let stream: ChunkStream;
     try {
       try {
@@ -145,18 +167,12 @@ export class RemoteRunner implements ModelRunner {
     } catch (e) {
       throw InferenceError.isInstance(e) && e.requestId === undefined ? withRequestId(e, batch.requestId) : e;
     }
-    // The factory form takes RunHandle's fast path (one `then` per chunk, no guard promise); it
-    // obliges the source to honour cancellation, which the cancel hook does: it runs on
-    // cancel(), on a break and on the caller's abort, and rejects a pending read at once.
-    const source = stream;
-    return RunHandle.streaming(() => source, (reason) => source.cancel(reason), {
-      ...(signal !== undefined ? { signal } : {}),
-      requestId: batch.requestId,
-    });
+    return stream.handle;
   }
 
   async #attempt(batch: ExecuteBatch, signal: AbortSignal | undefined): Promise<ChunkStream> {
     const secret = await this.#credential.get();
+    if (this.#closed) throw this.#closedError(batch.requestId);
     if (secret === undefined && this.#credentialRequired) {
       throw new InferenceError('unauthorized', `${this.#wire.label}: no apiKey configured`, {
         details: { code: 'missing_credential' },
@@ -166,18 +182,18 @@ export class RemoteRunner implements ModelRunner {
     }
     const req = this.#wire.buildRequest(batch, secret);
     for (const [k, v] of Object.entries(this.#extraHeaders)) if (!(k.toLowerCase() in req.headers)) req.headers[k.toLowerCase()] = v;
-    const stream = new ChunkStream(batch.requestId);
+    req.idleByOutput = batch.stream;
+    // Every error of this request passes through here on its way out: whatever the server put in
+    // a body, an event or a header is cleaned of the key before anyone (a client, a log) sees it.
+    const redact = secret === undefined ? identity : (t: string) => secret.redactFrom(t);
+    const stream = new ChunkStream({ requestId: batch.requestId, signal, redact: (e) => redactError(e, redact) });
     const price = findPrice(this.#prices, batch.model);
-    const ctx: ClassifyContext = {
-      provider: this.#wire.label,
-      model: batch.model,
-      redact: (t: string) => (secret === undefined ? t : secret.redactFrom(t)),
-    };
+    const ctx: ClassifyContext = { provider: this.#wire.label, model: batch.model };
     const sinkOptions = {
       provider: this.#wire.label,
       classify: (status: number, headers: ResponseHeaders, text: string) =>
         classifyHttpError(status, headers, this.#wire.parseError(text), text, ctx),
-      ...(this.#options.onRateLimitHeaders !== undefined ? { onHeaders: this.#observeHeaders } : {}),
+      onHeaders: this.#observeHeaders,
       ...(this.#options.maxEventBytes !== undefined ? { maxEventBytes: this.#options.maxEventBytes } : {}),
     };
     const emit = usageTrackingEmitter(stream, price);
@@ -188,35 +204,51 @@ export class RemoteRunner implements ModelRunner {
     if (signal?.aborted) throw abortError(signal, batch.requestId);
     const call = this.#transport.request(req, sink);
     stream.attach(call);
-    if (signal === undefined) {
-      await stream.ready;
-      return stream;
-    }
-    const onAbort = (): void => stream.cancel(abortError(signal, batch.requestId));
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await stream.ready;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
+    if (batch.stream) stream.watch(new OutputWatchdog(stream, this.#transport.timeouts, this.#wire.label));
+    await stream.ready;
     return stream;
   }
 
-  readonly #observeHeaders = (status: number, headers: ResponseHeaders): void => {
+  readonly #observeHeaders = (_status: number, headers: ResponseHeaders): void => {
     const snapshot = parseRateLimitHeaders(headers);
-    if (snapshot !== undefined) this.#options.onRateLimitHeaders!(snapshot, status);
+    if (snapshot === undefined) return;
+    const observation = this.#gate.observe(snapshot);
+    for (const listener of this.#listeners) {
+      try {
+        listener(observation);
+      } catch {
+        // A listener must not break the response it hears about.
+      }
+    }
   };
 
   /**
-   * Re-reads the credential and replaces the connection pool (in-flight calls finish on the old
-   * one). Concurrent calls (many requests hitting the same 401) share one rebuild.
+   * Subscribes to the provider's rate-limit headers, as `RateLimitObservation`s (resets longer
+   * than `maxRateLimitWaitMs` are held back: such requests fail fast here instead). `supervise`
+   * subscribes its limiter, so a supervised remote runner waits out an exhausted window instead
+   * of collecting 429s.
    */
-  rebuildSession(_cause: SessionRebuildCause): Promise<void> {
+  observeRateLimits(listener: (observation: RateLimitObservation) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Re-reads the credential and replaces the connection pool (in-flight calls finish on the old
+   * one). Concurrent calls (many requests hitting the same 401) share one rebuild. A cause meant
+   * for a local runtime (`cuda_context_poisoned`) does nothing.
+   */
+  rebuildSession(cause: SessionRebuildCause): Promise<void> {
+    if (!rebuildCauseApplies(cause, this.transportKind())) return Promise.resolve();
+    if (this.#closed) return Promise.reject(this.#closedError());
     if (this.#rebuilding !== null) return this.#rebuilding;
     const run = async (): Promise<void> => {
       try {
         if (this.#credential.configured) await this.#credential.refresh();
-        this.#transport.rebuild();
+        this.#gate.clear();
+        if (!this.#closed) this.#transport.rebuild();
       } finally {
         this.#rebuilding = null;
       }
@@ -233,13 +265,21 @@ export class RemoteRunner implements ModelRunner {
     return { kind: 'remote', provider: this.#wire.provider };
   }
 
+  capabilities(): RunnerCapabilities {
+    return this.#capabilities;
+  }
+
   /** A remote server never holds this process's GIL, whatever engine it runs. */
   gilPinned(): boolean {
     return false;
   }
 
-  rateLimits(): RateLimits | undefined {
-    return this.#options.rateLimits;
+  /**
+   * The configured account limits, or none (`{}`): either way `supervise` builds a limiter, which
+   * the provider's rate-limit headers then feed (`observeRateLimits`).
+   */
+  rateLimits(): RateLimits {
+    return this.#options.rateLimits ?? NO_LIMITS;
   }
 
   estimateCostUsd(batch: ExecuteBatch): number | undefined {
@@ -251,11 +291,15 @@ export class RemoteRunner implements ModelRunner {
     return findPrice(this.#prices, model);
   }
 
-  /** Socket counts of the current pool (all zero but `connected`/`free` when idle). */
-  connectionStats(): HttpPoolStats & { activeCalls: number } {
-    return { ...this.#transport.stats, activeCalls: this.#transport.activeCalls };
+  /**
+   * Socket counts of the current pool (all zero but `connected`/`free` when idle), calls in
+   * flight, and the bytes decompressors produced over the runner's life.
+   */
+  connectionStats(): HttpPoolStats & { activeCalls: number; inflatedBytes: number } {
+    return { ...this.#transport.stats, activeCalls: this.#transport.activeCalls, inflatedBytes: this.#transport.inflatedBytes };
   }
 
+  /** Final: open streams fail with `cancelled`, every later `execute` too; a second call resolves. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -280,6 +324,18 @@ export class RemoteRunner implements ModelRunner {
   [inspect.custom](): string {
     return `RemoteRunner(${this.describe()}, apiKey: ${this.#credential.toJSON()})`;
   }
+
+  #closedError(requestId?: string): InferenceError {
+    return new InferenceError('cancelled', `${this.#wire.label} runner is closed`, {
+      details: { reason: 'close' },
+      provider: this.#wire.label,
+      ...(requestId !== undefined ? { requestId } : {}),
+    });
+  }
+}
+
+function identity(text: string): string {
+  return text;
 }
 
 /**
@@ -301,4 +357,3 @@ function usageTrackingEmitter(stream: ChunkStream, price: ModelPrice | undefined
     stream.push(chunk);
   };
 }
-

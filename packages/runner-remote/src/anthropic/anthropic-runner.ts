@@ -1,13 +1,15 @@
-import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
+import { InferenceError, RunnerOptions, type ExecuteBatch, type RunnerCapabilities, type TokenChunk } from '@inferkit/inference-core';
 import type { ClassifyContext, ProviderErrorInfo } from '../http/classify-http-error.js';
 import type { Secret } from '../http/credentials.js';
 import type { HttpRequest } from '../http/http-transport.js';
 import type { StreamDecoder } from '../http/response-sinks.js';
 import { ANTHROPIC_PRICES } from '../pricing/pricing-table.js';
+import { readRemoteRunnerOptions, REMOTE_RUNNER_OPTION_KEYS } from '../read-remote-runner-options.js';
 import { RemoteRunner, type ChunkEmitter, type ProviderWire, type RemoteRunnerOptions } from '../remote-runner.js';
 import type { AnthropicRequest, AnthropicResponse } from './anthropic-api.js';
 import { AnthropicStreamDecoder, mapAnthropicUsage } from './anthropic-stream-decoder.js';
-import { convertToAnthropicMessages } from './convert-to-anthropic-messages.js';
+import { convertToAnthropicMessages, splitPrefill } from './convert-to-anthropic-messages.js';
+import { dropLeadingText } from './drop-leading-text.js';
 import { mapAnthropicFinishReason } from './map-anthropic-finish-reason.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
@@ -28,6 +30,16 @@ export interface AnthropicRunnerOptions extends RemoteRunnerOptions {
 
 const KEYS_WE_SET = new Set(['model', 'max_tokens', 'messages', 'system', 'stream', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'tools', 'tool_choice']);
 
+/**
+ * What the Messages API honours: tools, images, and continuation (a final assistant message is a
+ * prefill the model continues). No response formats (use a tool with the schema) and no
+ * penalties (zero penalties, which OpenAI clients send by default, are dropped: they change nothing).
+ */
+export const ANTHROPIC_CAPABILITIES: Readonly<RunnerCapabilities> = Object.freeze({ tools: true, images: true, continuation: true });
+
+/** Option keys of `createAnthropicRunner` beyond the shared ones. */
+export const ANTHROPIC_OPTION_KEYS = ['defaultMaxTokens', 'betas', 'authScheme', 'extraBody'] as const;
+
 export class AnthropicWire implements ProviderWire {
   readonly label = 'anthropic';
   readonly runtime = 'anthropic' as const;
@@ -38,7 +50,9 @@ export class AnthropicWire implements ProviderWire {
 
   constructor(basePath: string, options: AnthropicRunnerOptions) {
     const max = options.defaultMaxTokens ?? 4096;
-    if (!Number.isInteger(max) || max <= 0) throw new RangeError('defaultMaxTokens must be a positive integer');
+    if (!Number.isInteger(max) || max <= 0) {
+      throw new InferenceError('bad_request', 'anthropic: defaultMaxTokens must be a positive integer', { details: { param: 'defaultMaxTokens' } });
+    }
     this.path = `${basePath}/messages`;
     this.options = options;
     this.defaultMaxTokens = max;
@@ -48,13 +62,9 @@ export class AnthropicWire implements ProviderWire {
     const bad = (msg: string, param: string) =>
       new InferenceError('bad_request', `anthropic: ${msg}`, { details: { param }, requestId: batch.requestId });
     const s = batch.sampling ?? {};
-    if (s.presencePenalty !== undefined) throw bad('presencePenalty is not supported by the Messages API', 'presencePenalty');
-    if (s.frequencyPenalty !== undefined) throw bad('frequencyPenalty is not supported by the Messages API', 'frequencyPenalty');
-    if (s.seed !== undefined) throw bad('seed is not supported by the Messages API', 'seed');
-    const format = batch.responseFormat;
-    if (format !== undefined && format.type !== 'text') {
-      throw bad(`responseFormat ${format.type} is not supported by the Messages API (use a tool with the schema instead)`, 'responseFormat');
-    }
+    // Non-zero penalties and non-text response formats never get here (validateBatch refuses
+    // what ANTHROPIC_CAPABILITIES does not declare).
+    if (s.seed !== undefined) throw bad('seed is not supported by the Messages API', 'sampling.seed');
     const prompt = convertToAnthropicMessages(batch.messages, 'anthropic');
     const body: AnthropicRequest = { model: batch.model, max_tokens: s.maxTokens ?? this.defaultMaxTokens, messages: prompt.messages };
     if (prompt.system.length > 0) body.system = prompt.system;
@@ -92,10 +102,11 @@ export class AnthropicWire implements ProviderWire {
   }
 
   createDecoder(batch: ExecuteBatch, emit: ChunkEmitter, ctx: ClassifyContext): StreamDecoder {
-    return new AnthropicStreamDecoder(batch, emit, ctx);
+    return new AnthropicStreamDecoder(batch, dropLeadingText(heldWhitespace(batch), emit), ctx);
   }
 
-  decodeUnary(json: unknown, batch: ExecuteBatch, emit: ChunkEmitter): void {
+  decodeUnary(json: unknown, batch: ExecuteBatch, output: ChunkEmitter): void {
+    const emit = dropLeadingText(heldWhitespace(batch), output);
     const res = json as AnthropicResponse;
     if (typeof res !== 'object' || res === null || !Array.isArray(res.content)) {
       throw new InferenceError('server_error', 'anthropic: unexpected response: no content array', {
@@ -149,21 +160,44 @@ export class AnthropicWire implements ProviderWire {
   }
 }
 
-/** A runner for Anthropic's Messages API. */
-export function createAnthropicRunner(options: AnthropicRunnerOptions = {}): RemoteRunner {
-  const baseUrl = options.baseUrl ?? ANTHROPIC_BASE_URL;
+/** The trailing whitespace of a continuation's prefill, which the request could not carry. */
+function heldWhitespace(batch: ExecuteBatch): string {
+  const last = batch.messages[batch.messages.length - 1];
+  if (last?.prefix !== true) return '';
+  const content = last.content;
+  const text = typeof content === 'string' ? content : content.map((p) => (p.type === 'text' ? p.text : '')).join('');
+  return splitPrefill(text).held;
+}
+
+/**
+ * A runner for Anthropic's Messages API.
+ * @throws InferenceError `bad_request` naming the parameter for invalid or unknown options.
+ */
+export function createAnthropicRunner(options?: AnthropicRunnerOptions): RemoteRunner {
+  const raw = new RunnerOptions(options, 'anthropic', [...REMOTE_RUNNER_OPTION_KEYS, ...ANTHROPIC_OPTION_KEYS]);
+  const o: AnthropicRunnerOptions = readRemoteRunnerOptions(raw);
+  const defaultMaxTokens = raw.integer('defaultMaxTokens', { min: 1 });
+  if (defaultMaxTokens !== undefined) o.defaultMaxTokens = defaultMaxTokens;
+  const betas = raw.stringArray('betas');
+  if (betas !== undefined) o.betas = betas;
+  const authScheme = raw.oneOf('authScheme', ['x-api-key', 'bearer'] as const);
+  if (authScheme !== undefined) o.authScheme = authScheme;
+  const extraBody = raw.object('extraBody');
+  if (extraBody !== undefined) o.extraBody = extraBody;
+  const baseUrl = o.baseUrl ?? ANTHROPIC_BASE_URL;
   let basePath: string;
   try {
     basePath = new URL(baseUrl).pathname.replace(/\/+$/, '');
   } catch {
-    throw new InferenceError('bad_request', `anthropic: baseUrl ${JSON.stringify(baseUrl)} is not a valid URL`);
+    throw new InferenceError('bad_request', `anthropic: baseUrl ${JSON.stringify(baseUrl)} is not a valid URL`, { details: { param: 'baseUrl' } });
   }
-  const apiKey = options.apiKey ?? { from: 'env' as const, name: 'ANTHROPIC_API_KEY' };
+  const apiKey = o.apiKey ?? { from: 'env' as const, name: 'ANTHROPIC_API_KEY' };
   return new RemoteRunner({
-    wire: new AnthropicWire(basePath, options),
+    wire: new AnthropicWire(basePath, o),
     baseUrl,
-    options: { ...options, apiKey },
+    options: { ...o, apiKey },
     defaultPrices: ANTHROPIC_PRICES,
     credentialRequired: true,
+    capabilities: ANTHROPIC_CAPABILITIES,
   });
 }

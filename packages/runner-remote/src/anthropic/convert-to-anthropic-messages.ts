@@ -1,6 +1,6 @@
-import { InferenceError, type ContentPart, type Message } from '@inferkit/inference-core';
+import { InferenceError, messageText, type ContentPart, type Message } from '@inferkit/inference-core';
 import type { AnthropicContentBlock, AnthropicMessage } from './anthropic-api.js';
-import { DATA_URL, textOf } from '../messages/message-content.js';
+import { DATA_URL } from '../messages/data-url.js';
 
 export interface AnthropicPrompt {
   system: { type: 'text'; text: string }[];
@@ -8,9 +8,23 @@ export interface AnthropicPrompt {
 }
 
 /**
+ * A continuation's prefill split for the Messages API, which refuses a final assistant message
+ * that ends in whitespace ("final assistant content cannot end with trailing whitespace"): `sent`
+ * is the text without its trailing whitespace, `held` that whitespace. The model continues
+ * `sent`; its output starts with `held` most of the time (a word after a space), and the runner
+ * drops that much of it (`dropLeadingText`), so the continued text is the same as if the
+ * whitespace had been sent.
+ */
+export function splitPrefill(text: string): { sent: string; held: string } {
+  const sent = text.replace(/\s+$/, '');
+  return { sent, held: text.slice(sent.length) };
+}
+
+/**
  * Converts core messages: system messages move to the top-level `system` (the portable place),
  * tool results become `tool_result` blocks in a user turn, and consecutive turns of the same
- * role are merged (parallel tool results must share one user turn).
+ * role are merged (parallel tool results must share one user turn). A final `prefix: true`
+ * assistant message becomes the prefill the model continues (see `splitPrefill`).
  */
 export function convertToAnthropicMessages(messages: Message[], label: string): AnthropicPrompt {
   const system: { type: 'text'; text: string }[] = [];
@@ -25,7 +39,7 @@ export function convertToAnthropicMessages(messages: Message[], label: string): 
     if (typeof m !== 'object' || m === null) throw bad('not an object');
     switch (m.role) {
       case 'system': {
-        const text = textOf(m.content, bad);
+        const text = messageText(m.content, `messages[${i}].content`);
         if (text !== '') system.push({ type: 'text', text });
         break;
       }
@@ -34,7 +48,13 @@ export function convertToAnthropicMessages(messages: Message[], label: string): 
         break;
       case 'assistant': {
         const blocks: AnthropicContentBlock[] = [];
-        const text = textOf(m.content, bad);
+        let text = messageText(m.content, `messages[${i}].content`);
+        if (m.prefix === true) {
+          // A prefill: the last message, continued by the model. An empty one (or whitespace only)
+          // is sent as no message at all: the model then starts the assistant turn itself.
+          text = splitPrefill(text).sent;
+          if (text === '' && (m.toolCalls ?? []).length === 0) break;
+        }
         if (text !== '') blocks.push({ type: 'text', text });
         for (const c of m.toolCalls ?? []) {
           let input: unknown;
@@ -51,7 +71,7 @@ export function convertToAnthropicMessages(messages: Message[], label: string): 
       }
       case 'tool':
         if (typeof m.toolCallId !== 'string' || m.toolCallId === '') throw bad('a tool message needs toolCallId');
-        push('user', [{ type: 'tool_result', tool_use_id: m.toolCallId, content: textOf(m.content, bad) }]);
+        push('user', [{ type: 'tool_result', tool_use_id: m.toolCallId, content: messageText(m.content, `messages[${i}].content`) }]);
         break;
       default:
         throw bad(`unknown role ${JSON.stringify((m as { role?: unknown }).role)}`);

@@ -1,6 +1,6 @@
-import { InferenceError, type ContentPart, type Message } from '@inferkit/inference-core';
+import { InferenceError, messageText, type ContentPart, type Message } from '@inferkit/inference-core';
 import type { GeminiContent, GeminiPart } from './gemini-api.js';
-import { DATA_URL, textOf } from '../messages/message-content.js';
+import { DATA_URL } from '../messages/data-url.js';
 
 export interface GeminiPrompt {
   systemInstruction: { parts: { text: string }[] } | undefined;
@@ -36,7 +36,7 @@ export function convertToGeminiMessages(messages: Message[], label: string): Gem
     if (typeof m !== 'object' || m === null) throw bad('not an object');
     switch (m.role) {
       case 'system': {
-        const text = textOf(m.content, bad);
+        const text = messageText(m.content, `messages[${i}].content`);
         if (text !== '') system.push({ text });
         break;
       }
@@ -45,7 +45,7 @@ export function convertToGeminiMessages(messages: Message[], label: string): Gem
         break;
       case 'assistant': {
         const parts: GeminiPart[] = [];
-        const text = textOf(m.content, bad);
+        const text = messageText(m.content, `messages[${i}].content`);
         if (text !== '') parts.push({ text });
         for (const c of m.toolCalls ?? []) {
           let args: unknown;
@@ -64,7 +64,7 @@ export function convertToGeminiMessages(messages: Message[], label: string): Gem
       case 'tool': {
         const name = typeof m.toolCallId === 'string' ? callNames.get(m.toolCallId) : undefined;
         if (name === undefined) throw bad('a tool message must answer a toolCallId of an earlier assistant message');
-        const text = textOf(m.content, bad);
+        const text = messageText(m.content, `messages[${i}].content`);
         let response: unknown;
         try {
           response = JSON.parse(text);

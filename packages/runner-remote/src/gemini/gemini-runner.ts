@@ -1,9 +1,10 @@
-import { InferenceError, type ExecuteBatch } from '@inferkit/inference-core';
+import { InferenceError, RunnerOptions, type ExecuteBatch, type RunnerCapabilities } from '@inferkit/inference-core';
 import type { ClassifyContext, ProviderErrorInfo } from '../http/classify-http-error.js';
 import type { CredentialInput, Secret } from '../http/credentials.js';
 import type { HttpRequest } from '../http/http-transport.js';
 import type { StreamDecoder } from '../http/response-sinks.js';
 import { GEMINI_PRICES } from '../pricing/pricing-table.js';
+import { inner, nested, readRemoteRunnerOptions, REMOTE_RUNNER_OPTION_KEYS } from '../read-remote-runner-options.js';
 import { RemoteRunner, type ChunkEmitter, type ProviderWire, type RemoteRunnerOptions } from '../remote-runner.js';
 import { convertToGeminiMessages } from './convert-to-gemini-messages.js';
 import type { GeminiRequest, GeminiResponse } from './gemini-api.js';
@@ -24,6 +25,12 @@ export interface GeminiRunnerOptions extends RemoteRunnerOptions {
 }
 
 const KEYS_WE_SET = new Set(['contents', 'systemInstruction', 'generationConfig', 'tools', 'toolConfig']);
+
+/** What the Gemini API honours (`presencePenalty`/`frequencyPenalty` in `generationConfig`); it does not continue a message. */
+export const GEMINI_CAPABILITIES: Readonly<RunnerCapabilities> = Object.freeze({ tools: true, responseFormat: true, images: true, penalties: true });
+
+/** Option keys of `createGeminiRunner` beyond the shared ones. */
+export const GEMINI_OPTION_KEYS = ['vertex', 'extraBody', 'generationConfig'] as const;
 
 export class GeminiWire implements ProviderWire {
   readonly label = 'gemini';
@@ -133,33 +140,50 @@ export class GeminiWire implements ProviderWire {
   }
 }
 
-/** A runner for the Gemini API, on AI Studio (`x-goog-api-key`) or Vertex AI (bearer token). */
-export function createGeminiRunner(options: GeminiRunnerOptions = {}): RemoteRunner {
-  const vertex = options.vertex;
+/**
+ * A runner for the Gemini API, on AI Studio (`x-goog-api-key`) or Vertex AI (bearer token).
+ * @throws InferenceError `bad_request` naming the parameter for invalid or unknown options.
+ */
+export function createGeminiRunner(options?: GeminiRunnerOptions): RemoteRunner {
+  const raw = new RunnerOptions(options, 'gemini', [...REMOTE_RUNNER_OPTION_KEYS, ...GEMINI_OPTION_KEYS]);
+  const o: GeminiRunnerOptions = readRemoteRunnerOptions(raw);
+  const v = nested(raw, 'vertex', ['project', 'location']);
+  if (v !== undefined) {
+    o.vertex = inner('vertex', () => {
+      const project = v.string('project', { nonEmpty: true });
+      const location = v.string('location', { pattern: /^[a-z0-9-]+$/, describe: "a location such as 'us-central1' or 'global'" });
+      if (project === undefined) throw v.error('project', 'is required');
+      if (location === undefined) throw v.error('location', 'is required');
+      return { project, location };
+    });
+  }
+  const extraBody = raw.object('extraBody');
+  if (extraBody !== undefined) o.extraBody = extraBody;
+  const generationConfig = raw.object('generationConfig');
+  if (generationConfig !== undefined) o.generationConfig = generationConfig;
+  const vertex = o.vertex;
   let baseUrl: string;
   let modelsPath: string;
-  let apiKey: CredentialInput | undefined = options.apiKey;
+  let apiKey: CredentialInput | undefined = o.apiKey;
   if (vertex !== undefined) {
-    if (typeof vertex.project !== 'string' || vertex.project === '' || typeof vertex.location !== 'string' || vertex.location === '') {
-      throw new InferenceError('bad_request', 'gemini: vertex needs project and location', { details: { param: 'vertex' } });
-    }
     if (apiKey === undefined) {
       throw new InferenceError('bad_request', 'gemini: vertex needs apiKey: an OAuth access-token provider', { details: { param: 'apiKey' } });
     }
     const host = vertex.location === 'global' ? 'aiplatform.googleapis.com' : `${vertex.location}-aiplatform.googleapis.com`;
-    baseUrl = options.baseUrl ?? `https://${host}/v1`;
+    baseUrl = o.baseUrl ?? `https://${host}/v1`;
     modelsPath = `${pathOf(baseUrl)}/projects/${encodeURIComponent(vertex.project)}/locations/${encodeURIComponent(vertex.location)}/publishers/google/models`;
   } else {
-    baseUrl = options.baseUrl ?? GEMINI_BASE_URL;
+    baseUrl = o.baseUrl ?? GEMINI_BASE_URL;
     modelsPath = `${pathOf(baseUrl)}/models`;
     apiKey ??= { from: 'env', name: 'GEMINI_API_KEY' };
   }
   return new RemoteRunner({
-    wire: new GeminiWire(modelsPath, options),
+    wire: new GeminiWire(modelsPath, o),
     baseUrl,
-    options: { ...options, apiKey },
+    options: { ...o, apiKey },
     defaultPrices: GEMINI_PRICES,
     credentialRequired: true,
+    capabilities: GEMINI_CAPABILITIES,
   });
 }
 
@@ -167,6 +191,6 @@ function pathOf(baseUrl: string): string {
   try {
     return new URL(baseUrl).pathname.replace(/\/+$/, '');
   } catch {
-    throw new InferenceError('bad_request', `gemini: baseUrl ${JSON.stringify(baseUrl)} is not a valid URL`);
+    throw new InferenceError('bad_request', `gemini: baseUrl ${JSON.stringify(baseUrl)} is not a valid URL`, { details: { param: 'baseUrl' } });
   }
 }

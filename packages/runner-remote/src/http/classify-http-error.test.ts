@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { classifyHttpError, classifyStreamError, type ProviderErrorInfo } from './classify-http-error.js';
 
-const ctx = { provider: 'openai', model: 'gpt-4o', redact: (t: string) => t.split('sk-secret').join('[redacted]'), nowMs: 0 };
+const ctx = { provider: 'openai', model: 'gpt-4o', nowMs: 0 };
 const classify = (status: number, info: ProviderErrorInfo = {}, headers: Record<string, string> = {}) =>
   classifyHttpError(status, headers, info, JSON.stringify({ error: info }), ctx);
 
@@ -71,9 +71,16 @@ describe('HTTP status → InferenceError', () => {
     expect(classify(400, {}, { 'x-should-retry': 'true' }).retryable).toBe(true);
   });
 
-  test('the message names the status and the upstream request id, and secrets are redacted', () => {
-    const e = classify(401, { message: 'Incorrect API key provided: sk-secret' }, { 'x-request-id': 'req_123' });
-    expect(e.message).toBe('openai HTTP 401: Incorrect API key provided: [redacted] (upstream request req_123)');
+  test('the message names the status and the upstream request id (redaction happens later, per request)', () => {
+    const e = classify(401, { message: 'Incorrect API key provided: sk-…' }, { 'x-request-id': 'req_123' });
+    expect(e.message).toBe('openai HTTP 401: Incorrect API key provided: sk-… (upstream request req_123)');
+  });
+
+  test('what the server sends is bounded: long messages, codes and request ids are cut between words', () => {
+    const e = classify(400, { message: `${'word '.repeat(400)}end`, code: 'c'.repeat(500), param: 'p' }, { 'x-request-id': `id-${'z'.repeat(300)} tail` });
+    expect(e.message.length).toBeLessThan(1200);
+    expect((e.details as { code: string }).code).toBe('…'); // one 500-character word: dropped, never cut
+    expect(e.message).not.toContain('z'.repeat(101));
   });
 
   test('a non-JSON body still gives a useful message', () => {

@@ -14,14 +14,19 @@ export interface ProviderErrorInfo {
   retryDelayMs?: number;
 }
 
+/**
+ * What classification knows about the request. Secrets a server may echo are not its concern:
+ * every error a request delivers is redacted at one place on its way out (`ChunkStream.fail`).
+ */
 export interface ClassifyContext {
   provider: string;
   /** Model of the request, for `not_found` details. */
   model?: string;
-  /** Removes secrets a server may echo (e.g. "Incorrect API key provided: sk-…"). */
-  redact: (text: string) => string;
   nowMs?: number;
 }
+
+/** Longest provider message kept in an error message (bodies can be 64 KiB). */
+const MAX_DETAIL_CHARS = 1000;
 
 const CONTEXT_LENGTH = /context.length|context window|maximum context|too many tokens|prompt is too long|input is too long|exceeds the maximum number of tokens|input token count/i;
 const CONTENT_FILTER = /content[_ ]filter|content management policy|responsibleaipolicyviolation|content_policy_violation|safety system/i;
@@ -38,10 +43,12 @@ export function classifyHttpError(
   bodyText: string,
   ctx: ClassifyContext,
 ): InferenceError {
-  const detail = ctx.redact(info.message ?? (snippet(bodyText) || 'no body'));
+  info = bounded(info);
+  const detail = info.message !== undefined ? snippet(info.message, MAX_DETAIL_CHARS) : snippet(bodyText) || 'no body';
   const headerRetry = parseRetryAfterMs(headers, ctx.nowMs);
   const retryAfterMs = headerRetry ?? info.retryDelayMs;
-  const upstreamId = header(headers, 'x-request-id') ?? header(headers, 'request-id');
+  const rawId = header(headers, 'x-request-id') ?? header(headers, 'request-id');
+  const upstreamId = rawId !== undefined ? snippet(rawId, 100) : undefined;
   const message = `${ctx.provider} HTTP ${status}: ${detail}${upstreamId !== undefined ? ` (upstream request ${upstreamId})` : ''}`;
   const shouldRetry = header(headers, 'x-should-retry');
   const base = {
@@ -98,6 +105,19 @@ export function classifyHttpError(
   });
 }
 
+/** Longest code, type or param copied into `details` (they come from the server). */
+const MAX_FIELD_CHARS = 200;
+
+function bounded(info: ProviderErrorInfo): ProviderErrorInfo {
+  const clip = (v: string | undefined) => (v !== undefined && v.length > MAX_FIELD_CHARS ? snippet(v, MAX_FIELD_CHARS) : v);
+  const out: ProviderErrorInfo = { ...info };
+  for (const k of ['code', 'type', 'param'] as const) {
+    const v = clip(info[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
 /** "maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens". */
 function contextNumbers(message: string): { maxContextTokens?: number; requestedTokens?: number } {
   const out: { maxContextTokens?: number; requestedTokens?: number } = {};
@@ -116,11 +136,12 @@ function contextNumbers(message: string): { maxContextTokens?: number; requested
  * the provider gives one. Unknown types count as `server_error`: the server broke the stream.
  */
 export function classifyStreamError(info: ProviderErrorInfo, status: number | undefined, ctx: ClassifyContext): InferenceError {
+  info = bounded(info);
   if (status !== undefined && status >= 400 && status < 600) {
     return classifyHttpError(status, {}, info, '', ctx);
   }
   const text = `${info.type ?? ''} ${info.code ?? ''}`.toLowerCase();
-  const message = `${ctx.provider} stream error: ${ctx.redact(info.message ?? (info.type ?? 'unknown error'))}`;
+  const message = `${ctx.provider} stream error: ${snippet(info.message ?? info.type ?? 'unknown error', MAX_DETAIL_CHARS)}`;
   const base = { provider: ctx.provider, ...(info.retryDelayMs !== undefined ? { retryAfterMs: info.retryDelayMs } : {}) };
   const code = info.code ?? info.type;
   if (/rate_limit|resource_exhausted|too_many_requests/.test(text)) {

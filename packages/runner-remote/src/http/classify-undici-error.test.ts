@@ -52,9 +52,11 @@ describe('undici failures are classified by err.code', () => {
     expect(InferenceError.isInstance(classify('a string'))).toBe(true);
   });
 
-  test('bad timeout settings are refused', () => {
-    expect(() => resolveTimeouts({ idleMs: 0 })).toThrow(RangeError);
-    expect(() => resolveTimeouts({ totalMs: Number.NaN })).toThrow(RangeError);
-    expect(resolveTimeouts(undefined).firstByteMs).toBe(600_000);
+  test('bad timeout settings are refused with bad_request naming the field; the total deadline has a default', () => {
+    expect(() => resolveTimeouts({ idleMs: 0 })).toThrow(expect.objectContaining({ kind: 'bad_request', details: { param: 'timeouts.idleMs' } }));
+    expect(() => resolveTimeouts({ totalMs: Number.NaN })).toThrow(expect.objectContaining({ details: { param: 'timeouts.totalMs' } }));
+    // Past 2^31 - 1 ms a timer fires at once: refused rather than turned into no deadline at all.
+    expect(() => resolveTimeouts({ firstByteMs: 2 ** 31 })).toThrow(expect.objectContaining({ details: { param: 'timeouts.firstByteMs' } }));
+    expect(resolveTimeouts(undefined)).toEqual({ connectMs: 10_000, firstByteMs: 600_000, idleMs: 120_000, totalMs: 3_600_000 });
   });
 });

@@ -15,22 +15,67 @@ export type CredentialInput =
 
 const REDACTED = '[redacted]';
 
+/** Shortest run of a secret's characters that `Secret.redactFrom` removes wherever it appears. */
+export const MIN_SECRET_FRAGMENT = 8;
+
+/** Every substring of `value` of length `MIN_SECRET_FRAGMENT`. */
+function fragmentsOf(value: string): Set<string> {
+  const grams = new Set<string>();
+  for (let i = 0; i + MIN_SECRET_FRAGMENT <= value.length; i++) grams.add(value.substring(i, i + MIN_SECRET_FRAGMENT));
+  return grams;
+}
+
 /**
  * Holds a secret so that printing it is hard to do by accident: `String()`, `JSON.stringify`
  * and `util.inspect` all give `[redacted]`; only `reveal()` returns the value.
  */
 export class Secret {
   readonly #value: string;
+  #grams: Set<string> | undefined;
   constructor(value: string) {
     this.#value = value;
+    this.#grams = undefined;
   }
   reveal(): string {
     return this.#value;
   }
-  /** Replaces every occurrence of the secret in `text` (e.g. a server echoing the key in an error). */
+  /**
+   * Removes the secret from `text` (a server echoing the key in an error page, a header, an
+   * event): every occurrence of the whole value, and every run of `MIN_SECRET_FRAGMENT` or more
+   * characters that also appears in the value, so a key cut by a truncation, wrapped over lines
+   * or echoed in part is caught too. Shorter fragments are left: they cannot single out a key
+   * (the public prefixes `sk-proj-`, `sk-ant-`, `AIza` are about that long). Values shorter than
+   * 4 characters are not searched for at all.
+   */
   redactFrom(text: string): string {
     const v = this.#value;
-    return v.length >= 4 && text.includes(v) ? text.split(v).join(REDACTED) : text;
+    if (v.length < 4 || text.length === 0) return text;
+    let out = text.includes(v) ? text.split(v).join(REDACTED) : text;
+    if (v.length < MIN_SECRET_FRAGMENT || out.length < MIN_SECRET_FRAGMENT) return out;
+    const grams = (this.#grams ??= fragmentsOf(v));
+    // Mark every window of MIN_SECRET_FRAGMENT characters found in the secret; overlapping and
+    // touching windows merge into one run, replaced once.
+    let result = '';
+    let copied = 0;
+    let runStart = -1;
+    let runEnd = -1;
+    for (let i = 0; i + MIN_SECRET_FRAGMENT <= out.length; i++) {
+      if (!grams.has(out.substring(i, i + MIN_SECRET_FRAGMENT))) continue;
+      if (runStart >= 0 && i <= runEnd) {
+        runEnd = i + MIN_SECRET_FRAGMENT;
+        continue;
+      }
+      if (runStart >= 0) {
+        result += out.substring(copied, runStart) + REDACTED;
+        copied = runEnd;
+      }
+      runStart = i;
+      runEnd = i + MIN_SECRET_FRAGMENT;
+    }
+    if (runStart < 0) return out;
+    result += out.substring(copied, runStart) + REDACTED;
+    out = result + out.substring(runEnd);
+    return out;
   }
   toString(): string {
     return REDACTED;

@@ -13,6 +13,12 @@ export interface HttpRequest {
   path: string;
   headers: Record<string, string>;
   body: string | undefined;
+  /**
+   * The caller times silence by output (an `OutputWatchdog` on a stream): undici's body timeout
+   * is off for this request, so keep-alives between silent stretches cannot reset it forever and
+   * a model thinking before its first output is not cut at `idleMs`.
+   */
+  idleByOutput?: boolean;
 }
 
 /**
@@ -22,8 +28,12 @@ export interface HttpRequest {
  */
 export interface ResponseSink {
   onStart(status: number, headers: ResponseHeaders): void;
-  /** Body bytes, already decompressed. */
-  onData(chunk: Buffer): void;
+  /**
+   * Body bytes, already decompressed. Returns `false` once the sink has all it will keep (an
+   * error body past its bound): the call then stops reading and decompressing, tears the socket
+   * down and calls `onEnd()` with what was kept.
+   */
+  onData(chunk: Buffer): boolean;
   onEnd(): void;
   onError(error: InferenceError): void;
 }
@@ -49,6 +59,16 @@ export interface HttpTransportOptions {
 }
 
 /**
+ * Past this much decompressed output, a body may not inflate more than `MAX_INFLATE_RATIO` times
+ * the compressed bytes consumed. A gzip bomb of zeros inflates 1028:1 (brotli: 633,102:1); a
+ * synthetic streamed completion (20,000 OpenAI chunks of varied words, compressed whole, so the
+ * repeated JSON of every event compresses as well as it can) measured 133:1 with gzip and 97:1
+ * with brotli. Only a body repeating itself verbatim goes past the bound, which is what a bomb is.
+ */
+export const INFLATE_RATIO_FLOOR_BYTES = 1024 * 1024;
+export const MAX_INFLATE_RATIO = 500;
+
+/**
  * The only module that talks to undici. One keep-alive `Pool` per origin, driven through
  * `dispatch` with a handler object. bench/http/dispatch.mjs reads the same 53 MB stream
  * through `dispatch`, `request` (for-await over the body) and `stream`: `dispatch` and
@@ -63,6 +83,8 @@ export class HttpTransport {
   private readonly poolOptions: Pool.Options;
   private pool: Pool;
   private readonly calls: Set<HttpCall>;
+  /** Bytes produced by decompressors over the transport's life. */
+  inflatedBytes: number;
 
   constructor(origin: string, options: HttpTransportOptions) {
     this.origin = origin;
@@ -78,6 +100,7 @@ export class HttpTransport {
     };
     this.pool = new Pool(origin, this.poolOptions);
     this.calls = new Set();
+    this.inflatedBytes = 0;
   }
 
   get stats(): HttpPoolStats {
@@ -133,6 +156,7 @@ export class HttpCall implements Dispatcher.DispatchHandler {
   /** `deflate` body whose flavour (zlib or raw) is read from its first bytes. */
   private sniffDeflate: boolean;
   private totalTimer: ReturnType<typeof setTimeout> | null;
+  private inflated: number;
 
   constructor(transport: HttpTransport, sink: ResponseSink) {
     this.transport = transport;
@@ -144,23 +168,32 @@ export class HttpCall implements Dispatcher.DispatchHandler {
     this.inflater = null;
     this.sniffDeflate = false;
     this.totalTimer = null;
+    this.inflated = 0;
   }
 
   /** @internal */
   start(pool: Pool, req: HttpRequest): void {
     const totalMs = this.transport.timeouts.totalMs;
-    if (totalMs !== undefined) {
-      this.totalTimer = setTimeout(() => {
-        this.abort(
-          new InferenceError('timeout', `total timeout after ${totalMs} ms`, {
-            provider: this.transport.provider,
-            details: { phase: 'total', timeoutMs: totalMs },
-          }),
-        );
-      }, totalMs);
-    }
+    this.totalTimer = setTimeout(() => {
+      this.abort(
+        new InferenceError('timeout', `total timeout after ${totalMs} ms`, {
+          provider: this.transport.provider,
+          details: { phase: 'total', timeoutMs: totalMs },
+        }),
+      );
+    }, totalMs);
     try {
-      pool.dispatch({ origin: this.transport.origin, method: req.method, path: req.path, headers: req.headers, body: req.body }, this);
+      pool.dispatch(
+        {
+          origin: this.transport.origin,
+          method: req.method,
+          path: req.path,
+          headers: req.headers,
+          body: req.body,
+          ...(req.idleByOutput === true ? { bodyTimeout: 0 } : {}),
+        },
+        this,
+      );
     } catch (e) {
       this.fail(classifyUndiciError(e, this.transport.timeouts, this.transport.provider));
     }
@@ -176,12 +209,15 @@ export class HttpCall implements Dispatcher.DispatchHandler {
   pause(): void {
     this.paused = true;
     this.controller?.pause();
+    // Compressed bytes already read would otherwise keep inflating into the consumer's buffer.
+    this.inflater?.pause();
   }
 
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     this.controller?.resume();
+    this.inflater?.resume();
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -245,17 +281,56 @@ export class HttpCall implements Dispatcher.DispatchHandler {
 
   private useInflater(inflater: Transform): void {
     this.inflater = inflater;
-    inflater.on('data', (chunk: Buffer) => this.deliver(chunk));
+    inflater.on('data', (chunk: Buffer) => this.inflatedData(inflater, chunk));
     inflater.on('end', () => this.finish());
     inflater.on('error', (e: Error) => this.fail(classifyUndiciError(e, this.transport.timeouts, this.transport.provider)));
   }
 
+  /** Output of the decompressor: counted and held against the ratio bound before delivery. */
+  private inflatedData(inflater: Transform, chunk: Buffer): void {
+    if (this.done) return;
+    this.inflated += chunk.length;
+    this.transport.inflatedBytes += chunk.length;
+    const consumed = (inflater as Transform & { bytesWritten: number }).bytesWritten;
+    if (this.inflated > INFLATE_RATIO_FLOOR_BYTES && this.inflated > MAX_INFLATE_RATIO * Math.max(1, consumed)) {
+      this.fail(
+        new InferenceError(
+          'server_error',
+          `compressed body inflates past ${MAX_INFLATE_RATIO}:1 (${this.inflated} bytes from ${consumed}): refused as a decompression bomb`,
+          { provider: this.transport.provider, retryable: false, details: { code: 'decompression_bomb' } },
+        ),
+      );
+      return;
+    }
+    this.deliver(chunk);
+  }
+
   private deliver(chunk: Buffer): void {
     if (this.done) return;
+    let more: boolean;
     try {
-      this.sink.onData(chunk);
+      more = this.sink.onData(chunk);
     } catch (e) {
       this.fail(e);
+      return;
+    }
+    if (!more) this.stopReading();
+  }
+
+  /** The sink kept all it wants: stop the socket and the decompressor, then end with what was kept. */
+  private stopReading(): void {
+    if (this.done) return;
+    this.done = true;
+    this.cleanup();
+    if (this.controller !== null) {
+      if (!this.controller.aborted) this.controller.abort(new InferenceError('cancelled', 'response body read far enough', { provider: this.transport.provider }));
+    } else {
+      this.pendingAbort = new InferenceError('cancelled', 'response body read far enough', { provider: this.transport.provider });
+    }
+    try {
+      this.sink.onEnd();
+    } catch (e) {
+      this.sink.onError(toInferenceError(e, this.transport.provider));
     }
   }
 

@@ -1,3 +1,4 @@
+import type { RateLimitObservation } from '@inferkit/inference-core';
 import type { IncomingHttpHeaders } from 'undici/types/header.js';
 
 /** Headers as undici hands them over: lower-case names, repeated headers as arrays. */
@@ -19,16 +20,26 @@ export function parseRetryAfterMs(headers: ResponseHeaders, nowMs: number = Date
   const ms = header(headers, 'retry-after-ms');
   if (ms !== undefined) {
     const n = Number(ms.trim());
-    if (ms.trim() !== '' && Number.isFinite(n) && n >= 0) return n;
+    if (ms.trim() !== '' && n >= 0 && !Number.isNaN(n)) return finite(n);
   }
   const ra = header(headers, 'retry-after');
   if (ra === undefined) return undefined;
   const s = ra.trim();
   if (s === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  if (/^\d+(\.\d+)?$/.test(s)) return finite(Number(s) * 1000);
   const at = Date.parse(s);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - nowMs);
+}
+
+/**
+ * Stands for a delay too long to be a number (a 400-digit header): still "longer than any cap",
+ * so the retry policy fails fast, but finite, so arithmetic and JSON stay sound.
+ */
+export const FOREVER_MS = Number.MAX_SAFE_INTEGER;
+
+function finite(n: number): number {
+  return Number.isFinite(n) ? Math.min(n, FOREVER_MS) : FOREVER_MS;
 }
 
 /**
@@ -38,7 +49,7 @@ export function parseRetryAfterMs(headers: ResponseHeaders, nowMs: number = Date
 export function parseDurationMs(text: string): number | undefined {
   const s = text.trim();
   if (s === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  if (/^\d+(\.\d+)?$/.test(s)) return finite(Number(s) * 1000);
   const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/y;
   let total = 0;
   let pos = 0;
@@ -70,7 +81,7 @@ export function parseDurationMs(text: string): number | undefined {
     }
     pos = re.lastIndex;
   }
-  return total;
+  return finite(total);
 }
 
 /** Remaining capacity reported by a provider, normalised across header conventions. */
@@ -128,4 +139,22 @@ function resetMs(duration: string | undefined, timestamp: string | undefined, no
     return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
   }
   return undefined;
+}
+
+/**
+ * Header snapshot → the core's `RateLimitObservation`. The reset that matters is that of an
+ * exhausted bucket (the later one when both are).
+ */
+export function toObservation(s: RateLimitSnapshot): RateLimitObservation {
+  const obs: RateLimitObservation = {};
+  const rr = s.requests?.remaining;
+  const rt = s.tokens?.remaining;
+  if (rr !== undefined) obs.remainingRequests = rr;
+  if (rt !== undefined) obs.remainingTokens = rt;
+  let reset: number | undefined;
+  for (const r of [rr === 0 ? s.requests?.resetMs : undefined, rt === 0 ? s.tokens?.resetMs : undefined]) {
+    if (r !== undefined && (reset === undefined || r > reset)) reset = r;
+  }
+  if (reset !== undefined) obs.resetMs = reset;
+  return obs;
 }

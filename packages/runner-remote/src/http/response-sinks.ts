@@ -53,7 +53,10 @@ class BodyBuffer {
     return true;
   }
   text(): string {
-    return Buffer.concat(this.parts, this.size).toString('utf8');
+    const text = Buffer.concat(this.parts, this.size).toString('utf8');
+    // A body cut at the bound may end inside a word (a key the server echoed, say): drop that
+    // partial word rather than keep a fragment of it.
+    return this.truncated ? text.slice(0, wordStart(text, text.length)) : text;
   }
 }
 
@@ -92,20 +95,23 @@ export class SseResponseSink implements ResponseSink {
         this.mode = MODE_STREAM;
         return;
       }
-      this.wrongType = type === '' ? '(none)' : type;
+      this.wrongType = type === '' ? '(none)' : snippet(type, 100);
     }
     this.mode = MODE_ERROR;
     this.errorBody = new BodyBuffer(MAX_ERROR_BODY_BYTES);
   }
 
-  onData(chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     if (this.mode === MODE_STREAM) {
       try {
         this.parser.feed(chunk);
       } catch (e) {
         throw streamError(e, this.options.provider);
       }
-    } else this.errorBody!.add(chunk);
+      return true;
+    }
+    // An error body is read up to its bound only: the rest is never read (nor inflated).
+    return this.errorBody!.add(chunk);
   }
 
   onEnd(): void {
@@ -163,15 +169,15 @@ export class JsonResponseSink implements ResponseSink {
     this.body = new BodyBuffer(this.ok ? (this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES) : MAX_ERROR_BODY_BYTES);
   }
 
-  onData(chunk: Buffer): void {
-    if (!this.body!.add(chunk) && this.ok) {
-      throw new InferenceError('server_error', `response body exceeds ${this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`, {
-        provider: this.options.provider,
-        status: this.status,
-        retryable: false,
-        details: { code: 'response_too_large' },
-      });
-    }
+  onData(chunk: Buffer): boolean {
+    if (this.body!.add(chunk)) return true;
+    if (!this.ok) return false; // an error body: what was kept is enough for the message
+    throw new InferenceError('server_error', `response body exceeds ${this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`, {
+      provider: this.options.provider,
+      status: this.status,
+      retryable: false,
+      details: { code: 'response_too_large' },
+    });
   }
 
   onEnd(): void {
@@ -215,8 +221,30 @@ function streamError(e: unknown, provider: string): unknown {
   return e;
 }
 
-/** The start of a body, for error messages (single line, bounded). */
+/**
+ * The start of a body, for error messages: one line, at most `max` characters, cut between
+ * words — never inside one, so a key the server echoed right at the cut is dropped whole
+ * instead of leaving a fragment (a 300-character run with no break is dropped entirely).
+ */
 export function snippet(text: string, max = 300): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+  if (oneLine.length <= max) return oneLine;
+  return `${oneLine.slice(0, wordStart(oneLine, max)).trimEnd()}…`;
+}
+
+// Characters keys and tokens are made of (base64, base64url, hex, JWT dots): a cut between two
+// of them may split a secret.
+const WORD_CHAR = /[A-Za-z0-9_\-.+/=~]/;
+
+/**
+ * `end`, moved back to the start of the word it falls in: a word runs across the cut when the
+ * characters on both sides are word characters (past the end of `text`, a truncated body is
+ * assumed to go on).
+ */
+function wordStart(text: string, end: number): number {
+  if (end === 0 || !WORD_CHAR.test(text[end - 1]!)) return end;
+  if (end < text.length && !WORD_CHAR.test(text[end]!)) return end;
+  let i = end - 1;
+  while (i > 0 && WORD_CHAR.test(text[i - 1]!)) i--;
+  return i;
 }

@@ -1,6 +1,5 @@
-import { InferenceError, type ContentPart, type Message } from '@inferkit/inference-core';
+import { InferenceError, messageText, type ContentPart, type Message } from '@inferkit/inference-core';
 import type { OpenAIContentPart, OpenAIMessage } from './openai-api.js';
-import { textOf } from '../messages/message-content.js';
 
 /** Converts core messages to Chat Completions messages; throws `bad_request` for shapes it cannot carry. */
 export function convertToOpenAIMessages(messages: Message[], label: string): OpenAIMessage[] {
@@ -11,14 +10,14 @@ export function convertToOpenAIMessages(messages: Message[], label: string): Ope
     const name = typeof m.name === 'string' ? { name: m.name } : {};
     switch (m.role) {
       case 'system':
-        out.push({ role: 'system', content: textOf(m.content, bad), ...name });
+        out.push({ role: 'system', content: messageText(m.content, `messages[${i}].content`), ...name });
         break;
       case 'user':
         if (typeof m.content !== 'string' && !Array.isArray(m.content)) throw bad('content must be a string or an array of parts');
         out.push({ role: 'user', content: typeof m.content === 'string' ? m.content : m.content.map((p) => toPart(p, bad)), ...name });
         break;
       case 'assistant': {
-        const text = textOf(m.content, bad);
+        const text = messageText(m.content, `messages[${i}].content`);
         const calls = m.toolCalls ?? [];
         if (!Array.isArray(calls)) throw bad('toolCalls must be an array');
         out.push({
@@ -33,7 +32,7 @@ export function convertToOpenAIMessages(messages: Message[], label: string): Ope
       }
       case 'tool':
         if (typeof m.toolCallId !== 'string' || m.toolCallId === '') throw bad('a tool message needs toolCallId');
-        out.push({ role: 'tool', content: textOf(m.content, bad), tool_call_id: m.toolCallId });
+        out.push({ role: 'tool', content: messageText(m.content, `messages[${i}].content`), tool_call_id: m.toolCallId });
         break;
       default:
         throw bad(`unknown role ${JSON.stringify((m as { role?: unknown }).role)}`);

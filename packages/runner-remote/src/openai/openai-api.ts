@@ -41,6 +41,10 @@ export interface OpenAIChatRequest {
     | { type: 'text' }
     | { type: 'json_object' }
     | { type: 'json_schema'; json_schema: { name: string; schema: Record<string, unknown>; strict?: boolean; description?: string } };
+  /** Not OpenAI: vLLM and llama.cpp server continue the final (assistant) message. */
+  continue_final_message?: boolean;
+  /** Not OpenAI: must be false with `continue_final_message` (vLLM defaults it to true). */
+  add_generation_prompt?: boolean;
   [extra: string]: unknown;
 }
 

@@ -327,7 +327,7 @@ describe('OpenAI-compatible presets and Azure', () => {
     expect(lite.runtimeKind()).toBe('litellm');
     expect(lite.transportKind()).toEqual({ kind: 'remote', provider: 'litellm' });
     expect(() => createOpenAICompatibleRunner({ preset: 'custom' })).toThrow(/baseUrl is required/);
-    expect(() => createOpenAICompatibleRunner({ preset: 'nope' as 'vllm' })).toThrow(/unknown OpenAI-compatible preset/);
+    expect(() => createOpenAICompatibleRunner({ preset: 'nope' as 'vllm' })).toThrow(/option 'preset' must be one of/);
   });
 
   test('hosted presets refuse to send without a key', async () => {

@@ -1,7 +1,9 @@
 import {
   InferenceError,
+  RunnerOptions,
   type ExecuteBatch,
   type ProviderKind,
+  type RunnerCapabilities,
   type RuntimeKind,
   type TokenChunk,
 } from '@inferkit/inference-core';
@@ -11,6 +13,7 @@ import type { HttpRequest } from '../http/http-transport.js';
 import type { StreamDecoder } from '../http/response-sinks.js';
 import { OPENAI_PRICES } from '../pricing/pricing-table.js';
 import type { PriceTable } from '../pricing/model-price.js';
+import { readRemoteRunnerOptions, REMOTE_RUNNER_OPTION_KEYS } from '../read-remote-runner-options.js';
 import { RemoteRunner, type ChunkEmitter, type ProviderWire, type RemoteRunnerOptions } from '../remote-runner.js';
 import { convertToOpenAIMessages } from './convert-to-openai-messages.js';
 import type { OpenAIChatRequest, OpenAICompletion } from './openai-api.js';
@@ -55,7 +58,21 @@ export interface OpenAIWireSettings {
   sendModel: boolean;
   extraBody: Record<string, unknown> | undefined;
   staticHeaders: Record<string, string>;
+  /**
+   * How the server continues a final `prefix: true` assistant message: `'continue_final_message'`
+   * sends that message last with `continue_final_message: true, add_generation_prompt: false`
+   * (vLLM; llama.cpp server); `false`: the server cannot (the runner refuses such requests).
+   */
+  continuation: 'continue_final_message' | false;
 }
+
+/** What the Chat Completions API itself honours: OpenAI and Azure (no continuation). */
+export const OPENAI_CAPABILITIES: Readonly<RunnerCapabilities> = Object.freeze({
+  tools: true,
+  responseFormat: true,
+  images: true,
+  penalties: true,
+});
 
 const REASONING_MODEL = /^(o\d|gpt-5)(?:$|[-.])/;
 const REQUEST_KEYS_WE_SET = new Set([
@@ -75,6 +92,8 @@ const REQUEST_KEYS_WE_SET = new Set([
   'tools',
   'tool_choice',
   'response_format',
+  'continue_final_message',
+  'add_generation_prompt',
 ]);
 
 /** The Chat Completions wire, shared by OpenAI, Azure and every compatible server. */
@@ -88,7 +107,7 @@ export class OpenAIWire implements ProviderWire {
     const n = settings.extraBody?.n;
     if (n !== undefined && n !== 1) {
       throw new InferenceError('bad_request', `${settings.label}: only n=1 is supported (one stream per request), got n=${String(n)}`, {
-        details: { param: 'n' },
+        details: { param: 'extraBody.n' },
       });
     }
     this.label = settings.label;
@@ -154,6 +173,16 @@ export class OpenAIWire implements ProviderWire {
           },
         };
       } else body.response_format = { type: format.type };
+    }
+    if (batch.messages[batch.messages.length - 1]?.prefix === true) {
+      // The runner's capabilities let a `prefix` message through only when the server continues.
+      if (s.continuation !== 'continue_final_message') throw bad('this endpoint cannot continue an assistant message', 'messages');
+      // vLLM's ChatCompletionRequest (vllm/entrypoints/openai/protocol.py): the final message is
+      // left open, "Cannot be used at the same time as `add_generation_prompt`", which defaults to
+      // true. llama-server takes the same pair (ggml-org/llama.cpp#23012) and, by default, also
+      // continues a trailing assistant message without them (--prefill-assistant, #13174).
+      body.continue_final_message = true;
+      body.add_generation_prompt = false;
     }
     if (s.extraBody !== undefined) {
       for (const [k, v] of Object.entries(s.extraBody)) if (!REQUEST_KEYS_WE_SET.has(k)) body[k] = v;
@@ -278,6 +307,7 @@ export function openAIWireSettings(
     sendModel: true,
     extraBody: options.extraBody,
     staticHeaders,
+    continuation: false,
     ...overrides,
   };
 }
@@ -287,25 +317,42 @@ export function basePathOf(baseUrl: string, label: string): string {
   try {
     return new URL(baseUrl).pathname.replace(/\/+$/, '');
   } catch {
-    throw new InferenceError('bad_request', `${label}: baseUrl ${JSON.stringify(baseUrl)} is not a valid URL`);
+    throw new InferenceError('bad_request', `${label}: baseUrl ${JSON.stringify(baseUrl)} is not a valid URL`, { details: { param: 'baseUrl' } });
   }
 }
 
-/** A runner for OpenAI's Chat Completions API (`https://api.openai.com/v1`). */
-export function createOpenAIRunner(options: OpenAIRunnerOptions = {}): RemoteRunner {
-  const baseUrl = options.baseUrl ?? OPENAI_BASE_URL;
-  const apiKey = options.apiKey ?? { from: 'env' as const, name: 'OPENAI_API_KEY' };
-  const wire = new OpenAIWire(openAIWireSettings('openai', basePathOf(baseUrl, 'openai'), options, {}));
-  return new RemoteRunner({ wire, baseUrl, options: { ...options, apiKey }, defaultPrices: OPENAI_PRICES, credentialRequired: true });
+/** Option keys of `createOpenAIRunner` beyond the shared ones. */
+export const OPENAI_OPTION_KEYS = ['organization', 'project', 'extraBody', 'tokenLimitField'] as const;
+
+/** Reads the OpenAI-specific options (checked; unknown keys were refused by `o`). */
+export function readOpenAIOptions(o: RunnerOptions): OpenAIRunnerOptions {
+  const out: OpenAIRunnerOptions = readRemoteRunnerOptions(o);
+  const organization = o.string('organization', { nonEmpty: true });
+  if (organization !== undefined) out.organization = organization;
+  const project = o.string('project', { nonEmpty: true });
+  if (project !== undefined) out.project = project;
+  const extraBody = o.object('extraBody');
+  if (extraBody !== undefined) out.extraBody = extraBody;
+  const field = o.oneOf('tokenLimitField', ['max_tokens', 'max_completion_tokens', 'auto'] as const);
+  if (field !== undefined) out.tokenLimitField = field;
+  return out;
 }
 
-/** Used by presets and Azure to build a runner around a configured wire. */
-export function createOpenAIStyleRunner(
-  wire: OpenAIWire,
-  baseUrl: string,
-  options: RemoteRunnerOptions,
-  defaultPrices: PriceTable,
-  credentialRequired: boolean,
-): RemoteRunner {
-  return new RemoteRunner({ wire, baseUrl, options, defaultPrices, credentialRequired });
+/**
+ * A runner for OpenAI's Chat Completions API (`https://api.openai.com/v1`).
+ * @throws InferenceError `bad_request` naming the parameter for invalid or unknown options.
+ */
+export function createOpenAIRunner(options?: OpenAIRunnerOptions): RemoteRunner {
+  const o = readOpenAIOptions(new RunnerOptions(options, 'openai', [...REMOTE_RUNNER_OPTION_KEYS, ...OPENAI_OPTION_KEYS]));
+  const baseUrl = o.baseUrl ?? OPENAI_BASE_URL;
+  const apiKey = o.apiKey ?? { from: 'env' as const, name: 'OPENAI_API_KEY' };
+  const wire = new OpenAIWire(openAIWireSettings('openai', basePathOf(baseUrl, 'openai'), o, {}));
+  return new RemoteRunner({
+    wire,
+    baseUrl,
+    options: { ...o, apiKey },
+    defaultPrices: OPENAI_PRICES,
+    credentialRequired: true,
+    capabilities: OPENAI_CAPABILITIES,
+  });
 }

@@ -1,3 +1,4 @@
+import { ESTIMATED_TOKENS_PER_MESSAGE, estimatePromptTokens } from '@inferkit/inference-core';
 import { describe, expect, test } from 'vitest';
 import { batch } from '../__testing__/batches.js';
 import { createOpenAIRunner } from '../openai/openai-runner.js';
@@ -27,8 +28,12 @@ describe('price lookup', () => {
     expect(findPrice(t, 'gpt-4o-2024-08-06')?.inputPerMTok).toBe(9);
     expect(findPrice(t, 'o1-2024-12-17')).toBeUndefined();
     expect(OPENAI_PRICES['gpt-4o']?.inputPerMTok).toBe(2.5);
-    expect(() => mergePriceTables(OPENAI_PRICES, { x: { inputPerMTok: -1, outputPerMTok: 1 } })).toThrow(RangeError);
-    expect(() => mergePriceTables(OPENAI_PRICES, { x: { inputPerMTok: 1, outputPerMTok: Number.NaN } })).toThrow(RangeError);
+    expect(() => mergePriceTables(OPENAI_PRICES, { x: { inputPerMTok: -1, outputPerMTok: 1 } })).toThrow(
+      expect.objectContaining({ kind: 'bad_request', details: { param: 'pricing["x"].inputPerMTok' } }),
+    );
+    expect(() => mergePriceTables(OPENAI_PRICES, { x: { inputPerMTok: 1, outputPerMTok: Number.NaN } })).toThrow(
+      expect.objectContaining({ kind: 'bad_request', details: { param: 'pricing["x"].outputPerMTok' } }),
+    );
   });
 });
 
@@ -45,10 +50,12 @@ describe('cost', () => {
     expect(costFromUsage(price, undefined)).toBeUndefined();
     expect(costFromUsage(price, { inputTokens: 1 })).toBeUndefined();
   });
-  test('estimate: prompt by characters, output by maxTokens or the rest of estimatedTokens', () => {
+  test('estimate: prompt by the core estimatePromptTokens, output by maxTokens or the rest of estimatedTokens', () => {
     const b = batch({ messages: [{ role: 'user', content: 'x'.repeat(400) }], estimatedTokens: 300 });
-    expect(estimateCost(price, b)).toBeCloseTo((100 * 2 + 200 * 8) / 1e6, 15);
-    expect(estimateCost(price, { ...b, sampling: { maxTokens: 50 } })).toBeCloseTo((100 * 2 + 50 * 8) / 1e6, 15);
+    const prompt = estimatePromptTokens(b.messages); // 100 for the text + the per-message overhead
+    expect(prompt).toBe(100 + ESTIMATED_TOKENS_PER_MESSAGE);
+    expect(estimateCost(price, b)).toBeCloseTo((prompt * 2 + (300 - prompt) * 8) / 1e6, 15);
+    expect(estimateCost(price, { ...b, sampling: { maxTokens: 50 } })).toBeCloseTo((prompt * 2 + 50 * 8) / 1e6, 15);
     expect(estimateCost(undefined, b)).toBeUndefined();
   });
   test('runner.estimateCostUsd uses the runner table with user overrides', async () => {

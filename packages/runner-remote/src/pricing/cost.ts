@@ -1,4 +1,4 @@
-import type { ExecuteBatch, TokenUsage } from '@inferkit/inference-core';
+import { estimatePromptTokens, InferenceError, type ExecuteBatch, type TokenUsage } from '@inferkit/inference-core';
 import type { ModelPrice, PriceTable } from './model-price.js';
 
 /**
@@ -34,10 +34,11 @@ export function mergePriceTables(defaults: PriceTable, overrides: Record<string,
 function validatePrice(prefix: string, price: ModelPrice): void {
   const fields: (keyof ModelPrice)[] = ['inputPerMTok', 'outputPerMTok', 'cachedInputPerMTok'];
   for (const f of fields) {
-    const v = price[f];
+    const v = price?.[f];
     if (v === undefined && f === 'cachedInputPerMTok') continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new RangeError(`pricing[${JSON.stringify(prefix)}].${f} must be a finite number >= 0`);
+      const param = `pricing[${JSON.stringify(prefix)}].${f}`;
+      throw new InferenceError('bad_request', `${param} must be a finite number >= 0`, { details: { param } });
     }
   }
 }
@@ -54,19 +55,13 @@ export function costFromUsage(price: ModelPrice | undefined, usage: TokenUsage |
 }
 
 /**
- * Estimated cost before the call. The prompt is sized at about 4 characters per token (images
- * are not counted); output is `sampling.maxTokens` when set, else whatever `estimatedTokens`
- * leaves after the prompt.
+ * Estimated cost before the call: the prompt sized by the core's `estimatePromptTokens` (text,
+ * tool calls, tool definitions, images), output `sampling.maxTokens` when set, else whatever
+ * `estimatedTokens` leaves after the prompt.
  */
 export function estimateCost(price: ModelPrice | undefined, batch: ExecuteBatch): number | undefined {
   if (price === undefined) return undefined;
-  let chars = 0;
-  for (const m of batch.messages) {
-    if (typeof m.content === 'string') chars += m.content.length;
-    else for (const p of m.content) if (p.type === 'text') chars += p.text.length;
-    if (m.toolCalls) for (const c of m.toolCalls) chars += c.arguments.length + c.name.length;
-  }
-  const promptTokens = Math.ceil(chars / 4);
+  const promptTokens = estimatePromptTokens(batch.messages, batch.tools);
   const estimated = Number.isFinite(batch.estimatedTokens) ? Math.max(0, batch.estimatedTokens) : 0;
   const outputTokens = batch.sampling?.maxTokens ?? Math.max(0, estimated - promptTokens);
   return (promptTokens * price.inputPerMTok + outputTokens * price.outputPerMTok) / 1e6;
