@@ -1,6 +1,6 @@
 // Picks a remote provider from environment variables and builds its runner. Kept apart from
 // chat.mjs so the test can check the selection rules without running a request.
-import { createAnthropicRunner, createGeminiRunner, createOpenAICompatibleRunner, createOpenAIRunner } from '@inferkit/runner-remote';
+import { runnerFactory } from '@inferkit/runner-remote';
 
 /** Provider → the variables it reads and the model used when INFERKIT_MODEL is unset. */
 export const PROVIDERS = {
@@ -47,16 +47,13 @@ export function runnerFromEnv(env = process.env) {
   // The key is passed as a reference to the variable, not its value: the runner reads it on
   // demand (and again on rebuildSession), and never prints it.
   const apiKey = env[spec.keyEnv] ? { from: 'env', name: spec.keyEnv } : undefined;
-  let runner;
-  if (provider === 'openai') {
-    runner =
-      baseUrl === undefined
-        ? createOpenAIRunner({ apiKey })
-        : createOpenAICompatibleRunner({ preset: 'custom', baseUrl, ...(apiKey !== undefined ? { apiKey } : {}) });
-  } else if (provider === 'anthropic') {
-    runner = createAnthropicRunner({ apiKey, ...(baseUrl !== undefined ? { baseUrl } : {}) });
-  } else {
-    runner = createGeminiRunner({ apiKey, ...(baseUrl !== undefined ? { baseUrl } : {}) });
-  }
+  // The registry entry a gateway config uses too: options checked (bad_request naming the
+  // field), and the runner comes supervised (retries, a breaker, the provider's rate-limit
+  // headers feeding the limiter).
+  const options =
+    provider === 'openai' && baseUrl !== undefined
+      ? { provider: 'openai-compatible', preset: 'custom', baseUrl, ...(apiKey !== undefined ? { apiKey } : {}) }
+      : { provider, apiKey, ...(baseUrl !== undefined ? { baseUrl } : {}) };
+  const runner = runnerFactory.create(options);
   return { provider, model, baseUrl, runner };
 }

@@ -93,4 +93,13 @@ describe('runnerFromEnv', () => {
   test('an unknown provider is refused', () => {
     expect(() => runnerFromEnv({ INFERKIT_PROVIDER: 'cohere' })).toThrow(MissingConfigError);
   });
+  test('the runner comes from runnerFactory: supervised (a limiter for the rate-limit headers), with its provider capabilities', async () => {
+    const { runner } = runnerFromEnv({ ANTHROPIC_API_KEY: 'a' });
+    expect(runner.limiter).toBeDefined();
+    expect(runner.capabilities()).toMatchObject({ tools: true, images: true, continuation: true });
+    await runner.close();
+    const compat = runnerFromEnv({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }).runner;
+    expect(compat.capabilities().continuation).not.toBe(true);
+    await compat.close();
+  });
 });

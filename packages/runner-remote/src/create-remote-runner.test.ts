@@ -2,7 +2,9 @@ import { FakeClock, type SuperviseEvent } from '@inferkit/inference-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse, type MockHandler } from './__testing__/mock-server.js';
-import { createRemoteRunner, type RemoteRunnerConfig, type SupervisedRemoteRunner } from './create-remote-runner.js';
+import { createRemoteRunner, runnerFactory, SupervisedRemoteRunner, type RemoteRunnerConfig } from './create-remote-runner.js';
+import { createOpenAIRunner } from './openai/openai-runner.js';
+import { RemoteRunner } from './remote-runner.js';
 import { toObservation } from './http/response-headers.js';
 
 const delta = (content: string) => ({ choices: [{ index: 0, delta: { content }, finish_reason: null }] });
@@ -162,6 +164,59 @@ describe('createRemoteRunner: supervised by default', () => {
     await clock.advanceAsync(1_500);
     expect((await next).text).toBe('Hello world');
     expect(server!.requests).toHaveLength(2);
+  });
+
+  test('runnerFactory.create supervises like createRemoteRunner (the headers reach its limiter); policy false gives the bare runner', async () => {
+    server = await MockServer.start((_req, res) =>
+      sendSse(res, okStream, { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2s' }),
+    );
+    const clock = new FakeClock(0);
+    const sup = (await runnerFactory.create({ provider: 'openai', baseUrl: `${server.url}/v1`, apiKey: 'sk-test', policy: { clock } })) as SupervisedRemoteRunner;
+    runner = sup;
+    expect(sup).toBeInstanceOf(SupervisedRemoteRunner);
+    expect(sup.limiter).toBeDefined();
+    await (await sup.execute(batch())).collect();
+    let started = false;
+    const next = sup.execute(batch()).then((h) => {
+      started = true;
+      return h.collect();
+    });
+    await clock.advanceAsync(1_000);
+    expect(started).toBe(false); // the limiter heard "0 left for 2 s"
+    await clock.advanceAsync(1_500);
+    await next;
+    const bare = await runnerFactory.create({ provider: 'openai', baseUrl: `${server.url}/v1`, apiKey: 'sk-test', policy: false });
+    expect(bare).toBeInstanceOf(RemoteRunner);
+    await bare.close?.();
+    expect(() => createRemoteRunner({ provider: 'openai', apiKey: 'k', policy: false })).toThrow(expect.objectContaining({ details: { param: 'policy' } }));
+  });
+
+  test('observeRateLimits reports every response that carries rate-limit headers; unsubscribing stops it', async () => {
+    server = await MockServer.start((_req, res) => sendSse(res, okStream, { 'x-ratelimit-remaining-tokens': '900', 'x-ratelimit-remaining-requests': '7' }));
+    const bare = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test' });
+    const seen: unknown[] = [];
+    const stop = bare.observeRateLimits((o) => seen.push(o));
+    await (await bare.execute(batch())).collect();
+    stop();
+    await (await bare.execute(batch())).collect();
+    expect(seen).toEqual([{ remainingRequests: 7, remainingTokens: 900 }]);
+    await expectIdle(bare);
+    await bare.close();
+  });
+
+  test('a rebuild cause meant for a local runtime re-reads nothing; close() is final', async () => {
+    server = await MockServer.start((_req, res) => sendSse(res, okStream));
+    let reads = 0;
+    const bare = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: () => `sk-${++reads}` });
+    await (await bare.execute(batch())).collect();
+    await bare.rebuildSession('cuda_context_poisoned');
+    expect(reads).toBe(1);
+    await bare.rebuildSession('remote_config_change');
+    expect(reads).toBe(2);
+    await bare.close();
+    await expect(bare.execute(batch())).rejects.toMatchObject({ kind: 'cancelled' });
+    await expect(bare.rebuildSession('manual')).rejects.toMatchObject({ kind: 'cancelled' });
+    await bare.close();
   });
 
   test('toObservation picks the reset of the exhausted bucket', () => {

@@ -54,8 +54,13 @@ export function readRemoteRunnerOptions(o: RunnerOptions): RemoteRunnerOptions {
     const r: RateLimits = {};
     inner('rateLimits', () => {
       const n = limits;
-      const rpm = n.number('requestsPerMinute', { min: Number.MIN_VALUE });
-      const tpm = n.number('tokensPerMinute', { min: Number.MIN_VALUE });
+      const positive = (k: string) => {
+        const v = n.number(k, { min: 0 });
+        if (v === 0) throw n.error(k, 'must be > 0');
+        return v;
+      };
+      const rpm = positive('requestsPerMinute');
+      const tpm = positive('tokensPerMinute');
       const conc = n.integer('maxConcurrent', { min: 1 });
       const wait = n.number('maxWaitMs', { min: 0, max: MAX_TIMEOUT_MS });
       const queue = n.integer('maxQueueLength', { min: 0 });
