@@ -63,7 +63,8 @@ export interface HttpTransportOptions {
  * the compressed bytes consumed. A gzip bomb of zeros inflates 1028:1 (brotli: 633,102:1); a
  * synthetic streamed completion (20,000 OpenAI chunks of varied words, compressed whole, so the
  * repeated JSON of every event compresses as well as it can) measured 133:1 with gzip and 97:1
- * with brotli. Only a body repeating itself verbatim goes past the bound, which is what a bomb is.
+ * with brotli. A body that repeats itself verbatim does go past it: the benchmark server's stream,
+ * which cycles through 100 fixed events, reaches 13,464:1 under brotli (130:1 under gzip).
  */
 export const INFLATE_RATIO_FLOOR_BYTES = 1024 * 1024;
 export const MAX_INFLATE_RATIO = 500;
