@@ -4,13 +4,17 @@ import { join } from 'node:path';
 import {
   InferenceError,
   isInferenceErrorKind,
+  rebuildCauseApplies,
   RunHandle,
   StopSequenceMatcher,
+  validateBatch,
   type RunHandleController,
   type ExecuteBatch,
   type ExecuteOptions,
   type LoadWeightsOptions,
   type ModelRunner,
+  type RunnerCapabilities,
+  type RunnerFactory,
   type RuntimeKind,
   type SessionRebuildCause,
   type TransportKind,
@@ -23,7 +27,7 @@ import type { BinaryVerdict } from './binding/test-binary.js';
 import { ChatPrompt } from './chat/chat-prompt.js';
 import { InProcessEngine, type EngineHandle, type EngineProgress } from './host/engine-handle.js';
 import { EngineProcess } from './host/engine-process.js';
-import { resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
+import { deviceName, pinnedVisibleDevices, resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
 import { ggufSamplingDefaults, readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
@@ -32,9 +36,10 @@ import { readGgufMetadata } from './weights/gguf-metadata.js';
 import { resolveWeightSource, type ResolvedWeights } from './weights/resolve-weight-source.js';
 
 const PROVIDER = 'cuda';
-const MAX_STOP_STRINGS = 16;
-// Highest seed that survives the trip through a JS number into the engine's 64-bit seed exactly.
-const MAX_SEED = Number.MAX_SAFE_INTEGER;
+const LABEL = 'CudaRunner';
+// Tools, response formats and penalties are not implemented by the engine: not declared, so
+// validateBatch refuses them with bad_request.
+const CAPABILITIES: RunnerCapabilities = Object.freeze({});
 
 /** Everything that exists only while a model is loaded. */
 interface LoadedModel {
@@ -55,32 +60,8 @@ function fromAddonError(e: unknown, requestId?: string): InferenceError {
   return new InferenceError(isInferenceErrorKind(kind) ? kind : 'internal', message, { cause: e, provider: PROVIDER, requestId });
 }
 
-function checkSampling(batch: ExecuteBatch): void {
-  const s = batch.sampling ?? {};
-  const bad = (param: string, why: string) =>
-    new InferenceError('bad_request', `sampling.${param} ${why}`, { details: { param: `sampling.${param}` }, requestId: batch.requestId });
-  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  if (s.temperature !== undefined && (!finite(s.temperature) || s.temperature < 0)) throw bad('temperature', 'must be a number >= 0');
-  if (s.topP !== undefined && (!finite(s.topP) || s.topP <= 0 || s.topP > 1)) throw bad('topP', 'must be in (0, 1]');
-  if (s.topK !== undefined && (!Number.isInteger(s.topK) || s.topK < 0)) throw bad('topK', 'must be an integer >= 0');
-  if (s.maxTokens !== undefined && (!Number.isInteger(s.maxTokens) || s.maxTokens < 1)) throw bad('maxTokens', 'must be an integer >= 1');
-  if (s.seed !== undefined && (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > MAX_SEED)) throw bad('seed', 'must be a non-negative safe integer');
-  if ((s.presencePenalty ?? 0) !== 0) throw bad('presencePenalty', 'is not supported by runner-cuda');
-  if ((s.frequencyPenalty ?? 0) !== 0) throw bad('frequencyPenalty', 'is not supported by runner-cuda');
-  if (s.stop !== undefined) {
-    if (!Array.isArray(s.stop) || s.stop.length > MAX_STOP_STRINGS || s.stop.some((x) => typeof x !== 'string' || x === '')) {
-      throw bad('stop', `must be an array of at most ${MAX_STOP_STRINGS} non-empty strings`);
-    }
-  }
-  if (batch.tools !== undefined && batch.tools.length > 0) {
-    throw new InferenceError('bad_request', 'tool calling is not supported by runner-cuda', { details: { param: 'tools' }, requestId: batch.requestId });
-  }
-  if (batch.responseFormat !== undefined && batch.responseFormat.type !== 'text') {
-    throw new InferenceError('bad_request', `responseFormat ${batch.responseFormat.type} is not supported by runner-cuda`, {
-      details: { param: 'responseFormat' },
-      requestId: batch.requestId,
-    });
-  }
+function closedError(requestId?: string): InferenceError {
+  return new InferenceError('cancelled', 'the CudaRunner was closed', { details: { reason: 'close' }, provider: PROVIDER, ...(requestId !== undefined ? { requestId } : {}) });
 }
 
 function weightBytes(weights: ResolvedWeights): number {
@@ -118,24 +99,38 @@ export class CudaRunner implements ModelRunner {
   private verdict: BinaryVerdict | null;
   // Serializes loadWeights / rebuildSession / close so they never interleave.
   private lifecycle: Promise<unknown>;
+  // Set by close(): final, every later call is refused with `cancelled`.
+  private closed: boolean;
 
-  /** @throws InferenceError (`bad_request`) for invalid options or an invalid `INFERKIT_DEVICE`. */
-  constructor(options: CudaRunnerOptions = {}) {
+  /**
+   * @throws InferenceError (`bad_request`, `details.param` naming the option) for invalid or
+   *   unknown options or an invalid `INFERKIT_DEVICE`.
+   */
+  constructor(options?: CudaRunnerOptions) {
     this.options = resolveCudaRunnerOptions(options);
     this.model = null;
     this.binding = null;
     this.verdict = null;
     this.lifecycle = Promise.resolve();
+    this.closed = false;
   }
 
   runtimeKind(): RuntimeKind {
     return 'cuda';
   }
 
-  /** The device actually in use once weights are loaded; before that, the requested one. */
+  /**
+   * The device actually in use once weights are loaded (`'cuda:N'` when pinned); before that, the
+   * requested one (`'cpu'` for `auto`).
+   */
   transportKind(): TransportKind {
-    const device = this.model?.info.device ?? (this.options.device === 'auto' ? 'cpu' : this.options.device);
-    return { kind: 'local', device };
+    const kind = this.model?.info.device ?? (this.options.device === 'auto' ? 'cpu' : this.options.device);
+    return { kind: 'local', device: deviceName(kind, this.options.deviceIndex) };
+  }
+
+  /** What requests may use; everything else is refused with `bad_request`. */
+  capabilities(): RunnerCapabilities {
+    return CAPABILITIES;
   }
 
   gilPinned(): boolean {
@@ -158,7 +153,10 @@ export class CudaRunner implements ModelRunner {
   }
 
   loadWeights(source: WeightSource, options: LoadWeightsOptions = {}): Promise<void> {
-    return this.serialize(() => this.doLoad(source, options));
+    return this.serialize(() => {
+      if (this.closed) throw closedError();
+      return this.doLoad(source, options);
+    });
   }
 
   private async doLoad(source: WeightSource, options: LoadWeightsOptions): Promise<void> {
@@ -233,7 +231,11 @@ export class CudaRunner implements ModelRunner {
       const options: AddonLoadOptions = { ...base, device };
       const inChild = o.engineProcess === 'child' || (o.engineProcess === 'auto' && device === 'cuda');
       try {
-        if (inChild) return await EngineProcess.start(o.binaryPath ?? defaultBinaryPath(), options, progress, { signal });
+        if (inChild) {
+          // A pinned engine process sees its one device as device 0.
+          const env = device === 'cuda' && o.deviceIndex !== undefined ? { ...process.env, CUDA_VISIBLE_DEVICES: pinnedVisibleDevices(o.deviceIndex) } : undefined;
+          return await EngineProcess.start(o.binaryPath ?? defaultBinaryPath(), options, progress, { signal, env });
+        }
         return await InProcessEngine.load(new binding.Engine(), options, progress);
       } catch (e) {
         throw fromAddonError(e);
@@ -241,8 +243,15 @@ export class CudaRunner implements ModelRunner {
     };
     if (o.device === 'cpu') return load('cpu');
     if (o.device === 'cuda') {
+      const name = deviceName('cuda', o.deviceIndex);
       if (!verdict.cudaUsable) {
-        throw new InferenceError('bad_request', `device 'cuda' requested but CUDA is unusable: ${verdict.cudaReason}`, {
+        throw new InferenceError('bad_request', `device '${name}' requested but CUDA is unusable: ${verdict.cudaReason}`, {
+          details: { param: 'device' },
+          provider: PROVIDER,
+        });
+      }
+      if (o.deviceIndex !== undefined && o.deviceIndex >= verdict.cudaDeviceCount) {
+        throw new InferenceError('bad_request', `device '${name}' requested but this process sees ${verdict.cudaDeviceCount} CUDA device(s)`, {
           details: { param: 'device' },
           provider: PROVIDER,
         });
@@ -260,10 +269,9 @@ export class CudaRunner implements ModelRunner {
   }
 
   async execute(batch: ExecuteBatch, options: ExecuteOptions = {}): Promise<RunHandle> {
-    const requestId = batch?.requestId;
-    if (batch === null || typeof batch !== 'object' || typeof requestId !== 'string') {
-      throw new InferenceError('bad_request', 'execute needs an ExecuteBatch with a string requestId', { details: { param: 'requestId' } });
-    }
+    validateBatch(batch, { label: LABEL, capabilities: CAPABILITIES });
+    const requestId = batch.requestId;
+    if (this.closed) throw closedError(requestId);
     const model = this.model;
     if (model === null) {
       throw new InferenceError('bad_request', 'no model loaded: call loadWeights() first', { requestId, provider: PROVIDER });
@@ -271,8 +279,11 @@ export class CudaRunner implements ModelRunner {
     if (options.signal?.aborted) {
       throw new InferenceError('cancelled', 'aborted before the request started', { requestId, provider: PROVIDER });
     }
-    checkSampling(batch);
     const s = batch.sampling ?? {};
+    if (s.seed !== undefined && s.seed < 0) {
+      // The engine's seed is unsigned; a negative one would wrap silently.
+      throw new InferenceError('bad_request', `${LABEL}: sampling.seed must be >= 0`, { details: { param: 'sampling.seed' }, requestId, provider: PROVIDER });
+    }
     const text = model.prompt.render(batch.messages);
     const promptIds = model.tokenizer.encode(text, false);
     if (promptIds.length === 0) {
@@ -407,7 +418,8 @@ export class CudaRunner implements ModelRunner {
    */
   rebuildSession(cause: SessionRebuildCause): Promise<void> {
     return this.serialize(async () => {
-      if (cause === 'remote_auth_failure' || cause === 'remote_config_change') return;
+      if (this.closed) throw closedError();
+      if (!rebuildCauseApplies(cause, this.transportKind())) return;
       const model = this.model;
       if (model === null) return;
       try {
@@ -418,8 +430,14 @@ export class CudaRunner implements ModelRunner {
     });
   }
 
-  /** Cancels in-flight requests and releases the engine; `loadWeights` may be called again. */
+  /**
+   * Cancels in-flight requests (they fail with `cancelled`) and releases the engine. Final: later
+   * `execute`, `loadWeights` and `rebuildSession` calls are refused with `cancelled`; a second
+   * `close()` resolves.
+   */
   close(): Promise<void> {
+    // Set at once, not when the queued close runs: nothing may start after close() was called.
+    this.closed = true;
     return this.serialize(async () => {
       const model = this.model;
       this.model = null;
@@ -433,3 +451,13 @@ export class CudaRunner implements ModelRunner {
     return run;
   }
 }
+
+/**
+ * The registry entry a gateway config (`"runner": "@inferkit/runner-cuda"`) loads: `create`
+ * validates the options exactly as `new CudaRunner(options)` does. The runner still needs
+ * `loadWeights()` before it serves.
+ */
+export const runnerFactory: RunnerFactory<CudaRunnerOptions | undefined> = {
+  kind: 'cuda',
+  create: (options) => new CudaRunner(options),
+};

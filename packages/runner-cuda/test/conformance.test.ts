@@ -1,6 +1,6 @@
 import { describe, test } from 'vitest';
-import { runnerConformanceCases } from '@inferkit/inference-core/testing';
-import { CudaRunner } from '../src/cuda-runner.js';
+import { runnerConformanceCases, runnerFactoryConformanceCases } from '@inferkit/inference-core/testing';
+import { CudaRunner, runnerFactory } from '../src/cuda-runner.js';
 import type { CudaRunnerEngineProcess } from '../src/cuda-runner-options.js';
 import { noEosModelDir } from './helpers/paths.js';
 import { TEST_THREADS, userBatch } from './helpers/runner.js';
@@ -35,3 +35,22 @@ for (const engineProcess of ['in-process', 'child'] as const) {
     for (const c of cases) test(c.name, c.run);
   });
 }
+
+describe('runnerFactory conformance (inference-core kit)', () => {
+  const cases = runnerFactoryConformanceCases({
+    factory: runnerFactory,
+    options: { device: 'cpu', threads: TEST_THREADS, engineProcess: 'child' },
+    invalid: [
+      { options: { device: 'gpu' }, param: 'device' },
+      { options: { device: 'cuda:1', engineProcess: 'in-process' }, param: 'engineProcess' },
+      { options: { threads: 0 }, param: 'threads' },
+      { options: { threads: 100_000 }, param: 'threads' },
+      { options: { maxBatch: 2.5 }, param: 'maxBatch' },
+      { options: { maxSeqLen: -1 }, param: 'maxSeqLen' },
+      { options: { convertAtLoad: 1 }, param: 'convertAtLoad' },
+      { options: { binaryPath: 7 }, param: 'binaryPath' },
+      { options: { engineProcess: 'worker' }, param: 'engineProcess' },
+    ],
+  });
+  for (const c of cases) test(c.name, c.run);
+});

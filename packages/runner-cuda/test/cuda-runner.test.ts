@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { TokenChunk, WeightLoadProgress } from '@inferkit/inference-core';
+import { InferenceError, type TokenChunk, type WeightLoadProgress } from '@inferkit/inference-core';
 import { testBinary } from '../src/binding/test-binary.js';
 import { CudaRunner } from '../src/cuda-runner.js';
 import { ADDON_PATH, modelDir, noEosModelDir, SCRIPTS_DIR } from './helpers/paths.js';
@@ -135,8 +135,11 @@ describe('CudaRunner on the CPU backend', () => {
       userBatch('x', { topK: 1.5 }),
       userBatch('x', { maxTokens: 0 }),
       userBatch('x', { seed: -3 }),
-      userBatch('x', { stop: [''] }),
+      userBatch('x', { stop: Array.from({ length: 65 }, (_, i) => `s${i}`) }),
       userBatch('x', { presencePenalty: 0.5 }),
+      userBatch('x', { frequencyPenalty: -0.5 }),
+      { ...userBatch('x'), messages: [{ role: 'user' as const, content: [{ type: 'image_url' as const, url: 'https://example.com/a.png' }] }] },
+      { ...userBatch('x'), continuationTokenIds: [1, 2] },
       { ...userBatch('x'), messages: [] },
       { ...userBatch('x'), tools: [{ name: 'f', description: 'd', parameters: {} }] },
       { ...userBatch('x'), responseFormat: { type: 'json_object' as const } },
@@ -371,7 +374,7 @@ describe('device selection', () => {
     expect((await errorOf(runner.execute(userBatch('x')))).kind).toBe('bad_request');
   });
 
-  test('close cancels in-flight requests; the runner can load again afterwards', async () => {
+  test('close cancels in-flight requests and is final: no execute, loadWeights or rebuildSession after it', async () => {
     const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
     await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
     const handle = await runner.execute(userBatch('x', { maxTokens: 200 }));
@@ -379,9 +382,21 @@ describe('device selection', () => {
     const err = await errorOf(handle.collect());
     await closing;
     expect(err.kind).toBe('cancelled');
-    expect((await errorOf(runner.execute(userBatch('x')))).kind).toBe('bad_request');
-    await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('qwen2-bias') });
-    expect((await (await runner.execute(userBatch('x', { maxTokens: 3 }))).collect()).usage!.outputTokens).toBe(3);
+    expect((await errorOf(runner.execute(userBatch('x')))).kind).toBe('cancelled');
+    // Before, a closed runner loaded again and served.
+    expect((await errorOf(runner.loadWeights({ kind: 'local_path', path: noEosModelDir('qwen2-bias') }))).kind).toBe('cancelled');
+    expect((await errorOf(runner.rebuildSession('manual'))).kind).toBe('cancelled');
     await runner.close();
+  });
+
+  test('a loadWeights queued before close() does not outlive it', async () => {
+    const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
+    const loading = runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
+    const closing = runner.close();
+    // Whether the load ran first or was refused, the runner ends closed and serves nothing.
+    await loading.catch((e: unknown) => expect(InferenceError.isInstance(e) && e.kind).toBe('cancelled'));
+    await closing;
+    expect(runner.modelInfo).toBeUndefined();
+    expect((await errorOf(runner.execute(userBatch('x')))).kind).toBe('cancelled');
   });
 });

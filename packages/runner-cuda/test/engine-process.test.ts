@@ -3,7 +3,9 @@ import { readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { testBinary } from '../src/binding/test-binary.js';
 import { CudaRunner } from '../src/cuda-runner.js';
+import { pinnedVisibleDevices } from '../src/cuda-runner-options.js';
 import { EngineProcess } from '../src/host/engine-process.js';
 import { ADDON_PATH, modelDir, noEosModelDir, PACKAGE_DIR } from './helpers/paths.js';
 import { editedCopy, engineGreedy, TEST_THREADS, userBatch } from './helpers/runner.js';
@@ -130,7 +132,7 @@ describe('engine in a child process', () => {
     }
   });
 
-  test('close() ends the process and fails open streams with cancelled; loadWeights starts a new one', async () => {
+  test('close() ends the process and fails open streams with cancelled; nothing starts a new one', async () => {
     const runner = await childRunner();
     const pid = enginePid(runner);
     // Held, so that the close reaches the child right behind the request, not after it finished.
@@ -142,11 +144,40 @@ describe('engine in a child process', () => {
     expect(alive(pid)).toBe(false);
     expect((await errorOf(open.collect())).kind).toBe('cancelled');
     expect(engineChildren()).not.toContain(pid);
-    await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
+    const before = engineChildren();
+    expect((await errorOf(runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') }))).kind).toBe('cancelled');
+    expect((await errorOf(runner.rebuildSession('manual'))).kind).toBe('cancelled');
+    expect(engineChildren()).toEqual(before);
+  });
+
+  test("a pinned device reaches the engine process as CUDA_VISIBLE_DEVICES, and survives a rebuild", async () => {
+    const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const engine = await EngineProcess.start(ADDON_PATH, { modelDir: modelDir('llama-gqa'), device: 'cpu', threads: TEST_THREADS }, undefined, {
+      env: { ...process.env, CUDA_VISIBLE_DEVICES: pinnedVisibleDevices(1, { CUDA_VISIBLE_DEVICES: '4,6' }) },
+    });
     try {
-      expect(enginePid(runner)).not.toBe(pid);
-      expect((await (await runner.execute(greedy('again'))).collect()).finishReason).toBe('length');
+      expect(environOf(engine.pid!)).toContain('CUDA_VISIBLE_DEVICES=6');
+      await engine.rebuild();
+      expect(environOf(engine.pid!)).toContain('CUDA_VISIBLE_DEVICES=6');
     } finally {
+      await engine.close();
+    }
+  });
+
+  test("device 'cuda:N' names the pinned device, and is refused at load where CUDA is unusable or has no device N", async () => {
+    const runner = new CudaRunner({ device: 'cuda:1', threads: TEST_THREADS });
+    expect(runner.transportKind()).toEqual({ kind: 'local', device: 'cuda:1' });
+    const verdict = await testBinary(ADDON_PATH);
+    if (verdict.cudaUsable && verdict.cudaDeviceCount > 1) return; // a multi-GPU machine may load it
+    const saved = process.env.INFERKIT_DEVICE;
+    delete process.env.INFERKIT_DEVICE;
+    try {
+      const err = await errorOf(runner.loadWeights({ kind: 'local_path', path: modelDir('llama-gqa') }));
+      expect(err.kind).toBe('bad_request');
+      expect(err.details).toMatchObject({ param: 'device' });
+      expect(err.message).toContain("'cuda:1'");
+    } finally {
+      if (saved !== undefined) process.env.INFERKIT_DEVICE = saved;
       await runner.close();
     }
   });

@@ -12,6 +12,8 @@ export interface BinaryVerdict {
   builtWithCuda: boolean;
   /** `cudaDeviceCount()` returned at least one device without crashing the probe. */
   cudaUsable: boolean;
+  /** Devices `cudaDeviceCount()` reported (0 when CUDA is unusable). */
+  cudaDeviceCount: number;
   /** Why CUDA is not usable (`''` when it is). */
   cudaReason: string;
   /** When not usable: what went wrong, for the error message. */
@@ -62,7 +64,9 @@ export function testBinary(binaryPath: string): Promise<BinaryVerdict> {
   let key: string;
   try {
     const st = statSync(binaryPath);
-    key = `${binaryPath}\0${st.size}\0${st.mtimeMs}\0${process.versions.modules}`;
+    // The verdict's own format version is part of the key, so a cached verdict of an older
+    // format is never read back.
+    key = `v2\0${binaryPath}\0${st.size}\0${st.mtimeMs}\0${process.versions.modules}`;
   } catch (e) {
     return Promise.resolve(missing(binaryPath, e));
   }
@@ -76,7 +80,7 @@ export function testBinary(binaryPath: string): Promise<BinaryVerdict> {
 
 function missing(binaryPath: string, e: unknown): BinaryVerdict {
   const message = `native addon not found at ${binaryPath} (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
-  return { usable: false, builtWithCuda: false, cudaUsable: false, cudaReason: message, failure: { exitCode: null, signal: null, message, stderrTail: '' } };
+  return { usable: false, builtWithCuda: false, cudaUsable: false, cudaDeviceCount: 0, cudaReason: message, failure: { exitCode: null, signal: null, message, stderrTail: '' } };
 }
 
 function cacheFile(key: string): string {
@@ -134,6 +138,7 @@ function probe(binaryPath: string): Promise<BinaryVerdict> {
             usable: false,
             builtWithCuda: req?.builtWithCuda ?? false,
             cudaUsable: false,
+            cudaDeviceCount: 0,
             cudaReason: why,
             failure: { exitCode, signal, message: why, stderrTail },
           });
@@ -145,7 +150,7 @@ function probe(binaryPath: string): Promise<BinaryVerdict> {
           : cuda === undefined
             ? `CUDA initialisation crashed the probe process (code ${exitCode}, signal ${signal})`
             : cuda.reason || 'no CUDA device';
-        resolve({ usable: true, builtWithCuda: req.builtWithCuda === true, cudaUsable, cudaReason });
+        resolve({ usable: true, builtWithCuda: req.builtWithCuda === true, cudaUsable, cudaDeviceCount: cudaUsable ? (cuda?.count ?? 0) : 0, cudaReason });
       },
     );
   });

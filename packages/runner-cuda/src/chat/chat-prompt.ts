@@ -1,4 +1,4 @@
-import { InferenceError, type Message } from '@inferkit/inference-core';
+import { InferenceError, messageText, type Message } from '@inferkit/inference-core';
 import { Template } from '@huggingface/jinja';
 
 /**
@@ -26,23 +26,6 @@ interface TemplateMessage {
   tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
 }
 
-function messageText(message: Message, index: number): string {
-  if (typeof message.content === 'string') return message.content;
-  if (!Array.isArray(message.content)) {
-    throw new InferenceError('bad_request', `messages[${index}].content must be a string or an array of parts`, { details: { param: `messages[${index}].content` } });
-  }
-  let text = '';
-  for (const part of message.content) {
-    if (part?.type !== 'text') {
-      throw new InferenceError('bad_request', `messages[${index}] has a ${String(part?.type)} part: runner-cuda models take text only`, {
-        details: { param: `messages[${index}].content` },
-      });
-    }
-    text += part.text;
-  }
-  return text;
-}
-
 /** Renders a conversation with the model's chat template (or the plain one) into prompt text. */
 export class ChatPrompt {
   private readonly template: Template;
@@ -68,7 +51,7 @@ export class ChatPrompt {
       if (m === null || typeof m !== 'object' || !['system', 'user', 'assistant', 'tool'].includes(m.role)) {
         throw new InferenceError('bad_request', `messages[${i}].role must be system, user, assistant or tool`, { details: { param: `messages[${i}].role` } });
       }
-      const out: TemplateMessage = { role: m.role, content: messageText(m, i) };
+      const out: TemplateMessage = { role: m.role, content: messageText(m.content, `messages[${i}].content`) };
       if (m.name !== undefined) out.name = m.name;
       if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
       if (m.toolCalls !== undefined) {

@@ -46,7 +46,7 @@ class Connection {
   poison: InferenceError | null = null;
   readonly closed: Promise<void>;
 
-  constructor() {
+  constructor(env: NodeJS.ProcessEnv | undefined) {
     const entry = engineChildPath();
     if (!existsSync(entry)) {
       throw new InferenceError('internal', `the engine host script is missing at ${entry}; build the package with: pnpm --filter @inferkit/runner-cuda build`, {
@@ -58,6 +58,7 @@ class Connection {
       // No inherited --inspect/--import flags: the child runs plain Node with the addon.
       execArgv: [],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      ...(env !== undefined ? { env } : {}),
     });
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (chunk: string) => {
@@ -248,6 +249,7 @@ export class EngineProcess implements EngineHandle {
     private readonly binaryPath: string,
     private readonly options: AddonLoadOptions,
     private readonly closeGraceMs: number,
+    private readonly env: NodeJS.ProcessEnv | undefined,
     private conn: Connection,
     public info: AddonEngineInfo,
   ) {}
@@ -255,15 +257,17 @@ export class EngineProcess implements EngineHandle {
   /**
    * Starts a child and loads `options` into it; rejects (with the child gone) if the load fails.
    * `signal` kills the loading child at once (a native load itself cannot be interrupted).
-   * `closeGraceMs`: how long a closing child may take before it is killed (default 15 s).
+   * `closeGraceMs`: how long a closing child may take before it is killed (default 15 s). `env`:
+   * the child's environment (default: this process's), e.g. `CUDA_VISIBLE_DEVICES` to pin a device;
+   * a rebuild starts the new child with the same.
    */
   static async start(
     binaryPath: string,
     options: AddonLoadOptions,
     onProgress?: EngineProgress,
-    { closeGraceMs = CLOSE_GRACE_MS, signal }: { closeGraceMs?: number; signal?: AbortSignal } = {},
+    { closeGraceMs = CLOSE_GRACE_MS, signal, env }: { closeGraceMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
   ): Promise<EngineProcess> {
-    const conn = new Connection();
+    const conn = new Connection(env);
     const abort = () => void conn.shutdown(0);
     signal?.addEventListener('abort', abort, { once: true });
     try {
@@ -271,7 +275,7 @@ export class EngineProcess implements EngineHandle {
       const info = await conn.load(binaryPath, options, onProgress);
       // The reply may have been on its way when the abort landed.
       if (signal?.aborted) throw new InferenceError('cancelled', 'loadWeights aborted', { provider: PROVIDER });
-      return new EngineProcess(binaryPath, options, closeGraceMs, conn, info);
+      return new EngineProcess(binaryPath, options, closeGraceMs, env, conn, info);
     } catch (e) {
       await conn.shutdown(0);
       if (signal?.aborted) throw new InferenceError('cancelled', 'loadWeights aborted', { cause: e, provider: PROVIDER });
@@ -317,7 +321,7 @@ export class EngineProcess implements EngineHandle {
   async rebuild(): Promise<void> {
     const old = this.conn;
     await old.shutdown(old.refusal() !== null ? 0 : this.closeGraceMs);
-    const conn = new Connection();
+    const conn = new Connection(this.env);
     this.conn = conn;
     try {
       this.info = await conn.load(this.binaryPath, this.options);
