@@ -2,11 +2,22 @@
  * Frame codec shared with `python/inferkit_bridge/codec.py`: a 4-byte big-endian unsigned length,
  * then that many bytes of UTF-8 JSON (one object). Both sides refuse frames over
  * `MAX_FRAME_BYTES`, so a corrupted length prefix is reported at once instead of waiting for
- * gigabytes that never come.
+ * gigabytes that never come. The decoder also refuses bodies that nest deeper than its depth
+ * limit, from the raw bytes and before `JSON.parse`: a frame is another process's output, and a
+ * few megabytes of `[[[[…` would otherwise become millions of nested objects in the host's heap
+ * (and overflow the stack of whatever walks them recursively later).
  */
+import { TextDecoder } from 'node:util';
 
 /** Largest frame body either side accepts (64 MiB). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Deepest object/array nesting accepted in a frame from the worker. The deepest legitimate frame
+ * is an error whose cause chain core keeps (`FROM_JSON_LIMITS.causeDepth`, 8) with bounded
+ * details: well under this.
+ */
+export const MAX_FRAME_DEPTH = 32;
 
 /** The byte stream is not a valid sequence of frames; the connection cannot be trusted. */
 export class FrameError extends Error {
@@ -15,8 +26,6 @@ export class FrameError extends Error {
     this.name = 'FrameError';
   }
 }
-
-import { TextDecoder } from 'node:util';
 
 // Strict: invalid UTF-8 is a corrupt frame, not text with U+FFFD in it (Python refuses it too).
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -33,6 +42,44 @@ export function encodeFrame(message: object): Buffer {
   return frame;
 }
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Whether JSON text nests objects/arrays deeper than `max`. One pass over the bytes, no
+ * allocation; string contents are skipped with a native `indexOf` (a delta frame is mostly one
+ * string), so the cost is a small fraction of `JSON.parse`'s. Invalid JSON is left for
+ * `JSON.parse` to report.
+ */
+export function nestsDeeperThan(body: Uint8Array, max: number): boolean {
+  const n = body.length;
+  if (n <= 2 * max) return false; // every level takes an opening and a closing byte
+  let depth = 0;
+  for (let i = 0; i < n; i++) {
+    const c = body[i]!;
+    if (c === QUOTE) {
+      let j = i;
+      for (;;) {
+        j = body.indexOf(QUOTE, j + 1);
+        if (j === -1) return false;
+        let backslashes = 0;
+        while (body[j - 1 - backslashes] === BACKSLASH) backslashes++;
+        if ((backslashes & 1) === 0) break; // not escaped: the string ends here
+      }
+      i = j;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > max) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /**
  * Incremental decoder for a stream that arrives in arbitrary chunks. Chunks are kept as a list
  * and joined only once a whole frame is there, so a large frame split into many reads costs one
@@ -43,11 +90,16 @@ export class FrameDecoder {
   private length: number;
   /** Bytes needed before the next frame can complete (header + body), once its header is known. */
   private needed: number;
+  private received: number;
+  private readonly maxDepth: number;
 
-  constructor() {
+  /** @param maxDepth deepest nesting accepted in a body (default `MAX_FRAME_DEPTH`) */
+  constructor(maxDepth: number = MAX_FRAME_DEPTH) {
     this.chunks = [];
     this.length = 0;
     this.needed = 4;
+    this.received = 0;
+    this.maxDepth = maxDepth;
   }
 
   /** Bytes of an incomplete frame held back; non-zero at end of stream means truncation. */
@@ -55,10 +107,16 @@ export class FrameDecoder {
     return this.length;
   }
 
+  /** Bytes pushed so far (a stalled partial frame is one whose count stops moving). */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
   /** Frames completed by `chunk`, in order. Throws `FrameError` on corruption. */
   push(chunk: Buffer): unknown[] {
     this.chunks.push(chunk);
     this.length += chunk.length;
+    this.received += chunk.length;
     if (this.length < this.needed) return [];
     const buffer = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
     const frames: unknown[] = [];
@@ -74,7 +132,7 @@ export class FrameDecoder {
         this.needed = 4 + length;
         break;
       }
-      frames.push(decodeBody(buffer.subarray(offset + 4, end)));
+      frames.push(decodeBody(buffer.subarray(offset + 4, end), this.maxDepth));
       offset = end;
     }
     const rest = buffer.length - offset;
@@ -84,7 +142,8 @@ export class FrameDecoder {
   }
 }
 
-function decodeBody(body: Buffer): unknown {
+function decodeBody(body: Buffer, maxDepth: number): unknown {
+  if (nestsDeeperThan(body, maxDepth)) throw new FrameError(`frame body nests deeper than ${maxDepth} levels`);
   let text: string;
   try {
     text = utf8.decode(body);

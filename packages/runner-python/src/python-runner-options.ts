@@ -1,8 +1,7 @@
-import type { Clock, Message, RuntimeKind } from '@inferkit/inference-core';
+import { InferenceError, RunnerOptions, type Clock, type Message, type RuntimeKind } from '@inferkit/inference-core';
 import type { PythonLogLine } from './log-tail.js';
-import { restartPolicy, type AutoRestartOptions, type RestartPolicy } from './restart-policy.js';
 
-/** Options of `new PythonRunner(...)`. */
+/** Options of `new PythonRunner(...)` and `runnerFactory.create(...)`. */
 export interface PythonRunnerOptions {
   /**
    * The engine: `'vllm'` (vLLM's in-process AsyncLLM), `'transformers'` (AutoModelForCausalLM),
@@ -32,20 +31,28 @@ export interface PythonRunnerOptions {
   cwd?: string;
   /** Extra `PYTHONPATH` entries, e.g. where a custom engine's module lives. */
   pythonPath?: string[];
-  /** Device reported by `transportKind()` when the engine does not say (default `cuda` for vLLM, else `cpu`). */
-  device?: string;
+  /**
+   * The `device` `transportKind()` reports — a label for routing and metrics only: where the
+   * engine computes is set by `engineArgs` (vLLM's parallelism, transformers' `device`).
+   * Default: what the engine reports once started, else `engineArgs.device`, else `cuda` for
+   * vLLM and `cpu` for the others.
+   */
+  deviceLabel?: string;
   /** How long the worker may take to import and load the engine, ms. Default 600 000 (vLLM loads are slow). */
   startupTimeoutMs?: number;
-  /** After `close()` asks for a graceful stop, how long before the process group is killed, ms. Default 10 000. */
+  /** After `close()` asks for a graceful stop, how long before the worker is killed, ms. Default 10 000. */
   shutdownGraceMs?: number;
-  /** Requests running at once in the worker. Default: unlimited (the engine batches). */
-  maxInFlight?: number;
-  /** When `maxInFlight` is reached: wait for a slot (`'queue'`, default) or fail at once with `backpressure`. */
-  onBackpressure?: 'queue' | 'reject';
-  /** With `'queue'`: waiting requests beyond this fail with `backpressure` (`queue_full`). Default: unlimited. */
-  maxQueued?: number;
-  /** Restart a crashed worker by itself, with backoff. Default: off (call `rebuildSession`). */
-  autoRestart?: boolean | AutoRestartOptions;
+  /**
+   * How often the liveness watchdog pings a ready worker, ms. Default 5 000; `0` turns the
+   * watchdog off (e.g. while a debugger holds the engine).
+   */
+  livenessIntervalMs?: number;
+  /**
+   * How long a ready worker may go without answering liveness pings, keep its event loop
+   * blocked, or hold a partial frame before it is killed and its requests fail with
+   * `runtime_crashed`, ms. Default 30 000; at least twice `livenessIntervalMs`.
+   */
+  livenessTimeoutMs?: number;
   /** Receives every line the worker prints on stdout/stderr. */
   onLog?: (line: PythonLogLine) => void;
   /**
@@ -57,12 +64,12 @@ export interface PythonRunnerOptions {
   logTailLines?: number;
   /**
    * Renders messages to a raw prompt in Node, for models without a chat template; the worker then
-   * receives `prompt` instead of `messages`.
+   * receives `prompt` instead of `messages` (so `continuation` and `images` are not offered).
    */
   promptTemplate?: (messages: Message[]) => string;
   /**
-   * Time source for the start-up timeout, shutdown grace, restart backoff, ping timeouts and the
-   * short wait for a dead worker's last output (tests pass a `FakeClock`; advance it for those).
+   * Time source for the start-up timeout, shutdown grace, liveness watchdog, ping timeouts and
+   * the short wait for a dead worker's last output (tests pass a `FakeClock`).
    */
   clock?: Clock;
 }
@@ -72,12 +79,13 @@ export interface PythonWorkerExit {
   pid: number | undefined;
   code: number | null;
   signal: string | null;
-  /** Human-readable: exit code meaning, signal, spawn failure or protocol violation. */
+  /** Human-readable: exit code meaning, signal, spawn failure, protocol violation or watchdog. */
   reason: string;
   /** True for shutdowns the runner asked for. */
   expected: boolean;
 }
 
+/** @internal The options once checked, with defaults applied. */
 export interface ResolvedOptions {
   engine: string;
   engineArgs: Record<string, unknown>;
@@ -88,76 +96,94 @@ export interface ResolvedOptions {
   env: Record<string, string>;
   cwd: string | undefined;
   pythonPath: string[];
-  device: string | undefined;
+  deviceLabel: string | undefined;
   startupTimeoutMs: number;
   shutdownGraceMs: number;
-  maxInFlight: number;
-  onBackpressure: 'queue' | 'reject';
-  maxQueued: number;
-  restart: RestartPolicy | null;
+  liveness: { intervalMs: number; timeoutMs: number } | null;
   onLog: ((line: PythonLogLine) => void) | undefined;
   onWorkerExit: ((exit: PythonWorkerExit) => void) | undefined;
   logTailLines: number;
   promptTemplate: ((messages: Message[]) => string) | undefined;
+  clock: Clock | undefined;
 }
 
-const ENGINE_SPEC = /^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$/;
+const OPTION_KEYS = [
+  'engine', 'engineArgs', 'model', 'name', 'python', 'pythonArgs', 'env', 'cwd', 'pythonPath', 'deviceLabel',
+  'startupTimeoutMs', 'shutdownGraceMs', 'livenessIntervalMs', 'livenessTimeoutMs', 'onLog', 'onWorkerExit',
+  'logTailLines', 'promptTemplate', 'clock',
+] as const;
 
-function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0 || (integer && !Number.isInteger(value) && value !== Infinity)) {
-    throw new TypeError(`PythonRunner: ${name} must be a positive ${integer ? 'integer' : 'number'}`);
-  }
-  return value;
-}
+// Options earlier versions had, with where their job went (README, "Migrating").
+const REMOVED: Readonly<Record<string, string>> = {
+  maxInFlight: 'concurrency is a core policy: supervise(runner, { serving: { maxConcurrent } })',
+  onBackpressure: 'concurrency is a core policy: supervise(runner, { serving: { onCapacityExhausted } })',
+  maxQueued: 'concurrency is a core policy: supervise(runner, { serving: { maxQueueLength } })',
+  autoRestart: "recovery is a core policy: supervise(runner, { rebuild: { maxRebuilds, windowMs } }) calls rebuildSession on runtime_crashed",
+  device: "it was only a label; it is now 'deviceLabel' (where the engine computes is set by engineArgs)",
+};
 
-/** Checks options once, at construction, with messages that name the option. */
-export function resolveOptions(options: PythonRunnerOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('PythonRunner: options are required');
-  const { engine } = options;
-  if (typeof engine !== 'string' || !(engine === 'vllm' || engine === 'transformers' || ENGINE_SPEC.test(engine))) {
-    throw new TypeError(`PythonRunner: engine must be 'vllm', 'transformers' or 'module:factory' (got ${JSON.stringify(engine)})`);
-  }
-  if (options.engineArgs !== undefined && (typeof options.engineArgs !== 'object' || options.engineArgs === null || Array.isArray(options.engineArgs))) {
-    throw new TypeError('PythonRunner: engineArgs must be an object');
-  }
-  if (options.engineArgs !== undefined) {
-    try {
-      JSON.stringify(options.engineArgs); // they travel in the init frame
-    } catch (err) {
-      throw new TypeError(`PythonRunner: engineArgs must be JSON-serialisable (${(err as Error).message})`);
+const ENGINE_SPEC = /^(vllm|transformers|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$/;
+const WHERE = 'PythonRunner';
+
+/**
+ * Checks options the one way `runnerFactory.create` and `new PythonRunner` both do: anything
+ * wrong, unknown keys included, is `InferenceError('bad_request')` naming the option.
+ */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (typeof options === 'object' && options !== null && !Array.isArray(options)) {
+    for (const key of Object.keys(options)) {
+      const moved = REMOVED[key];
+      if (moved !== undefined) {
+        throw new InferenceError('bad_request', `${WHERE}: option '${key}' was removed: ${moved}`, { details: { param: key } });
+      }
     }
   }
-  if (options.name !== undefined && !/^[\w.-]+$/.test(options.name)) {
-    throw new TypeError('PythonRunner: name may contain letters, digits, _ . - only');
+  if (options === undefined) throw new InferenceError('bad_request', `${WHERE}: options are required (at least engine)`, { details: { param: 'engine' } });
+  const o = new RunnerOptions(options, WHERE, OPTION_KEYS);
+  const engine = o.string('engine', { pattern: ENGINE_SPEC, describe: "'vllm', 'transformers' or 'module:factory'" });
+  if (engine === undefined) throw o.error('engine', "is required: 'vllm', 'transformers' or 'module:factory'");
+  const engineArgs = o.object('engineArgs') ?? {};
+  try {
+    JSON.stringify(engineArgs); // they travel in the init frame
+  } catch (err) {
+    throw o.error('engineArgs', `must be JSON-serialisable (${(err as Error).message})`);
   }
-  if (options.onBackpressure !== undefined && options.onBackpressure !== 'queue' && options.onBackpressure !== 'reject') {
-    throw new TypeError("PythonRunner: onBackpressure must be 'queue' or 'reject'");
+  const name = o.string('name', { pattern: /^[\w.-]+$/, describe: 'letters, digits, _ . - only' });
+  const env = o.object('env') ?? {};
+  for (const [key, value] of Object.entries(env)) {
+    if (typeof value !== 'string') throw o.error('env', `must map names to strings (${JSON.stringify(key)} is ${typeof value})`);
+  }
+  const clock = o.object('clock') as Clock | undefined;
+  if (clock !== undefined && !(typeof clock.now === 'function' && typeof clock.setTimeout === 'function' && typeof clock.clearTimeout === 'function')) {
+    throw o.error('clock', 'must have now(), setTimeout() and clearTimeout()');
+  }
+  const intervalMs = o.number('livenessIntervalMs', { min: 0 }) ?? 5_000;
+  const timeoutMs = o.number('livenessTimeoutMs', { min: 1 }) ?? 30_000;
+  if (intervalMs > 0 && timeoutMs < 2 * intervalMs) {
+    throw o.error('livenessTimeoutMs', `must be at least twice livenessIntervalMs (${intervalMs} ms)`);
   }
   let runtimeKind: RuntimeKind;
   if (engine === 'vllm') runtimeKind = 'vllm';
   else if (engine === 'transformers') runtimeKind = 'python:transformers';
-  else runtimeKind = `python:${options.name ?? engine.slice(0, engine.indexOf(':'))}`;
+  else runtimeKind = `python:${name ?? engine.slice(0, engine.indexOf(':'))}`;
   return {
     engine,
-    engineArgs: { ...(options.engineArgs ?? {}) },
-    model: options.model ?? null,
+    engineArgs: { ...engineArgs },
+    model: o.string('model', { nonEmpty: true }) ?? null,
     runtimeKind,
-    python: options.python ?? 'python3',
-    pythonArgs: [...(options.pythonArgs ?? [])],
-    env: { ...(options.env ?? {}) },
-    cwd: options.cwd,
-    pythonPath: [...(options.pythonPath ?? [])],
-    device: options.device,
-    startupTimeoutMs: positive('startupTimeoutMs', options.startupTimeoutMs, 600_000),
-    shutdownGraceMs: positive('shutdownGraceMs', options.shutdownGraceMs, 10_000),
-    maxInFlight: positive('maxInFlight', options.maxInFlight, Infinity, true),
-    onBackpressure: options.onBackpressure ?? 'queue',
-    maxQueued: options.maxQueued === 0 ? 0 : positive('maxQueued', options.maxQueued, Infinity, true),
-    restart: restartPolicy(options.autoRestart),
-    onLog: options.onLog,
-    onWorkerExit: options.onWorkerExit,
-    logTailLines: positive('logTailLines', options.logTailLines, 50, true),
-    promptTemplate: options.promptTemplate,
+    python: o.string('python', { nonEmpty: true }) ?? 'python3',
+    pythonArgs: [...(o.stringArray('pythonArgs') ?? [])],
+    env: { ...(env as Record<string, string>) },
+    cwd: o.string('cwd', { nonEmpty: true }),
+    pythonPath: [...(o.stringArray('pythonPath') ?? [])],
+    deviceLabel: o.string('deviceLabel', { nonEmpty: true }),
+    startupTimeoutMs: o.number('startupTimeoutMs', { min: 1 }) ?? 600_000,
+    shutdownGraceMs: o.number('shutdownGraceMs', { min: 0 }) ?? 10_000,
+    liveness: intervalMs === 0 ? null : { intervalMs, timeoutMs },
+    onLog: o.fn('onLog'),
+    onWorkerExit: o.fn('onWorkerExit'),
+    logTailLines: o.integer('logTailLines', { min: 1, max: 10_000 }) ?? 50,
+    promptTemplate: o.fn('promptTemplate'),
+    clock,
   };
 }

@@ -45,7 +45,11 @@ test('vllm: chat streaming, usage, and vLLM errors as InferenceError kinds', asy
   });
   expect(r.runtimeKind()).toBe('vllm');
   await r.loadWeights({ kind: 'local_path', path: '/models/tiny' });
-  expect(r.engineInfo()).toEqual({ name: 'vllm', model: '/models/tiny', maxContext: 64, chatTemplate: true, device: null });
+  expect(r.engineInfo()).toEqual({
+    name: 'vllm', model: '/models/tiny', maxContext: 64, chatTemplate: true, device: null,
+    capabilities: { responseFormat: true, continuation: true, penalties: true },
+  });
+  expect(r.capabilities()).toEqual({ responseFormat: true, continuation: true, penalties: true });
   const tokens = await (await r.execute(batch('a', 'salut', { temperature: 0 }))).collect();
   expect(tokens.text).toBe('Bonjour, ça va? Très bien.');
   expect(tokens.finishReason).toBe('stop');

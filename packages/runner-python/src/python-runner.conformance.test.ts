@@ -1,4 +1,8 @@
-/** The core conformance cases, against a real python3 worker running the stdlib test engine. */
+/**
+ * The core conformance cases, against a real python3 worker running the stdlib test engine. The
+ * worker is started before each case (loadWeights), so capabilities() is the engine's own
+ * declaration (continuation); lazy start-up is covered by python-runner.test.ts.
+ */
 import { runnerConformanceCases } from '@inferkit/inference-core/testing';
 import { describe, test } from 'vitest';
 import { PythonRunner } from './python-runner.js';
@@ -6,7 +10,11 @@ import { scriptedOptions } from './__testing__/scripted-engine.js';
 
 describe('PythonRunner conformance (python3 + scripted engine)', () => {
   const cases = runnerConformanceCases({
-    create: () => new PythonRunner(scriptedOptions()),
+    create: async () => {
+      const runner = new PythonRunner(scriptedOptions());
+      await runner.loadWeights({ kind: 'runtime_managed' });
+      return runner;
+    },
     capabilities: {
       model: 'scripted',
       batch: (requestId) => ({

@@ -2,7 +2,7 @@
  * PythonRunner against real python3 workers running the stdlib test engine
  * (test/fixtures/inferkit_test_engines.py; its docstring lists the scripted replies).
  */
-import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
+import { InferenceError, supervise, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { PythonLogLine } from './log-tail.js';
 import { PythonRunner } from './python-runner.js';
@@ -65,18 +65,53 @@ describe('kinds', () => {
     expect(new PythonRunner({ engine: 'vllm' }).runtimeKind()).toBe('vllm');
     expect(new PythonRunner({ engine: 'vllm' }).transportKind()).toEqual({ kind: 'local', device: 'cuda' });
     expect(new PythonRunner({ engine: 'transformers' }).runtimeKind()).toBe('python:transformers');
-    expect(new PythonRunner({ engine: 'transformers', device: 'cuda:1' }).transportKind()).toEqual({ kind: 'local', device: 'cuda:1' });
+    expect(new PythonRunner({ engine: 'transformers', deviceLabel: 'cuda:1' }).transportKind()).toEqual({ kind: 'local', device: 'cuda:1' });
+    expect(new PythonRunner({ engine: 'transformers', engineArgs: { device: 'cuda:2' } }).transportKind()).toEqual({ kind: 'local', device: 'cuda:2' });
+    expect(new PythonRunner({ engine: 'transformers' }).transportKind()).toEqual({ kind: 'local', device: 'cpu' });
     expect(runner().gilPinned()).toBe(true);
   });
 
-  test('options are checked at construction', () => {
-    expect(() => new PythonRunner({ engine: 'nocolon' })).toThrow(/module:factory/);
-    expect(() => new PythonRunner({ engine: 'vllm', maxInFlight: 0 })).toThrow(/maxInFlight/);
-    expect(() => new PythonRunner({ engine: 'vllm', startupTimeoutMs: -1 })).toThrow(/startupTimeoutMs/);
-    expect(() => new PythonRunner({ engine: 'vllm', autoRestart: { maxAttempts: 0 } })).toThrow(/maxAttempts/);
-    expect(() => new PythonRunner({ engine: 'vllm', onBackpressure: 'drop' as 'queue' })).toThrow(/onBackpressure/);
-    expect(() => new PythonRunner({ engine: 'vllm', engineArgs: [] as unknown as Record<string, unknown> })).toThrow(/engineArgs/);
-    expect(() => new PythonRunner({ engine: 'vllm', engineArgs: { n: 1n } })).toThrow(/JSON-serialisable/);
+  test('options are checked at construction: bad_request naming the option', () => {
+    const refusal = (options: unknown): [string, unknown] => {
+      try {
+        new PythonRunner(options as PythonRunnerOptions);
+      } catch (err) {
+        expect(InferenceError.isInstance(err)).toBe(true);
+        return [(err as InferenceError).kind, ((err as InferenceError).details as { param?: string }).param];
+      }
+      throw new Error('expected the options to be refused');
+    };
+    expect(refusal({ engine: 'nocolon' })).toEqual(['bad_request', 'engine']);
+    expect(refusal({})).toEqual(['bad_request', 'engine']);
+    expect(refusal(undefined)).toEqual(['bad_request', 'engine']);
+    expect(refusal('vllm')).toEqual(['bad_request', 'options']);
+    expect(refusal({ engine: 'vllm', startupTimeoutMs: -1 })).toEqual(['bad_request', 'startupTimeoutMs']);
+    expect(refusal({ engine: 'vllm', engineArgs: [] })).toEqual(['bad_request', 'engineArgs']);
+    expect(refusal({ engine: 'vllm', engineArgs: { n: 1n } })).toEqual(['bad_request', 'engineArgs']);
+    expect(refusal({ engine: 'vllm', env: { A: 1 } })).toEqual(['bad_request', 'env']);
+    expect(refusal({ engine: 'vllm', livenessIntervalMs: 1000, livenessTimeoutMs: 1500 })).toEqual(['bad_request', 'livenessTimeoutMs']);
+    expect(refusal({ engine: 'vllm', pythonArgs: ['-X', 3] })).toEqual(['bad_request', 'pythonArgs']);
+    expect(refusal({ engine: 'vllm', enigne: 'typo' })).toEqual(['bad_request', 'enigne']);
+  });
+
+  test('options that moved to core policies are refused with where they went', () => {
+    for (const [key, hint] of [
+      ['maxInFlight', /supervise\(runner, \{ serving: \{ maxConcurrent \} \}\)/],
+      ['onBackpressure', /onCapacityExhausted/],
+      ['maxQueued', /maxQueueLength/],
+      ['autoRestart', /supervise\(runner, \{ rebuild/],
+      ['device', /deviceLabel/],
+    ] as const) {
+      let err: unknown;
+      try {
+        new PythonRunner({ engine: 'vllm', [key]: 1 } as unknown as PythonRunnerOptions);
+      } catch (e) {
+        err = e;
+      }
+      expect(InferenceError.isInstance(err) && err.kind === 'bad_request').toBe(true);
+      expect((err as InferenceError).details).toEqual({ param: key });
+      expect((err as InferenceError).message).toMatch(hint);
+    }
   });
 });
 
@@ -88,7 +123,7 @@ describe('streaming', () => {
     expect(tokens.text).toBe('echo: hello big world ');
     expect(tokens.finishReason).toBe('stop');
     expect(tokens.usage).toEqual({ inputTokens: 3, outputTokens: 4 });
-    expect(r.engineInfo()).toEqual({ name: 'scripted', model: null, maxContext: 4096, chatTemplate: true, device: null });
+    expect(r.engineInfo()).toEqual({ name: 'scripted', model: null, maxContext: 4096, chatTemplate: true, device: null, capabilities: { continuation: true } });
   });
 
   test('maxTokens and stop strings reach the engine', async () => {
@@ -265,8 +300,8 @@ describe('errors', () => {
     expect(refused.message).toContain('scripted engine death; the python worker exited with code 3 (the engine reported itself dead)');
   });
 
-  test('a request that cannot be framed is a bad_request and frees its slot', async () => {
-    const r = runner({ maxInFlight: 1, onBackpressure: 'reject' });
+  test('a request that cannot be framed is a bad_request and leaves nothing in flight', async () => {
+    const r = runner();
     const huge = await expectError(r.execute(batch('huge', 'x'.repeat(70 * 1024 * 1024))));
     expect(huge.kind).toBe('bad_request');
     expect(huge.message).toContain('exceeds the 67108864-byte limit');
@@ -274,6 +309,7 @@ describe('errors', () => {
     (cyclic.sampling as Record<string, unknown>).self = cyclic.sampling;
     expect((await expectError(r.execute(cyclic))).kind).toBe('bad_request');
     expect((await (await r.execute(batch('ok', 'fine'))).collect()).text).toBe('echo: fine ');
+    expect(r.inFlightCount()).toBe(0);
   });
 
   test('start-up failures are typed', async () => {
@@ -314,7 +350,8 @@ describe('lifecycle', () => {
     expect(processExists(pid)).toBe(false);
     expect(processExists(grandchild)).toBe(false);
     expect(processExists(-pid)).toBe(false); // the whole process group
-    expect((await expectError(r.execute(batch('late', 'x')))).kind).toBe('bad_request');
+    expect((await expectError(r.execute(batch('late', 'x')))).kind).toBe('cancelled');
+    expect(r.health().state).toBe('closed');
   });
 
   test('close() kills a worker that ignores the shutdown request', async () => {
@@ -326,16 +363,7 @@ describe('lifecycle', () => {
     expect(processExists(pid)).toBe(false);
   });
 
-  test('autoRestart brings a crashed worker back by itself', async () => {
-    const r = runner({ autoRestart: { initialDelayMs: 1, maxAttempts: 3 } });
-    const crash = await expectError((await r.execute(batch('x', '!exit 7'))).collect());
-    expect(crash.kind).toBe('runtime_crashed');
-    expect(crash.details).toMatchObject({ exitCode: 7 });
-    // No rebuildSession: the request waits for the restart instead of failing.
-    expect((await (await r.execute(batch('y', 'hello again'))).collect()).text).toBe('echo: hello again ');
-  });
-
-  test('without autoRestart a crashed runner refuses work until rebuildSession or loadWeights', async () => {
+  test('a crashed runner refuses work until rebuildSession or loadWeights', async () => {
     const r = runner();
     await expectError((await r.execute(batch('x', '!exit 7'))).collect());
     const refused = await expectError(r.execute(batch('y', 'x')));
@@ -358,45 +386,15 @@ describe('lifecycle', () => {
   });
 });
 
-describe('maxInFlight', () => {
-  test("'queue' waits for a slot; maxQueued bounds the wait line", async () => {
-    const r = runner({ maxInFlight: 2, maxQueued: 1 });
-    const a = await r.execute(batch('a', '!forever'));
-    const b = await r.execute(batch('b', '!forever'));
-    let started = false;
-    const queued = r.execute(batch('c', 'queued one')).then((h) => {
-      started = true;
-      return h;
-    });
-    const full = await expectError(r.execute(batch('d', 'x')));
-    expect(full.kind).toBe('backpressure');
-    expect(full.details).toMatchObject({ reason: 'queue_full' });
-    await r.ping();
-    expect(started).toBe(false);
+describe('core policies around the runner', () => {
+  test('concurrency limits come from supervise(runner, { serving }) (what maxInFlight did)', async () => {
+    const r = runner();
+    const served = supervise(r, { serving: { maxConcurrent: 1, onCapacityExhausted: 'reject' } });
+    const a = await served.execute(batch('a', '!forever'));
+    const err = await expectError(served.execute(batch('b', 'x')));
+    expect([err.kind, err.details]).toEqual(['backpressure', expect.objectContaining({ reason: 'capacity' })]);
     a.cancel();
-    expect((await (await queued).collect()).text).toBe('echo: queued one ');
-    b.cancel();
     await settledStats(r);
-    expect(r.inFlightCount()).toBe(0);
-  });
-
-  test("'reject' fails at once with backpressure", async () => {
-    const r = runner({ maxInFlight: 1, onBackpressure: 'reject' });
-    const a = await r.execute(batch('a', '!forever'));
-    const err = await expectError(r.execute(batch('b', 'x')));
-    expect([err.kind, err.retryable]).toEqual(['backpressure', true]);
-    expect(err.details).toMatchObject({ reason: 'capacity' });
-    a.cancel();
-  });
-
-  test('a queued request honours its abort signal', async () => {
-    const r = runner({ maxInFlight: 1 });
-    const a = await r.execute(batch('a', '!forever'));
-    const controller = new AbortController();
-    const waiting = r.execute(batch('b', 'x'), { signal: controller.signal });
-    controller.abort();
-    expect((await expectError(waiting)).kind).toBe('cancelled');
-    a.cancel();
-    expect((await (await r.execute(batch('c', 'free'))).collect()).text).toBe('echo: free ');
+    expect((await (await served.execute(batch('c', 'free'))).collect()).text).toBe('echo: free ');
   });
 });

@@ -3,7 +3,7 @@
  * real workers by test/record_transcripts.py). replay-worker.mjs plays the worker on fds 3 and 4,
  * so these tests need no Python.
  */
-import { FakeClock, InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
+import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
@@ -55,7 +55,7 @@ test('deltas become chunks with the caller request id; the final one carries usa
   expect(await chunks(await runner.execute(batch('first', 'héllo wörld', { maxTokens: 10 })))).toEqual([
     { requestId: 'first', textDelta: 'echo: héllo wörld ', usage: { outputTokens: 3, inputTokens: 2 }, finishReason: 'stop' },
   ]);
-  expect(runner.engineInfo()).toEqual({ name: 'scripted', model: null, maxContext: 4096, chatTemplate: true, device: null });
+  expect(runner.engineInfo()).toEqual({ name: 'scripted', model: null, maxContext: 4096, chatTemplate: true, device: null, capabilities: { continuation: true } });
   expect(await chunks(await runner.execute(batch('second', '!paced 5', { maxTokens: 3 })))).toEqual([
     { requestId: 'second', textDelta: 't0 ' },
     { requestId: 'second', textDelta: 't1 ' },
@@ -116,44 +116,12 @@ test('cancel sends abort; the slot is held until the worker confirms with aborte
   expect(runner.inFlightCount()).toBe(0);
 });
 
-/** Advances the fake clock in small steps (letting I/O run in between) until `promise` settles. */
-async function onClock<T>(clock: FakeClock, promise: Promise<T>): Promise<T> {
-  let done = false;
-  promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < 200_000 && !done; i++) await clock.advanceAsync(5);
-  return promise;
-}
-
-test('autoRestart restarts on the runner clock after each crash, then gives up after maxAttempts', async () => {
-  const clock = new FakeClock();
-  const exits: PythonWorkerExit[] = [];
-  const runner = replay('crash', {
-    clock,
-    startupTimeoutMs: 1e9,
-    autoRestart: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 2, resetAfterMs: 1e9 },
-    onWorkerExit: (exit) => exits.push(exit),
-  });
-  const crashedAt: number[] = [];
-  const startedAt: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    // Rounds 1 and 2 arrive while the restart is pending: they wait for it instead of failing.
-    const handle = await onClock(clock, runner.execute(batch(`r${round}`, '!exit 7')));
-    startedAt.push(clock.now());
-    const err = await onClock(clock, failure(handle.collect()));
-    crashedAt.push(clock.now());
-    expect(err.kind).toBe('runtime_crashed');
-    expect(err.details).toMatchObject({ exitCode: 7, signal: null });
-  }
-  // Backoff with equal jitter: restart n waits between initialDelayMs·2^(n-1)/2 and initialDelayMs·2^(n-1).
-  expect(startedAt[1]! - crashedAt[0]!).toBeGreaterThanOrEqual(50);
-  expect(startedAt[2]! - crashedAt[1]!).toBeGreaterThanOrEqual(100);
-  const final = await onClock(clock, failure(runner.execute(batch('last', 'x'))));
-  expect(final.kind).toBe('runtime_crashed');
-  expect(final.message).toContain('automatic restart gave up after 2 attempts');
-  expect(exits.map((e) => [e.code, e.expected])).toEqual([[7, false], [7, false], [7, false]]);
-  await onClock(clock, runner.rebuildSession('manual')); // a manual rebuild still works
-  expect(runner.workerPid()).toBeDefined();
+test('a worker that exits mid-request: the request fails with runtime_crashed and health says crashed until a rebuild', async () => {
+  const runner = replay('crash');
+  const handle = await runner.execute(batch('a', '!exit 7'));
+  const err = await failure(handle.collect());
+  expect([err.kind, err.details]).toEqual(['runtime_crashed', expect.objectContaining({ exitCode: 7, signal: null })]);
+  const health = runner.health();
+  expect([health.state, health.crash?.kind, health.crash?.error.kind, health.crashes]).toEqual(['crashed', 'exit', 'runtime_crashed', 1]);
+  expect((await failure(runner.execute(batch('b', 'x')))).message).toContain('call rebuildSession() to restart it');
 });

@@ -58,10 +58,6 @@ def save(name: str, client: RecordingClient, code: int | None) -> None:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-def init_frame(engine: str, engine_args: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": "init", "protocol": 1, "engine": engine, "model": None, "revision": None, "engineArgs": engine_args or {}}
-
-
 def client(engine: str = "inferkit_test_engines:create", **engine_args: Any) -> RecordingClient:
     c = RecordingClient(engine, engine_args=engine_args, extra_path=[os.path.join(HERE, "fixtures")])
     return c

@@ -1,7 +1,12 @@
-"""Messages as chat templates expect them: [{"role": ..., "content": str}]."""
+"""Messages as chat templates expect them: [{"role": ..., "content": str}].
+
+The Node runner already sends text content as strings (core `messageText`); lists of parts come
+from other hosts. `prefix` is not passed on: adapters turn it into `continue_final_message`.
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .errors import BridgeError
@@ -30,17 +35,22 @@ def text_messages(messages: list[dict[str, Any]], engine: str) -> list[dict[str,
     return out
 
 
-def refuse_unsupported(request: Any, engine: str, *, response_format: bool) -> None:
-    """Tools need a tool-call parser the bridge does not have; say so instead of ignoring them."""
-    if request.tools:
-        raise BridgeError(
-            "bad_request",
-            f"the {engine} adapter does not parse tool calls; tools cannot be used with it",
-            details={"param": "tools"},
-        )
-    if request.response_format is not None and not response_format:
-        raise BridgeError(
-            "bad_request",
-            f"the {engine} adapter does not support responseFormat",
-            details={"param": "responseFormat"},
-        )
+def template_flags(request: Any) -> dict[str, bool]:
+    """`apply_chat_template` flags: a new assistant turn, or (a `prefix` message) the last
+    assistant message continued. The two cannot be combined (transformers raises)."""
+    if request.continuation:
+        return {"add_generation_prompt": False, "continue_final_message": True}
+    return {"add_generation_prompt": True}
+
+
+def can_continue(tokenizer: Any) -> bool:
+    """Whether this tokenizer's chat template can continue a final message: it needs a template
+    and `continue_final_message` (transformers 4.45+). Older versions would pass the flag to the
+    template as an unknown variable and start a new turn anyway, so they must not claim it."""
+    if not getattr(tokenizer, "chat_template", None):
+        return False
+    try:
+        parameters = inspect.signature(tokenizer.apply_chat_template).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "continue_final_message" in parameters

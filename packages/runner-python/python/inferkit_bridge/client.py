@@ -1,8 +1,8 @@
 """A synchronous Python client for the bridge, for tests and tools that run without Node.
 
-It starts `python -m inferkit_bridge` exactly as @inferkit/runner-python does (frame pipes on
-extra file descriptors, stdout/stderr captured as log lines, its own process group) and speaks
-the same frames. Every wait has a timeout; `close()` always leaves no process behind.
+It starts `python -m inferkit_bridge` exactly as @inferkit/runner-python does (frame and liveness
+pipes on extra file descriptors, the reaper, stdout/stderr captured as log lines, its own process
+group) and speaks the same frames. Every wait has a timeout; `close()` always leaves no process behind.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ class BridgeClient:
         self._frames: collections.deque[dict[str, Any]] = collections.deque()
         self._to_worker = -1
         self._from_worker = -1
+        self._liveness_to = -1
+        self._liveness_from = -1
+        self._liveness_decoder = FrameDecoder()
         self._log_thread: threading.Thread | None = None
         self._nonce = 0
 
@@ -66,10 +69,14 @@ class BridgeClient:
         env["PYTHONUNBUFFERED"] = "1"
         host_read, worker_write = os.pipe()
         worker_read, host_write = os.pipe()
+        alive_read, alive_write = os.pipe()
+        ping_read, ping_write = os.pipe()
+        worker_fds = (worker_read, worker_write, ping_read, alive_write)
         try:
             self.proc = subprocess.Popen(
-                [self.python, "-m", "inferkit_bridge", "--in-fd", str(worker_read), "--out-fd", str(worker_write)],
-                pass_fds=(worker_read, worker_write),
+                [self.python, "-m", "inferkit_bridge", "--in-fd", str(worker_read), "--out-fd", str(worker_write),
+                 "--liveness-in-fd", str(ping_read), "--liveness-out-fd", str(alive_write), "--reap"],
+                pass_fds=worker_fds,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -77,10 +84,12 @@ class BridgeClient:
                 start_new_session=True,
             )
         finally:
-            os.close(worker_read)
-            os.close(worker_write)
+            for fd in worker_fds:
+                os.close(fd)
         self._to_worker = host_write
         self._from_worker = host_read
+        self._liveness_to = ping_write
+        self._liveness_from = alive_read
         self._log_thread = threading.Thread(target=self._pump_logs, daemon=True)
         self._log_thread.start()
         self.send(
@@ -128,13 +137,13 @@ class BridgeClient:
             proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             pass
-        for fd in (self._to_worker, self._from_worker):
+        for fd in (self._to_worker, self._from_worker, self._liveness_to, self._liveness_from):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._to_worker = self._from_worker = -1
+        self._to_worker = self._from_worker = self._liveness_to = self._liveness_from = -1
         if self._log_thread is not None:
             self._log_thread.join(timeout=2.0)
         return proc.returncode
@@ -208,6 +217,25 @@ class BridgeClient:
                 held.append(frame)
         finally:
             self._frames.extendleft(reversed(held))
+
+    def liveness(self, nonce: int, deadline_ms: int, timeout: float) -> dict[str, Any]:
+        """One liveness round trip on the liveness pipes: the `alive` answer."""
+        data = encode_frame({"type": "liveness", "nonce": nonce, "deadlineMs": deadline_ms})
+        os.write(self._liveness_to, data)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ClientError(f"no liveness answer within {timeout:.1f}s")
+            readable, _, _ = select.select([self._liveness_from], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self._liveness_from, 4096)
+            if not chunk:
+                raise ClientError("the worker closed the liveness pipe")
+            for frame in self._liveness_decoder.feed(chunk):
+                if frame.get("nonce") == nonce:
+                    return frame
 
     def frames_for(self, rid: str, timeout: float) -> Iterator[dict[str, Any]]:
         """Frames of one request up to and including its last one (final delta, error or aborted).

@@ -24,11 +24,16 @@ class FrameError(Exception):
 def encode_frame(message: dict[str, Any]) -> bytes:
     try:
         body = _dumps(message).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise FrameError(f"frame is not JSON-serialisable: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise FrameError(f"frame is not JSON-serialisable: {describe_error(exc)}") from exc
     if len(body) > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
     return _HEADER.pack(len(body)) + body
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def frame_length(header: bytes) -> int:
@@ -46,6 +51,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise FrameError(f"frame body is not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise FrameError(f"frame body is not JSON: {exc.msg} at offset {exc.pos}") from exc
+    except RecursionError as exc:  # the C decoder recurses per nesting level
+        raise FrameError("frame body nests too deeply") from exc
     if not isinstance(message, dict):
         raise FrameError(f"frame body must be a JSON object, got {type(message).__name__}")
     return message

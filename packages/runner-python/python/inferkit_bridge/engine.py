@@ -13,6 +13,10 @@ An engine is any object with:
 
 Optional: `async def health() -> None` (raise when the engine is dead) and
 `def stats() -> dict` (JSON-serialisable, returned in pong frames).
+
+What an engine can do beyond plain text chat is declared in `EngineInfo.capabilities` (the names
+of inferkit's `RunnerCapabilities`); the bridge refuses requests that use anything else with
+`bad_request`, so an engine never has to notice a feature it does not implement.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ class GenerateRequest:
     response_format: dict[str, Any] | None = None
     tools: list[Any] | None = None
     tool_choice: Any = None
+    # The last message is `{"role": "assistant", "content": ..., "prefix": True}`: extend that text
+    # instead of answering after it (chat templates: `continue_final_message=True`).
+    continuation: bool = False
 
 
 @dataclass(slots=True)
@@ -72,6 +79,11 @@ class Delta:
     usage: Usage | None = None
 
 
+# inferkit's RunnerCapabilities names. `tokenIds` is not listed: the bridge's frames carry no
+# token ids, so no engine behind it can honour it.
+CAPABILITY_NAMES = ("tools", "responseFormat", "images", "continuation", "penalties")
+
+
 @dataclass(frozen=True, slots=True)
 class EngineInfo:
     name: str
@@ -79,6 +91,16 @@ class EngineInfo:
     max_context: int | None
     chat_template: bool
     device: str | None = None  # where it computes ("cuda:0", "cpu"), when the engine knows
+    # What the engine honours, by RunnerCapabilities name; absent names are refused by the bridge.
+    capabilities: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.capabilities, str):
+            raise ValueError("capabilities must be a collection of names, not one string")
+        object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+        unknown = set(self.capabilities) - set(CAPABILITY_NAMES)
+        if unknown:
+            raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {list(CAPABILITY_NAMES)}")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +109,7 @@ class EngineInfo:
             "maxContext": self.max_context,
             "chatTemplate": self.chat_template,
             "device": self.device,
+            "capabilities": {name: True for name in CAPABILITY_NAMES if name in self.capabilities},
         }
 
 

@@ -8,11 +8,17 @@ Host -> worker (HostFrame, told apart by "type"):
   shutdown  {type}
 
 Worker -> host (WorkerFrame):
-  ready     {type, protocol, pid, python, engine: {name, model, maxContext, chatTemplate, device}}
+  ready     {type, protocol, pid, python, engine: {name, model, maxContext, chatTemplate, device, capabilities}}
   delta     {type, id, text, tokens, finishReason?, usage?}   finishReason present = last frame of id
   error     {type, id?, error, fatal?}   no id: the worker itself failed (startup, protocol)
   aborted   {type, id}                  the engine has released an aborted request
   pong      {type, nonce, inFlight, healthy, stats?}
+
+Liveness, on a pipe pair of its own (see liveness.py), answered by a thread, not the event loop:
+  host -> worker  liveness  {type, nonce, deadlineMs}
+  worker -> host  alive     {type, nonce, loopLagMs}
+
+A message may carry `prefix: true` (assistant, last message only): continue that text.
 
 Field names are camelCase on the wire (they are the TypeScript names); parsed requests use
 snake_case dataclasses on the Python side.
@@ -26,7 +32,7 @@ from typing import Any
 from .engine import GenerateRequest, Sampling
 from .errors import BridgeError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 HOST_FRAME_TYPES = frozenset({"init", "generate", "abort", "ping", "shutdown"})
 WORKER_FRAME_TYPES = frozenset({"ready", "delta", "error", "aborted", "pong"})
@@ -124,9 +130,12 @@ def parse_sampling(raw: Any) -> Sampling:
     )
 
 
-def _validate_messages(messages: Any) -> list[dict[str, Any]]:
+def _validate_messages(messages: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The messages, and whether the last one asks for a continuation (`prefix: true`)."""
     if not isinstance(messages, list) or not messages:
         raise BridgeError("bad_request", "messages must be a non-empty list")
+    last = len(messages) - 1
+    continuation = False
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise BridgeError("bad_request", f"messages[{index}] must be an object")
@@ -135,7 +144,16 @@ def _validate_messages(messages: Any) -> list[dict[str, Any]]:
         content = message.get("content")
         if not isinstance(content, (str, list)):
             raise BridgeError("bad_request", f"messages[{index}].content must be a string or a list of parts")
-    return messages
+        prefix = message.get("prefix")
+        if prefix is not None:
+            if prefix is not True or index != last or message["role"] != "assistant":
+                raise BridgeError(
+                    "bad_request",
+                    f"messages[{index}].prefix must be true and is only allowed on the last message, an assistant one",
+                    details={"param": f"messages[{index}].prefix"},
+                )
+            continuation = True
+    return messages, continuation
 
 
 def parse_generate(frame: dict[str, Any], rid: str) -> GenerateRequest:
@@ -160,15 +178,19 @@ def parse_generate(frame: dict[str, Any], rid: str) -> GenerateRequest:
     tools = frame.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise BridgeError("bad_request", "tools must be a list")
+    continuation = False
+    if messages is not None:
+        messages, continuation = _validate_messages(messages)
     return GenerateRequest(
         id=rid,
-        messages=_validate_messages(messages) if messages is not None else None,
+        messages=messages,
         prompt=prompt,
         sampling=parse_sampling(frame.get("sampling")),
         model=model,
         response_format=response_format,
         tools=tools,
         tool_choice=frame.get("toolChoice"),
+        continuation=continuation,
     )
 
 
@@ -201,3 +223,20 @@ def pong_frame(nonce: int, in_flight: int, healthy: bool, stats: dict[str, Any] 
     if stats is not None:
         frame["stats"] = stats
     return frame
+
+
+def parse_liveness(frame: dict[str, Any]) -> tuple[int, float]:
+    """(nonce, deadline in seconds) of a liveness ping."""
+    if frame.get("type") != "liveness":
+        raise ProtocolError(f"unknown liveness frame type {frame.get('type')!r}")
+    nonce = frame.get("nonce")
+    deadline = frame.get("deadlineMs")
+    if isinstance(nonce, bool) or not isinstance(nonce, int):
+        raise ProtocolError(f"liveness frame needs an integer nonce (got {nonce!r})")
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0:
+        raise ProtocolError(f"liveness frame needs a positive deadlineMs (got {deadline!r})")
+    return nonce, deadline / 1000.0
+
+
+def alive_frame(nonce: int, loop_lag: float) -> dict[str, Any]:
+    return {"type": "alive", "nonce": nonce, "loopLagMs": int(loop_lag * 1000)}

@@ -9,10 +9,12 @@ import sys
 from typing import Any
 
 from . import protocol
+from .capabilities import refuse_undeclared
 from .codec import HEADER_BYTES, FrameError, decode_body, frame_length
 from .engine import Delta, GenerateRequest, Usage
 from .errors import BridgeError, as_bridge_error, describe
 from .frame_writer import FrameWriter
+from .liveness import LivenessResponder
 from .loader import load_engine
 
 # Exit codes the Node side turns into a reason in `runtime_crashed` details.
@@ -48,6 +50,8 @@ class Bridge:
         self._reader = reader
         self._out = writer
         self._engine: Any = None
+        self._engine_name = "engine"
+        self._capabilities: frozenset[str] = frozenset()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._aborting: set[str] = set()
         self._stopping = False
@@ -84,7 +88,10 @@ class Bridge:
                 return False
             init = protocol.parse_init(first)
             self._engine = await load_engine(init)
-            info = self._engine.info().to_json()
+            engine_info = self._engine.info()
+            info = engine_info.to_json()
+            self._engine_name = str(getattr(engine_info, "name", "engine"))
+            self._capabilities = frozenset(getattr(engine_info, "capabilities", ()))
         except (FrameError, protocol.ProtocolError) as exc:
             self._fail_connection(BridgeError("internal", f"protocol error from host: {exc}"), EXIT_PROTOCOL_ERROR)
             return False
@@ -131,6 +138,7 @@ class Bridge:
             return
         try:
             request = protocol.parse_generate(frame, rid)
+            refuse_undeclared(request, self._capabilities, self._engine_name)
         except BridgeError as exc:
             self._out.send(protocol.error_frame(rid, exc))
             return
@@ -178,7 +186,10 @@ class Bridge:
                 stats = stats_fn()
             except Exception as exc:
                 stats = {"error": describe(exc)}
-        self._out.send(protocol.pong_frame(nonce, len(self._tasks), healthy, stats))
+        try:
+            self._out.send(protocol.pong_frame(nonce, len(self._tasks), healthy, stats))
+        except FrameError as exc:  # stats() returned something JSON cannot carry
+            self._out.send(protocol.pong_frame(nonce, len(self._tasks), healthy, {"error": f"stats(): {exc}"}))
 
     # one request -----------------------------------------------------------------------------
     async def _serve(self, request: GenerateRequest) -> None:
@@ -310,8 +321,13 @@ class Bridge:
             print(f"inferkit_bridge: engine.close() failed: {describe(exc)}", file=sys.stderr)
 
 
-async def serve(in_fd: int, out_fd: int) -> int:
+async def serve(in_fd: int, out_fd: int, liveness: tuple[int, int] | None = None) -> int:
     loop = asyncio.get_running_loop()
+    if liveness is not None:
+        # Started before the engine loads: the host only holds the worker to its deadline once it
+        # is ready (loading a model may block the loop for minutes), but answers are there from
+        # the start.
+        LivenessResponder(liveness[0], liveness[1], loop).start()
     reader = asyncio.StreamReader(limit=2**16)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(in_fd, "rb", buffering=0))
     _, writer = await loop.connect_write_pipe(lambda: FrameWriter(loop), os.fdopen(out_fd, "wb", buffering=0))

@@ -1,29 +1,31 @@
-"""Stop-string matching over streamed text, with the hold-back vLLM uses.
+"""Stop-string matching over streamed text: the Python copy of inference-core's StopSequenceMatcher.
 
-Text that could be the start of a stop string is held back (at most `max(len(stop)) - 1`
-characters) until the next piece shows whether it matches. The stop string itself is not
-emitted, as in vLLM (`include_stop_str_in_output=False`).
+Same algorithm, checked against the same case file (inference-core/test-data/
+stop-sequence-cases.json, by test/python/test_stop_strings.py): text that could still turn into a
+stop string (the longest suffix that is a proper prefix of one) is held back until the next piece
+shows whether it matches; the stop string itself and everything after it are dropped, as in vLLM
+(`include_stop_str_in_output=False`).
 """
 
 from __future__ import annotations
 
 
 class StopMatcher:
-    __slots__ = ("_stops", "_hold", "_buffer", "matched")
+    __slots__ = ("_stops", "_longest", "_pending", "matched")
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self._stops = tuple(s for s in stops if s)
-        self._hold = max((len(s) for s in self._stops), default=1) - 1
-        self._buffer = ""
+        self._longest = max((len(s) for s in self._stops), default=0)
+        self._pending = ""
         self.matched = False
 
     def push(self, text: str) -> str:
         """Text that is safe to emit now. After a match, `matched` is True and the rest is dropped."""
-        if not self._stops:
-            return text
         if self.matched:
             return ""
-        buffer = self._buffer + text
+        if not self._stops:
+            return text
+        buffer = self._pending + text
         cut = -1
         for stop in self._stops:
             at = buffer.find(stop)
@@ -31,19 +33,21 @@ class StopMatcher:
                 cut = at
         if cut != -1:
             self.matched = True
-            self._buffer = ""
+            self._pending = ""
             return buffer[:cut]
-        if self._hold == 0:
-            self._buffer = ""
-            return buffer
-        safe = len(buffer) - self._hold
-        if safe <= 0:
-            self._buffer = buffer
-            return ""
-        self._buffer = buffer[safe:]
-        return buffer[:safe]
+        hold = self._held_suffix_length(buffer)
+        self._pending = buffer[len(buffer) - hold :] if hold else ""
+        return buffer[: len(buffer) - hold]
 
     def flush(self) -> str:
         """Held-back text once the stream has ended without a match."""
-        rest, self._buffer = self._buffer, ""
+        rest, self._pending = self._pending, ""
         return "" if self.matched else rest
+
+    def _held_suffix_length(self, buffer: str) -> int:
+        for k in range(min(self._longest - 1, len(buffer)), 0, -1):
+            tail = buffer[len(buffer) - k :]
+            for stop in self._stops:
+                if stop.startswith(tail):
+                    return k
+        return 0

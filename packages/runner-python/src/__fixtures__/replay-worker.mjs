@@ -1,5 +1,6 @@
 // Stands in for `python3 -m inferkit_bridge` in tests: replays a recorded transcript
-// (*.frames.jsonl, see test/record_transcripts.py) over the same fds 3 and 4.
+// (*.frames.jsonl, see test/record_transcripts.py) over the same fds 3 and 4, and answers
+// liveness pings on fds 5 and 6 as the bridge's liveness thread does.
 //   node replay-worker.mjs TRANSCRIPT [-m inferkit_bridge --in-fd 3 --out-fd 4]
 // Each host frame that arrives must match the next recorded one (type, message text, and the
 // same request: recorded ids are mapped onto the runner's wire ids as requests arrive); then the
@@ -56,4 +57,22 @@ input.on('data', (chunk) => {
   }
 });
 input.on('end', () => process.exit(0));
+
+const livenessIn = new net.Socket({ fd: 5, readable: true, writable: false });
+const livenessOut = new net.Socket({ fd: 6, readable: false, writable: true });
+let pings = Buffer.alloc(0);
+livenessIn.on('data', (chunk) => {
+  pings = Buffer.concat([pings, chunk]);
+  while (pings.length >= 4 && pings.length >= 4 + pings.readUInt32BE(0)) {
+    const length = pings.readUInt32BE(0);
+    const ping = JSON.parse(pings.subarray(4, 4 + length).toString('utf8'));
+    pings = pings.subarray(4 + length);
+    const body = Buffer.from(JSON.stringify({ type: 'alive', nonce: ping.nonce, loopLagMs: 0 }), 'utf8');
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length);
+    livenessOut.write(Buffer.concat([header, body]));
+  }
+});
+livenessIn.on('error', () => {});
+livenessOut.on('error', () => {});
 console.log(`replaying ${entries.length} entries`);

@@ -17,6 +17,20 @@ export function scriptedOptions(overrides: Partial<PythonRunnerOptions> = {}): P
   };
 }
 
+/** Options for a PythonRunner on the hostile engines in test/fixtures/inferkit_hostile_engines.py. */
+export function hostileOptions(overrides: Partial<PythonRunnerOptions> = {}): PythonRunnerOptions {
+  return scriptedOptions({ engine: 'inferkit_hostile_engines:create', name: 'hostile', ...overrides });
+}
+
+/** Resolves once `condition()` holds; rejects after `timeoutMs` (a deadline, not a count of turns). */
+export async function eventually(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /**
  * Whether a process (or, with a negative id, a process group) still runs. A zombie does not count:
  * a killed grandchild is reparented to PID 1, which in a container may reap it late.

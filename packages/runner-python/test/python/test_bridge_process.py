@@ -40,10 +40,18 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
 def test_ready_reports_engine_info(client: BridgeClient) -> None:
     ready = client.ready
-    assert ready["protocol"] == 1 and ready["pid"] == client.proc.pid
-    assert ready["engine"] == {"name": "scripted", "model": "scripted-1", "maxContext": 4096, "chatTemplate": True, "device": None}
+    # The engine is served by a child of the process the host started (the reaper, reaper.py).
+    assert ready["protocol"] == 2 and parent_of(ready["pid"]) == client.proc.pid
+    assert ready["engine"] == {"name": "scripted", "model": "scripted-1", "maxContext": 4096, "chatTemplate": True,
+                               "device": None, "capabilities": {"continuation": True}}
 
 
 def test_stream_text_usage_and_finish(client: BridgeClient) -> None:
@@ -223,7 +231,9 @@ def test_vllm_adapter_end_to_end_in_a_worker_with_the_fake_vllm() -> None:
                      extra_path=[os.path.join(FAKES, "vllm_v1"), FAKES])
     c.start(T)
     try:
-        assert c.ready["engine"] == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True, "device": None}
+        assert c.ready["engine"] == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True,
+                                     "device": None,
+                                     "capabilities": {"responseFormat": True, "continuation": True, "penalties": True}}
         c.generate("v", messages=[{"role": "user", "content": "salut"}], sampling={"temperature": 0})
         result = c.collect("v", T)
         assert result["text"] == "Bonjour, ça va? Très bien."

@@ -12,16 +12,16 @@ def test_init_is_required_first_and_versioned() -> None:
     with pytest.raises(BridgeError, match="protocol version mismatch") as info:
         protocol.parse_init({"type": "init", "protocol": 99, "engine": "vllm"})
     assert info.value.kind == "bad_request"
-    parsed = protocol.parse_init({"type": "init", "protocol": 1, "engine": "vllm", "model": "m", "engineArgs": {"a": 1}})
+    parsed = protocol.parse_init({"type": "init", "protocol": 2, "engine": "vllm", "model": "m", "engineArgs": {"a": 1}})
     assert parsed == {"engine": "vllm", "model": "m", "revision": None, "engine_args": {"a": 1}}
 
 
 @pytest.mark.parametrize(
     "frame, message",
     [
-        ({"type": "init", "protocol": 1, "engine": ""}, "engine"),
-        ({"type": "init", "protocol": 1, "engine": "x", "engineArgs": []}, "engineArgs"),
-        ({"type": "init", "protocol": 1, "engine": "x", "model": 3}, "model"),
+        ({"type": "init", "protocol": 2, "engine": ""}, "engine"),
+        ({"type": "init", "protocol": 2, "engine": "x", "engineArgs": []}, "engineArgs"),
+        ({"type": "init", "protocol": 2, "engine": "x", "model": 3}, "model"),
     ],
 )
 def test_bad_init(frame: dict, message: str) -> None:

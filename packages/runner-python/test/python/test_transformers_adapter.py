@@ -52,7 +52,8 @@ def test_loading_uses_the_dtype_keyword_of_the_installed_version(hf: Any) -> Non
         assert model.device == "cuda:0" and model.training is False
         assert hf.AutoTokenizer.last_kwargs == {"local_files_only": True}
         assert engine.info().to_json() == {"name": "transformers", "model": "/models/tiny-llama", "maxContext": 64,
-                                           "chatTemplate": True, "device": "cuda:0"}
+                                           "chatTemplate": True, "device": "cuda:0",
+                                           "capabilities": {"continuation": True}}
         hf.__version__ = "4.55.2"
         await create()
         assert hf.FakeCausalLM.instances[-1].load_kwargs == {"torch_dtype": "auto"}
@@ -199,9 +200,6 @@ def test_requests_queue_for_the_model_one_at_a_time(hf: Any) -> None:
         (request(prompt="!cuda"), "cuda_context_poisoned", "device-side assert", True),
         (request(prompt="!oom"), "server_error", "out of device memory", False),
         (request(prompt="x" * 70), "context_length_exceeded", "leaves no room", False),
-        (request(prompt="x", sampling=Sampling(presence_penalty=0.5)), "bad_request", "presencePenalty", False),
-        (request(prompt="x", response_format={"type": "json_object"}), "bad_request", "responseFormat", False),
-        (request(tools=[{"name": "f"}]), "bad_request", "tool calls", False),
     ],
 )
 def test_errors_are_mapped(hf: Any, req: GenerateRequest, kind: str, text: str, fatal: bool) -> None:
@@ -211,6 +209,68 @@ def test_errors_are_mapped(hf: Any, req: GenerateRequest, kind: str, text: str, 
             await drain(engine, req)
         assert (info.value.kind, info.value.fatal) == (kind, fatal)
         assert engine.stats()["running"] == 0
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "req, param",
+    [
+        (request(prompt="x", sampling=Sampling(presence_penalty=0.5)), "sampling.presencePenalty"),
+        (request(prompt="x", response_format={"type": "json_object"}), "responseFormat"),
+        (request(tools=[{"name": "f"}]), "tools"),
+        (request(messages=[{"role": "user", "content": [{"type": "image_url", "url": "http://x"}]}]),
+         "messages[0].content[0]"),
+    ],
+)
+def test_what_transformers_does_not_declare_is_refused_by_the_bridge(hf: Any, req: GenerateRequest, param: str) -> None:
+    from inferkit_bridge.capabilities import refuse_undeclared
+
+    async def main() -> None:
+        engine = await create()
+        assert engine.info().capabilities == {"continuation"}
+        with pytest.raises(BridgeError) as info:
+            refuse_undeclared(req, engine.info().capabilities, "transformers")
+        assert (info.value.kind, info.value.details) == ("bad_request", {"param": param})
+
+    asyncio.run(main())
+
+
+def test_continuation_renders_the_final_message_open(hf: Any) -> None:
+    """A prefix message: continue_final_message=True without a generation prompt; the fake model
+    continues its reply from the text the assistant message already holds."""
+    async def main() -> None:
+        engine = await create()
+        tokenizer = engine._tokenizer
+        messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Héllo wörld,", "prefix": True}]
+        deltas = await drain(engine, request(messages=messages, continuation=True))
+        assert "".join(d.text for d in deltas) == " this is a fake model."
+        flags = tokenizer.template_calls[-1]
+        assert (flags["continue_final_message"], flags["add_generation_prompt"]) == (True, False)
+        assert flags["conversation"][-1] == {"role": "assistant", "content": "Héllo wörld,"}  # no prefix key
+        prompt = "<|user|>hi\n<|assistant|>Héllo wörld,"
+        assert deltas[-1].usage.input_tokens == 1 + len(prompt.encode())  # BOS + the open final message
+        await drain(engine, request())
+        flags = tokenizer.template_calls[-1]
+        assert (flags["continue_final_message"], flags["add_generation_prompt"]) == (False, True)
+
+    asyncio.run(main())
+
+
+def test_a_tokenizer_without_continue_final_message_does_not_claim_continuation(hf: Any) -> None:
+    """transformers before 4.45 has no continue_final_message: the flag would reach the template
+    as an unknown variable and a new turn would start, so continuation is not declared."""
+    async def main() -> None:
+        engine = await create()
+        original = type(engine._tokenizer).apply_chat_template
+
+        def old_signature(self: Any, conversation: Any, add_generation_prompt: bool = False, tokenize: bool = True,
+                          return_dict: bool = False, return_tensors: Any = None, **kwargs: Any) -> Any:
+            return original(self, conversation, add_generation_prompt=add_generation_prompt, tokenize=tokenize,
+                            return_dict=return_dict, return_tensors=return_tensors)
+
+        engine._tokenizer.apply_chat_template = old_signature.__get__(engine._tokenizer)
+        assert "continuation" not in engine.info().capabilities
 
     asyncio.run(main())
 

@@ -40,7 +40,9 @@ def test_engine_args_pass_through_including_parallelism(fake_vllm_v1: None) -> N
         assert (args.model, args.tensor_parallel_size, args.pipeline_parallel_size) == ("/models/tiny", 2, 2)
         assert (args.distributed_executor_backend, args.gpu_memory_utilization, args.dtype) == ("ray", 0.5, "bfloat16")
         assert args.enforce_eager is True and args.max_model_len == 64
-        assert engine.info().to_json() == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True, "device": None}
+        assert engine.info().to_json() == {"name": "vllm", "model": "/models/tiny", "maxContext": 64, "chatTemplate": True,
+                                           "device": None, "capabilities": {"responseFormat": True, "continuation": True,
+                                                                            "penalties": True}}
 
     asyncio.run(main())
 
@@ -129,7 +131,6 @@ def test_response_format_becomes_structured_outputs(fake_vllm_v1: None) -> None:
         (request(sampling=Sampling(presence_penalty=5.0)), "bad_request", "presence_penalty"),
         (request(prompt="x" * 80), "context_length_exceeded", "is longer than the maximum model length of 64"),
         (request(prompt="x" * 63), "context_length_exceeded", "plus the number of requested output tokens"),
-        (request(tools=[{"name": "f"}]), "bad_request", "tool calls"),
         (request(messages=[{"role": "user", "content": [{"type": "image_url", "url": "http://x"}]}]),
          "bad_request", "text content only"),
     ],
@@ -141,6 +142,43 @@ def test_request_errors_are_mapped(fake_vllm_v1: None, req: GenerateRequest, kin
             await drain(engine, req)
         assert info.value.kind == kind
         assert not info.value.fatal
+
+    asyncio.run(main())
+
+
+def test_continuation_uses_continue_final_message_without_a_generation_prompt(fake_vllm_v1: None) -> None:
+    """vllm-api.md: chat requests are rendered with the engine's HF tokenizer; a prefix message is
+    continued (continue_final_message=True, add_generation_prompt=False) and the fake engine goes
+    on with the reply that message began."""
+    async def main() -> None:
+        engine = await create()
+        tokenizer = engine._tokenizer
+        messages = [{"role": "user", "content": "salut"}, {"role": "assistant", "content": "Bonjour, ça", "prefix": True}]
+        deltas = await drain(engine, request(messages=messages, continuation=True))
+        assert "".join(d.text for d in deltas) == " va? Très bien."
+        call = tokenizer.template_calls[-1]
+        assert (call["continue_final_message"], call["add_generation_prompt"], call["tokenize"]) == (True, False, True)
+        assert call["conversation"][-1] == {"role": "assistant", "content": "Bonjour, ça"}
+        prompt = "<|user|>salut\n<|assistant|>Bonjour, ça"
+        assert deltas[-1].usage.input_tokens == 1 + len(prompt.encode())  # BOS + the open final message
+        await drain(engine, request())
+        call = tokenizer.template_calls[-1]
+        assert (call["continue_final_message"], call["add_generation_prompt"]) == (False, True)
+
+    asyncio.run(main())
+
+
+def test_vllm_without_structured_outputs_does_not_declare_response_format(fake_vllm_v1: None) -> None:
+    async def main() -> None:
+        import vllm.sampling_params as sp
+
+        engine = await create()
+        saved = sp.StructuredOutputsParams
+        del sp.StructuredOutputsParams
+        try:
+            assert engine.info().capabilities == {"continuation", "penalties"}
+        finally:
+            sp.StructuredOutputsParams = saved
 
     asyncio.run(main())
 

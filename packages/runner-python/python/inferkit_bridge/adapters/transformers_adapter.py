@@ -8,6 +8,7 @@ API facts follow shared/reference/transformers-api.md:
 * `generate(..., streamer=, stopping_criteria=)` runs on its own thread. The streamer gets the
   prompt ids on its first `put()`, then new ids; `end()` at the end. A stopping criterion that
   returns a per-row BoolTensor cancels within one decoding step.
+A `prefix` message is continued with `apply_chat_template(..., continue_final_message=True)`.
 Text is detokenised incrementally here (not with TextIteratorStreamer) so each delta carries
 its exact token count and incomplete UTF-8 sequences are held back.
 """
@@ -20,7 +21,7 @@ import sys
 import threading
 from typing import Any, AsyncIterator
 
-from ..chat_messages import refuse_unsupported, text_messages
+from ..chat_messages import can_continue, template_flags, text_messages
 from ..engine import Delta, EngineInfo, GenerateRequest, Usage
 from ..errors import BridgeError, describe
 from ..stop_strings import StopMatcher
@@ -140,12 +141,15 @@ class TransformersEngine:
         self._eos_ids = _eos_ids(model, tokenizer)
 
     def info(self) -> EngineInfo:
+        # No tools (no tool-call parser), no responseFormat (no constrained decoding), no
+        # presence/frequency penalties (generate() has repetition_penalty only).
         return EngineInfo(
             "transformers",
             self._name,
             self._max_context,
             bool(getattr(self._tokenizer, "chat_template", None)),
             self._device,
+            capabilities=frozenset({"continuation"}) if can_continue(self._tokenizer) else frozenset(),
         )
 
     def stats(self) -> dict[str, Any]:
@@ -164,10 +168,10 @@ class TransformersEngine:
                     )
                 encoding = tokenizer.apply_chat_template(
                     text_messages(request.messages, "transformers"),
-                    add_generation_prompt=True,
                     tokenize=True,
                     return_dict=True,
                     return_tensors="pt",
+                    **template_flags(request),
                 )
             else:
                 encoding = tokenizer(request.prompt, return_tensors="pt")
@@ -181,13 +185,6 @@ class TransformersEngine:
 
     def generate_kwargs(self, request: GenerateRequest, prompt_tokens: int) -> dict[str, Any]:
         s = request.sampling
-        for key, value in (("presencePenalty", s.presence_penalty), ("frequencyPenalty", s.frequency_penalty)):
-            if value:
-                raise BridgeError(
-                    "bad_request",
-                    f"the transformers adapter has no {key} (generate() has repetition_penalty only)",
-                    details={"param": key},
-                )
         if s.seed is not None and self._max_concurrent != 1:
             raise BridgeError(
                 "bad_request",
@@ -228,7 +225,6 @@ class TransformersEngine:
 
     # engine interface ------------------------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Delta]:
-        refuse_unsupported(request, "transformers", response_format=False)
         inputs = self.encode(request)
         prompt_tokens = int(inputs["input_ids"].shape[-1])
         kwargs = self.generate_kwargs(request, prompt_tokens)

@@ -8,6 +8,9 @@ API facts follow shared/reference/vllm-api.md:
   RequestOutputKind existed outputs were cumulative, so deltas are computed by length.
 * The 0.3/0.4.0 signature takes `prompt_token_ids=` as a keyword; later ones take a prompt dict.
 * Engine args go to `AsyncEngineArgs` untouched (tensor/pipeline parallel, Ray, ...).
+* Chat requests are rendered with the engine's HF tokenizer (`apply_chat_template`, token ids, so
+  the template's BOS is not doubled); a `prefix` message is continued with
+  `continue_final_message=True, add_generation_prompt=False`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 import sys
 from typing import Any, AsyncIterator
 
-from ..chat_messages import refuse_unsupported, text_messages
+from ..chat_messages import can_continue, template_flags, text_messages
 from ..engine import Delta, EngineInfo, GenerateRequest, Usage
 from ..errors import BridgeError, describe
 
@@ -92,7 +95,18 @@ class VllmEngine:
         self._legacy_token_ids = "prompt_token_ids" in params
 
     def info(self) -> EngineInfo:
-        return EngineInfo("vllm", self._model, self._max_context, bool(getattr(self._tokenizer, "chat_template", None)))
+        capabilities = {"penalties"}  # SamplingParams has presence_penalty / frequency_penalty
+        if _structured_output_kind(self._vllm) is not None:
+            capabilities.add("responseFormat")
+        if can_continue(self._tokenizer):
+            capabilities.add("continuation")
+        return EngineInfo(
+            "vllm",
+            self._model,
+            self._max_context,
+            bool(getattr(self._tokenizer, "chat_template", None)),
+            capabilities=frozenset(capabilities),
+        )
 
     def stats(self) -> dict[str, Any]:
         return {"live": len(self._live), "engine": type(self._engine).__name__}
@@ -125,16 +139,15 @@ class VllmEngine:
     def _structured_output(self, response_format: dict[str, Any]) -> dict[str, Any]:
         schema = response_format.get("schema")
         constraint: dict[str, Any] = {"json": schema} if schema is not None else {"json_object": True}
-        sampling_params = self._vllm.sampling_params
-        if hasattr(sampling_params, "StructuredOutputsParams"):
-            return {"structured_outputs": sampling_params.StructuredOutputsParams(**constraint)}
-        if hasattr(sampling_params, "GuidedDecodingParams"):  # ≈0.6.3-0.10.x name
-            return {"guided_decoding": sampling_params.GuidedDecodingParams(**constraint)}
-        raise BridgeError(
-            "bad_request",
-            "this vLLM version has no structured output support; responseFormat cannot be used",
-            details={"param": "responseFormat"},
-        )
+        found = _structured_output_kind(self._vllm)
+        if found is None:  # not declared in info(), so the bridge refuses it before we get here
+            raise BridgeError(
+                "bad_request",
+                "this vLLM version has no structured output support; responseFormat cannot be used",
+                details={"param": "responseFormat"},
+            )
+        keyword, cls = found
+        return {keyword: cls(**constraint)}
 
     def prompt_token_ids(self, request: GenerateRequest) -> list[int]:
         tokenizer = self._tokenizer
@@ -147,9 +160,9 @@ class VllmEngine:
         try:
             ids = tokenizer.apply_chat_template(
                 text_messages(request.messages or [], "vllm"),
-                add_generation_prompt=True,
                 tokenize=True,
                 return_dict=False,
+                **template_flags(request),
             )
         except BridgeError:
             raise
@@ -170,7 +183,6 @@ class VllmEngine:
 
     # engine interface ------------------------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Delta]:
-        refuse_unsupported(request, "vllm", response_format=True)
         params = self.sampling_params(request)
         rid = request.id
         cumulative = self._delta_kind is None
@@ -261,6 +273,18 @@ class VllmEngine:
         result = shutdown()
         if inspect.isawaitable(result):
             await result
+
+
+def _structured_output_kind(vllm: Any) -> tuple[str, Any] | None:
+    """The SamplingParams keyword and class for structured outputs, or None on versions without."""
+    sampling_params = getattr(vllm, "sampling_params", None)
+    cls = getattr(sampling_params, "StructuredOutputsParams", None)
+    if cls is not None:
+        return "structured_outputs", cls
+    cls = getattr(sampling_params, "GuidedDecodingParams", None)  # ≈0.6.3-0.10.x name
+    if cls is not None:
+        return "guided_decoding", cls
+    return None
 
 
 def _delta_kind() -> Any:

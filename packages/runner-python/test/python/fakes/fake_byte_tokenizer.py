@@ -3,7 +3,10 @@
 Byte-level: token id = byte + 3, BOS = 1, EOS = 2, no pad token. Decoding uses
 errors="replace", so a multi-byte character cut in half decodes to U+FFFD like a real
 byte-level BPE tokenizer. `apply_chat_template` follows transformers-api.md §2: the v4 default
-is `return_dict=False`, v5 returns a BatchEncoding by default; no template -> ValueError.
+is `return_dict=False`, v5 returns a BatchEncoding by default; no template -> ValueError;
+`continue_final_message=True` leaves the final message open (the rendered text ends with its
+content) and cannot be combined with `add_generation_prompt`. Every call's flags are recorded in
+`template_calls` for the tests.
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ BOS = 1
 EOS = 2
 OFFSET = 3
 TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}<|assistant|>"
+GENERATION_PROMPT = "<|assistant|>"
+
+
+def continue_reply(prompt: str, reply: str) -> str:
+    """What the fake models say: the whole reply after a generation prompt; after an open
+    assistant message (a continuation) the rest of the reply that message began."""
+    if prompt.endswith(GENERATION_PROMPT):
+        return reply
+    for k in range(len(reply), 0, -1):
+        if prompt.endswith(reply[:k]):
+            return reply[k:]
+    return reply
 
 
 class BatchEncoding(dict):
@@ -41,6 +56,7 @@ class FakeByteTokenizer:
         self.chat_template = chat_template
         self._tensor = tensor_factory
         self.model_input_names = list(model_input_names)
+        self.template_calls: list[dict[str, Any]] = []
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         ids = [b + OFFSET for b in text.encode("utf-8")]
@@ -86,6 +102,12 @@ class FakeByteTokenizer:
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> Any:
+        self.template_calls.append({
+            "conversation": [dict(m) for m in conversation],
+            "add_generation_prompt": add_generation_prompt,
+            "continue_final_message": continue_final_message,
+            "tokenize": tokenize,
+        })
         if return_dict is None:
             return_dict = self.major_version >= 5
         if not (chat_template or self.chat_template):
@@ -102,8 +124,19 @@ class FakeByteTokenizer:
         if self.major_version < 5 and return_dict and not tokenize:
             raise ValueError("`return_dict=True` is incompatible with `tokenize=False`, because there is no dict of tokenizer outputs to return.")
         text = "".join(f"<|{m['role']}|>{m['content']}\n" for m in conversation)
+        if continue_final_message:
+            final = conversation[-1]["content"] if conversation else ""
+            at = text.rfind(final) if final else -1
+            if at == -1:
+                raise ValueError(
+                    "continue_final_message is set but the final message does not appear in the chat after "
+                    "applying the chat template! This can happen if the chat template deletes portions of the "
+                    "final message. Please verify the chat template and final message in your chat to ensure "
+                    "they are compatible."
+                )
+            text = text[: at + len(final)]
         if add_generation_prompt:
-            text += "<|assistant|>"
+            text += GENERATION_PROMPT
         if not tokenize:
             return text
         # The template carries BOS; the tokenizing path adds no special tokens of its own.

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import torch
-from fake_byte_tokenizer import EOS, FakeByteTokenizer
+from fake_byte_tokenizer import EOS, FakeByteTokenizer, continue_reply
 
 __version__ = "5.18.0"
 
@@ -101,7 +101,7 @@ class FakeCausalLM:
         text = FakeByteTokenizer().decode(prompt, skip_special_tokens=True)
         if streamer is not None:
             streamer.put(input_ids.cpu())
-        script = [b + 3 for b in self.reply.encode("utf-8")] + [EOS]
+        script = [b + 3 for b in continue_reply(text, self.reply).encode("utf-8")] + [EOS]
         ids = list(prompt)
         steps = 0
         started = time.monotonic()

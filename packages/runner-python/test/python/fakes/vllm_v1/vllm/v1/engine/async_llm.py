@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncGenerator
 
-from fake_byte_tokenizer import EOS, FakeByteTokenizer
+from fake_byte_tokenizer import EOS, FakeByteTokenizer, continue_reply
 
 from ...exceptions import VLLMValidationError
 from ...outputs import CompletionOutput, RequestOutput
@@ -117,7 +117,7 @@ class AsyncLLM:
         text_prompt, ids = self._prompt_ids(prompt)
         self._validate(ids)
         decoded_prompt = self._tokenizer.decode(ids, skip_special_tokens=True)
-        reply = FAKE_REPLY * 800 if "!long" in decoded_prompt else FAKE_REPLY
+        reply = FAKE_REPLY * 800 if "!long" in decoded_prompt else continue_reply(decoded_prompt, FAKE_REPLY)
         script = [b + 3 for b in reply.encode("utf-8")]
         if "!long" not in decoded_prompt:
             script.append(EOS)
