@@ -9,13 +9,17 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InferenceError } from '@inferkit/inference-core';
-import { PythonRunner } from '@inferkit/runner-python';
+import { runnerFactory } from '@inferkit/runner-python';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The runner for engines/word_engine.py; any `module:factory` on `pythonPath` works the same way. */
+/**
+ * The runner for engines/word_engine.py; any `module:factory` on `pythonPath` works the same way.
+ * Built through `runnerFactory`, as a gateway config would (`new PythonRunner(options)` is the
+ * same); options are checked at once, and a misspelt one is a `bad_request` naming it.
+ */
 export function wordEngineRunner(options = {}) {
-  return new PythonRunner({
+  return runnerFactory.create({
     engine: 'word_engine:create_engine',
     pythonPath: [join(here, 'engines')],
     engineArgs: { greeting: 'Hello from Python!' },

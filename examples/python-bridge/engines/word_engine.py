@@ -8,6 +8,12 @@ This engine needs no ML library, so the example runs anywhere: it answers with a
 built from the last user message and streams it one word per token. Replace the body of
 `generate` with calls into your engine (a llama.cpp binding, an ONNX session, a research model)
 and keep the rest.
+
+`info()` declares what the engine can do beyond plain chat (inferkit's RunnerCapabilities names).
+This one declares `continuation`: a last message `{"role": "assistant", "content": ...,
+"prefix": true}` (`request.continuation`) asks it to go on with that text instead of starting a
+new answer. Anything not declared (tools, responseFormat, images, penalties) is refused by the
+bridge before `generate` is called, so the engine never has to check for it.
 """
 
 from __future__ import annotations
@@ -41,11 +47,14 @@ class WordEngine:
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Delta | str]:
         text = _last_user_text(request.messages, request.prompt)
         words = f"{self._greeting} You said: {text}".split(" ")
+        first = 0
+        if request.continuation:  # go on after the words the assistant message already has
+            first = len(request.messages[-1]["content"].split())
         limit = request.sampling.max_tokens
         usage = Usage(input_tokens=len(text.split()))
         produced = 0
         try:
-            for i, word in enumerate(words):
+            for i, word in enumerate(words[first:], start=first):
                 if limit is not None and produced >= limit:
                     usage.output_tokens = produced
                     yield Delta(finish_reason="length", usage=usage)
@@ -66,7 +75,8 @@ class WordEngine:
         self._aborted.add(request_id)
 
     def info(self) -> EngineInfo:
-        return EngineInfo(name="word_engine", model=self._model, max_context=None, chat_template=False)
+        return EngineInfo(name="word_engine", model=self._model, max_context=None, chat_template=False,
+                          capabilities={"continuation"})
 
     async def close(self) -> None:
         self._aborted.clear()

@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { runnerConformanceCases } from '@inferkit/inference-core/testing';
+import { InferenceError } from '@inferkit/inference-core';
+import { runnerConformanceCases, runnerFactoryConformanceCases } from '@inferkit/inference-core/testing';
 import { wordEngineRunner } from '../custom-engine.mjs';
 import { vllmRunnerOptions } from '../vllm.mjs';
-import { PythonRunner } from '@inferkit/runner-python';
+import { PythonRunner, runnerFactory } from '@inferkit/runner-python';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -25,9 +26,49 @@ describe('custom Python engine (engines/word_engine.py) through PythonRunner', (
     expect(r.stdout).toBe('Hello from Python! You said: How are you?\n');
   }, 60_000);
 
-  // The engine template meets the same contract as every runner in the repo.
+  test('the engine declares continuation once it runs, and continues an assistant message', async () => {
+    const runner = wordEngineRunner();
+    try {
+      expect(runner.capabilities()).toEqual({}); // a custom engine says what it can do when it starts
+      await runner.loadWeights({ kind: 'runtime_managed' });
+      expect(runner.capabilities()).toEqual({ continuation: true });
+      const tokens = await (
+        await runner.execute({
+          requestId: 'c',
+          model: 'word-engine',
+          messages: [
+            { role: 'user', content: 'How are you?' },
+            { role: 'assistant', content: 'Hello from Python! You said:', prefix: true },
+          ],
+          stream: true,
+          estimatedTokens: 16,
+        })
+      ).collect();
+      expect(tokens.text).toBe(' How are you?');
+      let refused;
+      try {
+        await runner.execute({ requestId: 't', model: 'word-engine', messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'f', parameters: { type: 'object' } }] });
+      } catch (e) {
+        refused = e;
+      }
+      expect(InferenceError.isInstance(refused) && refused.kind === 'bad_request').toBe(true);
+    } finally {
+      await runner.close();
+    }
+  }, 60_000);
+
+  for (const c of runnerFactoryConformanceCases({ factory: runnerFactory, options: { engine: 'word_engine:create' }, invalid: [{ options: { engine: 'word_engine:create', pythonPath: 'engines' }, param: 'pythonPath' }] })) {
+    test(`factory ${c.name}`, c.run);
+  }
+
+  // The engine template meets the same contract as every runner in the repo. The worker is
+  // started first, so the engine's declaration (continuation) is what the cases check.
   const cases = runnerConformanceCases({
-    create: () => wordEngineRunner(),
+    create: async () => {
+      const runner = wordEngineRunner();
+      await runner.loadWeights({ kind: 'runtime_managed' });
+      return runner;
+    },
     capabilities: {
       batch: (requestId) => ({
         requestId,

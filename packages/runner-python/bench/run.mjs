@@ -6,6 +6,8 @@
 //      createOpenAICompatibleRunner.
 // Run: pnpm --filter @inferkit/runner-python build && pnpm --filter @inferkit/runner-python bench
 // (needs @inferkit/runner-remote built too). Prints one table; writes bench/out/bench-<time>.json.
+// BENCH_BASELINE=<another build's dist/index.js> adds rows for that build of PythonRunner, run in
+// the same process right after the current one (old vs new side by side, same machine state).
 //
 // Throughput: "fast N" streams (the engine never waits), tokens/s = all tokens / wall time,
 // best of RUNS. Latency: "stamp" streams paced at INTERVAL_US per token per stream; each token's
@@ -16,7 +18,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { PythonRunner } from '../dist/index.js';
 import { createOpenAICompatibleRunner } from '@inferkit/runner-remote';
@@ -113,14 +115,25 @@ async function main() {
     rows.push({ path: 'in-process (python)', streams, tokens: t.tokens, tokensPerSecond: t.tokens / t.seconds, latency: inprocLatency[i] });
   });
 
-  const bridge = new PythonRunner({ engine: 'inferkit_bench_engine:create', name: 'bench', pythonPath: [HERE], python: PYTHON });
-  await bridge.loadWeights({ kind: 'runtime_managed' });
-  for (const [i, [streams, perStream]] of THROUGHPUT.entries()) {
-    const t = await throughput(bridge, streams, perStream, countTok);
-    const l = await latency(bridge, ...LATENCY[i]);
-    rows.push({ path: 'bridge (PythonRunner)', ...t, latency: l, added: added(l, inprocLatency[i]) });
+  const builds = [['bridge (PythonRunner)', PythonRunner]];
+  if (process.env.BENCH_BASELINE) {
+    const baseline = await import(pathToFileURL(path.resolve(process.env.BENCH_BASELINE)).href);
+    builds.push([`bridge (baseline: ${path.relative(process.cwd(), process.env.BENCH_BASELINE)})`, baseline.PythonRunner]);
   }
-  await bridge.close();
+  const bridges = [];
+  for (const [label, Runner] of builds) {
+    const runner = new Runner({ engine: 'inferkit_bench_engine:create', name: 'bench', pythonPath: [HERE], python: PYTHON });
+    await runner.loadWeights({ kind: 'runtime_managed' });
+    bridges.push([label, runner]);
+  }
+  for (const [i, [streams, perStream]] of THROUGHPUT.entries()) {
+    for (const [label, runner] of bridges) {
+      const t = await throughput(runner, streams, perStream, countTok);
+      const l = await latency(runner, ...LATENCY[i]);
+      rows.push({ path: label, ...t, latency: l, added: added(l, inprocLatency[i]) });
+    }
+  }
+  for (const [, runner] of bridges) await runner.close();
 
   const server = await startSseServer();
   const http = createOpenAICompatibleRunner({
@@ -163,6 +176,11 @@ async function main() {
     checks.push({ target: `bridge ≥ 200,000 tokens/s (${s} stream${s > 1 ? 's' : ''})`, value: rate('bridge', s), ok: rate('bridge', s) >= 200_000 });
     const ratio = rate('bridge', s) / rate('http', s);
     checks.push({ target: `bridge ≥ 3× http tokens/s (${s} stream${s > 1 ? 's' : ''})`, value: ratio, ok: ratio >= 3 });
+    const base = rate('bridge (baseline', s);
+    if (base !== undefined) {
+      const vsBase = rate('bridge', s) / base;
+      checks.push({ target: `bridge ≥ 0.95× baseline tokens/s (${s} stream${s > 1 ? 's' : ''})`, value: vsBase, ok: vsBase >= 0.95 });
+    }
   }
   console.log('');
   for (const c of checks) console.log(`${c.ok ? 'MET ' : 'MISS'}  ${c.target}: ${fmt(c.value, c.value < 100 ? 2 : 0)}`);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from './frame-codec.js';
+import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES, MAX_FRAME_DEPTH, nestsDeeperThan } from './frame-codec.js';
 
 const samples = [
   { type: 'ping', nonce: 7 },
@@ -60,5 +60,35 @@ describe('frame codec', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(body.length);
     expect(() => new FrameDecoder().push(Buffer.concat([header, body]))).toThrow(/UTF-8/);
+  });
+});
+
+describe('nesting bound', () => {
+  const nested = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+  const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
+
+  test('counts objects and arrays, up to and past the limit', () => {
+    expect(nestsDeeperThan(bytes(nested(MAX_FRAME_DEPTH)), MAX_FRAME_DEPTH)).toBe(false);
+    expect(nestsDeeperThan(bytes(nested(MAX_FRAME_DEPTH + 1)), MAX_FRAME_DEPTH)).toBe(true);
+    expect(nestsDeeperThan(bytes('['.repeat(40) + ']'.repeat(40)), 32)).toBe(true);
+    expect(nestsDeeperThan(bytes('[' + '[],'.repeat(1000) + '[]]'), 2)).toBe(false); // wide is not deep
+  });
+
+  test('brackets inside strings do not count, escaped quotes included', () => {
+    const text = JSON.stringify({ type: 'delta', text: '{'.repeat(100) + '\\"' + '['.repeat(100) + '\\' });
+    expect(nestsDeeperThan(bytes(text), 2)).toBe(false);
+    const escapedQuote = JSON.stringify({ t: 'a"b' }) + '{'.repeat(5);
+    expect(nestsDeeperThan(bytes(escapedQuote), 3)).toBe(true); // the string ends at the unescaped quote
+  });
+
+  test('the decoder refuses a deep body before parsing it, and accepts the deepest legitimate frames', () => {
+    const deep = bytes(nested(100_000));
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(deep.length);
+    expect(() => new FrameDecoder().push(Buffer.concat([header, deep]))).toThrow(/nests deeper than 32 levels/);
+    let error: Record<string, unknown> = { name: 'InferenceError', kind: 'internal', message: 'x', details: { a: { b: { c: 1 } } }, retryable: false };
+    for (let i = 0; i < 8; i++) error = { ...error, cause: error };
+    const frame = { type: 'error', id: '1', error };
+    expect(new FrameDecoder().push(encodeFrame(frame))).toEqual([frame]);
   });
 });

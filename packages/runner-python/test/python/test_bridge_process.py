@@ -301,3 +301,57 @@ def test_module_refuses_to_run_without_its_pipes() -> None:
                           env=env, capture_output=True, timeout=T)
     assert proc.returncode == 64
     assert b"file descriptor 97 is not open" in proc.stderr
+
+
+def test_undeclared_features_are_refused_by_the_bridge(client: BridgeClient) -> None:
+    """The scripted engine declares continuation only: the rest is refused before it runs."""
+    client.send({"type": "generate", "id": "t", "prompt": "x", "tools": [{"name": "f"}]})
+    assert client.collect("t", T)["error"]["details"] == {"param": "tools"}
+    client.send({"type": "generate", "id": "p", "prompt": "x", "sampling": {"presencePenalty": 0.5}})
+    assert client.collect("p", T)["error"]["details"] == {"param": "sampling.presencePenalty"}
+    client.send({"type": "generate", "id": "i", "messages": [{"role": "user", "content": [{"type": "image_url", "url": "u"}]}]})
+    assert client.collect("i", T)["error"]["details"] == {"param": "messages[0].content[0]"}
+    client.generate("c", messages=[{"role": "user", "content": "a b c"}, {"role": "assistant", "content": "echo: a", "prefix": True}])
+    assert client.collect("c", T)["text"] == " b c "
+
+
+def test_liveness_is_answered_off_the_event_loop_and_reports_a_blocked_loop() -> None:
+    c = BridgeClient("inferkit_hostile_engines:create", extra_path=[FIXTURES])
+    c.start(T)
+    try:
+        assert c.liveness(1, 1000, T) == {"type": "alive", "nonce": 1, "loopLagMs": 0}
+        c.generate("s", messages=[{"role": "user", "content": "sleep 3"}])  # time.sleep on the loop
+        next(c.frames_for("s", T))
+        time.sleep(0.3)  # the loop is blocked by now
+        c.liveness(2, 1000, T)  # posts a probe the blocked loop cannot run
+        deadline = time.monotonic() + T
+        lag = 0
+        while lag <= 1000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            lag = c.liveness(3, 1000, T)["loopLagMs"]
+        assert lag > 1000  # answered while the loop was still blocked
+        deadline = time.monotonic() + T
+        while not any("the event loop has not run for" in line for line in c.logs) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        log = "\n".join(c.logs)
+        assert "it is blocked in:" in log and "time.sleep" in log
+    finally:
+        c.close()
+
+
+def test_the_reaper_kills_what_the_engine_left_when_the_serving_process_dies() -> None:
+    c = BridgeClient("inferkit_hostile_engines:create", extra_path=[FIXTURES])
+    c.start(T)
+    group = session = None
+    try:
+        c.generate("s", messages=[{"role": "user", "content": "spawn"}])
+        group, session = (int(p) for p in next(c.frames_for("s", T))["text"].split())
+        assert alive(group) and alive(session)
+        os.kill(c.ready["pid"], signal.SIGKILL)  # the serving process, not the reaper
+        assert c.proc.wait(T) == -signal.SIGKILL  # the reaper exits the way it died
+        assert not alive(group) and not alive(session)
+    finally:
+        c.close()
+        for pid in (group, session):
+            if pid is not None and alive(pid):
+                os.kill(pid, signal.SIGKILL)

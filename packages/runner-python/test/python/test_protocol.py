@@ -99,3 +99,57 @@ def test_error_json_matches_inference_error_json() -> None:
     assert BridgeError("server_error", "x", retryable=False).to_json()["retryable"] is False
     with pytest.raises(ValueError):
         BridgeError("not_a_kind", "x")
+
+
+def test_a_prefix_message_asks_for_a_continuation() -> None:
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hel", "prefix": True}]
+    request = protocol.parse_generate({"type": "generate", "id": "r", "messages": messages}, "r")
+    assert request.continuation is True
+    plain = protocol.parse_generate({"type": "generate", "id": "r", "messages": messages[:1]}, "r")
+    assert plain.continuation is False
+
+
+@pytest.mark.parametrize(
+    "messages, param",
+    [
+        ([{"role": "assistant", "content": "a", "prefix": True}, {"role": "user", "content": "b"}], "messages[0].prefix"),
+        ([{"role": "user", "content": "a", "prefix": True}], "messages[0].prefix"),
+        ([{"role": "assistant", "content": "a", "prefix": False}], "messages[0].prefix"),
+    ],
+)
+def test_prefix_only_on_a_last_assistant_message(messages: list, param: str) -> None:
+    with pytest.raises(BridgeError) as info:
+        protocol.parse_generate({"type": "generate", "id": "r", "messages": messages}, "r")
+    assert (info.value.kind, info.value.details) == ("bad_request", {"param": param})
+
+
+def test_liveness_frames() -> None:
+    assert protocol.parse_liveness({"type": "liveness", "nonce": 4, "deadlineMs": 1500}) == (4, 1.5)
+    assert protocol.alive_frame(4, 0.25) == {"type": "alive", "nonce": 4, "loopLagMs": 250}
+    for bad in ({"type": "ping", "nonce": 1, "deadlineMs": 1}, {"type": "liveness", "nonce": True, "deadlineMs": 1},
+                {"type": "liveness", "nonce": 1, "deadlineMs": 0}):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse_liveness(bad)
+
+
+def test_engine_info_capabilities_are_known_names() -> None:
+    from inferkit_bridge.engine import EngineInfo
+
+    info = EngineInfo("e", None, None, True, capabilities=["continuation", "penalties"])
+    assert info.to_json()["capabilities"] == {"continuation": True, "penalties": True}
+    with pytest.raises(ValueError, match="unknown capabilities"):
+        EngineInfo("e", None, None, True, capabilities={"tokenIds"})
+    with pytest.raises(ValueError, match="not one string"):
+        EngineInfo("e", None, None, True, capabilities="continuation")
+
+
+def test_deeply_nested_frames_are_frame_errors_not_recursion_errors() -> None:
+    from inferkit_bridge.codec import FrameError, decode_body, encode_frame
+
+    with pytest.raises(FrameError, match="nests too deeply"):
+        decode_body(b"[" * 100_000 + b"]" * 100_000)
+    value: dict = {}
+    for _ in range(100_000):
+        value = {"a": value}
+    with pytest.raises(FrameError, match="not JSON-serialisable"):
+        encode_frame({"type": "pong", "stats": value})

@@ -1,6 +1,7 @@
 """FAKE transformers (5.x unless `__version__` is patched) per transformers-api.md §1-§5.
 
-FakeCausalLM "generates" FakeCausalLM.reply byte by byte (then EOS) with the generate() loop
+FakeCausalLM "generates" FakeCausalLM.reply byte by byte (then EOS; after an open assistant message,
+the rest of the reply it began) with the generate() loop
 order of the real one: streamer.put(prompt) first, then per step put(new ids) and the
 stopping criteria (ORed per row); streamer.end() at the end. Prompt markers: "!cuda" raises a
 sticky CUDA RuntimeError on the first step, "!oom" torch.cuda.OutOfMemoryError.

@@ -1,6 +1,7 @@
 """FAKE vllm.v1.engine.async_llm.AsyncLLM, per vllm-api.md §2, §3, §5 and §6.
 
-The "model" replies with FAKE_REPLY (one byte per token, byte-level tokenizer) and then EOS.
+The "model" replies with FAKE_REPLY (one byte per token, byte-level tokenizer) and then EOS; after
+an open assistant message (a continuation prompt) it goes on with the rest of FAKE_REPLY.
 Prompt markers steer it: "!long" -> 20,000 tokens without EOS; "!generror" -> the step fails and
 generate() raises EngineGenerateError from it; "!die" -> the engine core dies after 3 tokens
 (EngineDeadError to every stream, `errored` stays true).
