@@ -12,6 +12,7 @@ import {
   realClock,
   rebuildCauseApplies,
   validateBatch,
+  type Clock,
   type ExecuteBatch,
   type ExecuteOptions,
   type LoadWeightsOptions,
@@ -51,7 +52,7 @@ export class PythonRunner implements ModelRunner {
   private readonly opts: ResolvedOptions;
   private readonly requests: RequestTable;
   private readonly supervisor: WorkerSupervisor;
-  private readonly clock: ResolvedOptions['clock'] & object;
+  private readonly clock: Clock;
   private closing: Promise<void> | null;
 
   /** @throws InferenceError `bad_request` naming the option, for invalid or unknown options. */
@@ -150,6 +151,7 @@ export class PythonRunner implements ModelRunner {
     if (batch.responseFormat !== undefined) frame.responseFormat = batch.responseFormat;
     if (batch.tools !== undefined) frame.tools = batch.tools;
     if (batch.toolChoice !== undefined) frame.toolChoice = batch.toolChoice;
+    if (signal?.aborted) throw abortError(signal, batch.requestId); // aborted while the worker started
     const { wireId, handle } = this.requests.open(batch.requestId, signal, (id) => this.supervisor.abort(id));
     frame.id = wireId;
     try {

@@ -44,17 +44,16 @@ export class RequestTable {
    */
   open(requestId: string, signal: AbortSignal | undefined, onCancel: (wireId: string) => void): { wireId: string; handle: RunHandle } {
     const wireId = String(++this.seq);
-    const entry: Entry = { wireId, requestId, controller: null as unknown as RunHandleController, cancelled: false };
     const { handle, controller } = RunHandle.pushable(
       () => {
-        if (!this.entries.has(wireId)) return;
+        const entry = this.entries.get(wireId);
+        if (entry === undefined) return;
         entry.cancelled = true;
         onCancel(wireId);
       },
       { signal, requestId },
     );
-    entry.controller = controller;
-    this.entries.set(wireId, entry);
+    this.entries.set(wireId, { wireId, requestId, controller, cancelled: false });
     return { wireId, handle };
   }
 
