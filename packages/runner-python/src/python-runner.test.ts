@@ -387,6 +387,16 @@ describe('lifecycle', () => {
 });
 
 describe('core policies around the runner', () => {
+  test('a crashed worker is replaced by supervise(runner, { rebuild }) (what autoRestart did)', async () => {
+    const r = runner();
+    const events: string[] = [];
+    const served = supervise(r, { rebuild: { maxRebuilds: 2, windowMs: 60_000 }, onEvent: (e) => events.push(e.type) });
+    expect((await expectError((await served.execute(batch('x', '!exit 7'))).collect())).kind).toBe('runtime_crashed');
+    expect((await (await served.execute(batch('y', 'back again'))).collect()).text).toBe('echo: back again ');
+    expect(r.health()).toMatchObject({ state: 'ready', crashes: 1 });
+    expect(events).toContain('rebuild_finished');
+  });
+
   test('concurrency limits come from supervise(runner, { serving }) (what maxInFlight did)', async () => {
     const r = runner();
     const served = supervise(r, { serving: { maxConcurrent: 1, onCapacityExhausted: 'reject' } });
