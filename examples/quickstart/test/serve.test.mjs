@@ -75,6 +75,17 @@ describe('pnpm serve (gateway + embedded model)', () => {
     expect(usage.completion_tokens).toBe(24);
     expect(usage.prompt_tokens).toBeGreaterThan(5);
 
+    // The model is healthy, and a prompt far past its 1,024-token context is refused by the
+    // gateway (gateway.json's contextTokens) before the runner tokenizes it.
+    const health = await fetch(baseURL.replace(/\/v1$/, '/healthz'));
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok', models: { 'inferkit-tiny': { state: 'ready' } } });
+    const huge = await client.chat.completions
+      .create({ model: 'inferkit-tiny', messages: [{ role: 'user', content: 'word '.repeat(5000) }] })
+      .then(() => null, (e) => e);
+    expect(huge?.status).toBe(413);
+    expect(huge?.code).toBe('context_length_exceeded');
+
     killGroup('SIGTERM');
     await exited;
     expect(err).toMatch(/SIGTERM: draining/);

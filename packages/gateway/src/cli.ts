@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { supervise, type ModelRunner, type SupervisePolicy } from '@inferkit/inference-core';
 import { loadGatewayModels } from './config/load-gateway-models.js';
 import { GatewayConfigError, parseGatewayConfig } from './config/parse-gateway-config.js';
 import { createGateway } from './gateway.js';
 import type { GatewayLogRecord } from './log/gateway-logger.js';
+import { Redactor } from './log/redactor.js';
 
 const USAGE = `usage: inferkit-gateway --config <file.json> [--host <addr>] [--port <n>] [--allowed-hosts <name,...>]
 
@@ -91,21 +91,25 @@ async function main(): Promise<number> {
   let loaded;
   try {
     loaded = await loadGatewayModels(config, {
-      // The policy is handed over as written; supervise() rejects unusable ones with a RangeError.
-      supervise: (runner: ModelRunner, policy: Record<string, unknown>) => supervise(runner, policy as SupervisePolicy),
       onProgress: (model, p) => {
         const pct = p.totalBytes !== undefined && p.totalBytes > 0 ? ` ${Math.floor((100 * p.loadedBytes) / p.totalBytes)}%` : '';
         log(`${model}: ${p.phase}${pct}${p.file !== undefined ? ` ${p.file}` : ''}`);
       },
+      onEvent: (model, e) => {
+        if (e.type === 'rebuild_started') log(`${model}: rebuilding the session (${e.cause}) after ${e.error?.kind ?? 'a request'}`);
+        else if (e.type === 'rebuild_finished') log(`${model}: session rebuild ${e.error === undefined ? 'done' : `failed (${e.error.kind})`} in ${Math.round(e.durationMs)} ms`);
+        else if (e.type === 'rebuild_gave_up') log(`${model}: ${e.rebuilds} rebuilds within ${e.windowMs} ms; giving up until restarted`);
+      },
     });
   } catch (e) {
-    log(e instanceof GatewayConfigError ? e.message : `cannot create runners: ${(e as Error).message}`);
+    log(e instanceof GatewayConfigError ? e.message : `cannot create runners: ${Redactor.fromEnvironment().redact((e as Error).message)}`);
     return 1;
   }
   for (const [name, m] of Object.entries(loaded.models)) {
+    // A failure is reported (redacted) by the gateway's logger as model_load_failed.
     m.ready?.then(
       () => log(`${name}: ready`),
-      (e: unknown) => log(`${name}: failed to load: ${(e as Error).message}`),
+      () => undefined,
     );
   }
   const gateway = createGateway({

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -44,13 +45,13 @@ function waitFor(get: () => string, re: RegExp, exit: Promise<unknown>): Promise
 }
 
 describe('inferkit-gateway CLI', () => {
-  test('serves a config file (scripted runner, supervise policy) and drains on SIGTERM', async () => {
-    const { proc, stderr, exit } = start(['--config', fixture('scripted.gateway.json')]);
-    const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1) \(models: scripted\)/, exit);
+  test('serves a config file (a runner package, supervise policy) and drains on SIGTERM', async () => {
+    const { proc, stderr, exit } = start(['--config', fixture('echo.gateway.json')]);
+    const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1) \(models: echo\)/, exit);
     const client = new OpenAI({ baseURL: m[1]!, apiKey: 'unused', maxRetries: 0 });
-    const res = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'hi' }] });
-    expect(res.choices[0]!.message.content).toBe('Hello from the CLI');
-    expect(res.usage?.total_tokens).toBe(5);
+    const res = await client.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.choices[0]!.message.content).toBe('Hello from the CLI: hi');
+    expect(res.usage).toMatchObject({ prompt_tokens: 1, completion_tokens: 5 });
     proc.kill('SIGTERM');
     expect(await exit).toBe(0);
     expect(stderr()).toContain('SIGTERM: draining');
@@ -60,14 +61,14 @@ describe('inferkit-gateway CLI', () => {
     const { stderr, exit } = start(['--config', fixture('keys.gateway.json')], { GW_TEST_KEYS: ' k-one , k-two ' });
     const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/, exit);
     const wrong = new OpenAI({ baseURL: m[1]!, apiKey: 'k-three', maxRetries: 0 });
-    const e = await wrong.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'x' }] }).then(
+    const e = await wrong.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'x' }] }).then(
       () => null,
       (err: unknown) => err as { status: number },
     );
     expect(e?.status).toBe(401);
     const right = new OpenAI({ baseURL: m[1]!, apiKey: 'k-two', maxRetries: 0 });
-    const res = await right.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'x' }] });
-    expect(res.choices[0]!.message.content).toBe('ok');
+    const res = await right.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'x' }] });
+    expect(res.choices[0]!.message.content).toBe('ok x');
     child!.kill('SIGTERM');
     expect(await exit).toBe(0);
 
@@ -77,7 +78,7 @@ describe('inferkit-gateway CLI', () => {
   });
 
   test('--port overrides the file; a bad value exits 2', async () => {
-    const { stderr, exit } = start(['--config', fixture('scripted.gateway.json'), '--port', 'eighty']);
+    const { stderr, exit } = start(['--config', fixture('echo.gateway.json'), '--port', 'eighty']);
     expect(await exit).toBe(2);
     expect(stderr()).toContain("--port must be an integer from 0 to 65535, got 'eighty'");
   });
@@ -86,6 +87,32 @@ describe('inferkit-gateway CLI', () => {
     const { stderr, exit } = start(['--config', fixture('missing-module.gateway.json')]);
     expect(await exit).toBe(1);
     expect(stderr()).toContain("config.models.x.runner: cannot find module '@inferkit/not-installed'");
+  });
+
+  test("an option the runner's factory refuses is reported against config.models.<name>.options.<param>", async () => {
+    const { stderr, exit } = start(['--config', fixture('bad-option.gateway.json')]);
+    expect(await exit).toBe(1);
+    expect(stderr()).toContain("config.models.echo.options.prefx: EchoRunner: unknown option 'prefx'");
+  });
+
+  test('--allowed-hosts: the named Host is served, others get 403', async () => {
+    const { stderr, exit } = start(['--config', fixture('echo.gateway.json'), '--allowed-hosts', 'gw.internal, other.internal']);
+    const m = await waitFor(stderr, /listening on http:\/\/127\.0\.0\.1:(\d+)\/v1/, exit);
+    const get = (host: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: Number(m[1]), path: '/healthz', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await get('gw.internal:8080')).toBe(200);
+    expect(await get('other.internal')).toBe(200);
+    expect(await get('localhost')).toBe(200);
+    expect(await get('attacker.example')).toBe(403);
+    child!.kill('SIGTERM');
+    expect(await exit).toBe(0);
   });
 
   test('an unusable supervise policy is reported against its config path', async () => {

@@ -1,11 +1,12 @@
 import type { WeightSource } from '@inferkit/inference-core';
 
 /**
- * The CLI's config file (JSON). Example:
+ * The CLI's config file (JSON). Each model names a runner package (or file) whose exported
+ * `runnerFactory` builds it; `options` go to `runnerFactory.create` untouched (it validates
+ * them). Example:
  *
  * ```json
  * {
- *   "host": "127.0.0.1",
  *   "port": 8080,
  *   "apiKeysEnv": "INFERKIT_GATEWAY_KEYS",
  *   "models": {
@@ -13,12 +14,11 @@ import type { WeightSource } from '@inferkit/inference-core';
  *       "runner": "cuda",
  *       "options": { "device": "auto" },
  *       "weights": { "kind": "local_path", "path": "../../models/inferkit-tiny" },
- *       "supervise": { "rateLimits": { "maxConcurrent": 8 } }
+ *       "contextTokens": 1024,
+ *       "supervise": { "serving": { "maxConcurrent": 8, "onCapacityExhausted": "queue" } }
  *     },
- *     "gpt-4o-mini": {
- *       "runner": { "module": "@inferkit/runner-remote", "export": "createOpenAIRunner" },
- *       "options": { "apiKeyEnv": "OPENAI_API_KEY" }
- *     }
+ *     "gpt-4o-mini": { "runner": "remote", "options": { "provider": "openai" } },
+ *     "echo": { "runner": "@inferkit/example-custom-runner", "options": { "prefix": ">" } }
  *   }
  * }
  * ```
@@ -44,35 +44,52 @@ export interface GatewayConfig {
   baseDir: string;
 }
 
-/** A runner export: a class (constructed with `new`) or a factory function (called; may be async). */
+/** Where a model's `runnerFactory` comes from. */
 export interface RunnerReference {
+  /** A package name or a file path (relative to the config's directory), as written or from an alias. */
   module: string;
+  /** The export holding the `RunnerFactory` (default `runnerFactory`). */
   export: string;
 }
 
 export interface ModelConfig {
-  /** A known kind (`cuda`, `python`, `openai`, `openai-compatible`, `anthropic`, `gemini`, `scripted`) or a module reference. */
+  /**
+   * `"cuda"`, `"python"`, `"remote"` (aliases of this repository's runner packages), any other
+   * package name or file path, or `{ "module": …, "export": … }` for a factory exported under
+   * another name.
+   */
   runner: RunnerReference;
-  /** Passed as the single argument of the constructor or factory. */
-  options: Record<string, unknown>;
+  /** Handed to `runnerFactory.create` as written (`undefined` when absent). */
+  options: unknown;
   /** Model id sent to the runner (default: the key in `models`). */
   runnerModel: string | undefined;
   /** Weights to load before serving (`local_path` paths resolve from the config's directory). */
   weights: WeightSource | undefined;
-  /** Policy for the core's `supervise`; omitted: the runner is served as is. */
-  supervise: Record<string, unknown> | undefined;
+  /**
+   * Policy for the core's `supervise`. Local runners (`transportKind().kind === 'local'`) are
+   * supervised with `rebuild: DEFAULT_REBUILD_POLICY` unless the policy sets `rebuild` (an object,
+   * or `false` for none); `false` for the whole block serves the runner as created.
+   */
+  supervise: Record<string, unknown> | false | undefined;
+  /** `GatewayModel.contextTokens`: the context window, for the cheap prompt bound. */
+  contextTokens: number | undefined;
+  /** `GatewayModel.maxPromptChars`. */
+  maxPromptChars: number | undefined;
 }
 
-/**
- * Runner kinds the config may name instead of a module reference. Each must be installed next to
- * the config (a dependency of the application) to be usable.
- */
-export const RUNNER_KINDS: Readonly<Record<string, RunnerReference>> = {
-  cuda: { module: '@inferkit/runner-cuda', export: 'CudaRunner' },
-  python: { module: '@inferkit/runner-python', export: 'PythonRunner' },
-  openai: { module: '@inferkit/runner-remote', export: 'createOpenAIRunner' },
-  'openai-compatible': { module: '@inferkit/runner-remote', export: 'createOpenAICompatibleRunner' },
-  anthropic: { module: '@inferkit/runner-remote', export: 'createAnthropicRunner' },
-  gemini: { module: '@inferkit/runner-remote', export: 'createGeminiRunner' },
-  scripted: { module: '@inferkit/inference-core/testing', export: 'ScriptedRunner' },
+/** Short names for this repository's runner packages. */
+export const RUNNER_ALIASES: Readonly<Record<string, string>> = {
+  cuda: '@inferkit/runner-cuda',
+  python: '@inferkit/runner-python',
+  remote: '@inferkit/runner-remote',
 };
+
+/** The export a runner package provides (`RunnerFactory`, see the core's README). */
+export const RUNNER_FACTORY_EXPORT = 'runnerFactory';
+
+/**
+ * Automatic session rebuilds for local runners when the config does not say otherwise: a crashed
+ * Python worker or a poisoned CUDA context is rebuilt up to 3 times in 10 minutes; past that the
+ * model stays down (and `/healthz` says so) until the gateway restarts.
+ */
+export const DEFAULT_REBUILD_POLICY: Readonly<{ maxRebuilds: number; windowMs: number }> = Object.freeze({ maxRebuilds: 3, windowMs: 10 * 60_000 });

@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { WeightSource } from '@inferkit/inference-core';
-import { RUNNER_KINDS, type GatewayConfig, type ModelConfig, type RunnerReference } from './gateway-config.js';
+import { RUNNER_ALIASES, RUNNER_FACTORY_EXPORT, type GatewayConfig, type ModelConfig, type RunnerReference } from './gateway-config.js';
 
 /** A config file that cannot be used; `path` points at the offending field. */
 export class GatewayConfigError extends Error {
@@ -50,39 +50,51 @@ function optStringArray(o: Obj, key: string, at: string): string[] | undefined {
   return v as string[];
 }
 
+// Kinds of earlier config versions, with what to write instead.
+const FORMER_KINDS: Readonly<Record<string, string>> = {
+  openai: '"runner": "remote", "options": { "provider": "openai", … }',
+  'openai-compatible': '"runner": "remote", "options": { "provider": "openai", "baseUrl": …, … }',
+  anthropic: '"runner": "remote", "options": { "provider": "anthropic", … }',
+  gemini: '"runner": "remote", "options": { "provider": "gemini", … }',
+  scripted: 'a runner package (the test double is not a config kind; tests build a Gateway with ScriptedRunner)',
+};
+
 function parseRunner(v: unknown, at: string): RunnerReference {
-  if (typeof v === 'string') {
-    const known = RUNNER_KINDS[v];
-    if (known === undefined) {
-      throw new GatewayConfigError(at, `unknown runner kind '${v}' (known: ${Object.keys(RUNNER_KINDS).join(', ')}; or { module, export })`);
-    }
-    return known;
+  if (typeof v === 'string' && v.length > 0) {
+    const former = FORMER_KINDS[v];
+    if (former !== undefined) throw new GatewayConfigError(at, `'${v}' is not a runner any more; write ${former}`);
+    return { module: RUNNER_ALIASES[v] ?? v, export: RUNNER_FACTORY_EXPORT };
   }
   if (isObj(v)) {
     checkKeys(v, ['module', 'export'], at);
     const module = optString(v, 'module', at);
-    const exp = optString(v, 'export', at);
-    if (module === undefined || exp === undefined) throw new GatewayConfigError(at, 'a runner reference needs both module and export');
-    return { module, export: exp };
+    if (module === undefined) throw new GatewayConfigError(`${at}.module`, 'is required');
+    return { module, export: optString(v, 'export', at) ?? RUNNER_FACTORY_EXPORT };
   }
-  throw new GatewayConfigError(at, 'must be a runner kind or { module, export }');
+  throw new GatewayConfigError(at, `must be ${Object.keys(RUNNER_ALIASES).map((k) => `'${k}'`).join(', ')}, a package name or path, or { module, export }`);
 }
 
 function parseWeights(v: unknown, at: string, baseDir: string): WeightSource | undefined {
   if (v === undefined) return undefined;
   if (!isObj(v)) throw new GatewayConfigError(at, 'must be a WeightSource object');
   if (v.kind === 'local_path') {
-    checkKeys(v, ['kind', 'path'], at);
+    checkKeys(v, ['kind', 'path', 'file'], at);
     const p = optString(v, 'path', at);
     if (p === undefined) throw new GatewayConfigError(`${at}.path`, 'is required');
-    return { kind: 'local_path', path: isAbsolute(p) ? p : resolve(baseDir, p) };
+    const file = optString(v, 'file', at);
+    const path = isAbsolute(p) ? p : resolve(baseDir, p);
+    return file === undefined ? { kind: 'local_path', path } : { kind: 'local_path', path, file };
   }
   if (v.kind === 'hugging_face') {
-    checkKeys(v, ['kind', 'repo', 'revision'], at);
+    checkKeys(v, ['kind', 'repo', 'revision', 'file'], at);
     const repo = optString(v, 'repo', at);
     if (repo === undefined) throw new GatewayConfigError(`${at}.repo`, 'is required');
+    const source: WeightSource = { kind: 'hugging_face', repo };
     const revision = optString(v, 'revision', at);
-    return revision === undefined ? { kind: 'hugging_face', repo } : { kind: 'hugging_face', repo, revision };
+    if (revision !== undefined) source.revision = revision;
+    const file = optString(v, 'file', at);
+    if (file !== undefined) source.file = file;
+    return source;
   }
   if (v.kind === 'runtime_managed') {
     checkKeys(v, ['kind'], at);
@@ -91,19 +103,32 @@ function parseWeights(v: unknown, at: string, baseDir: string): WeightSource | u
   throw new GatewayConfigError(`${at}.kind`, "must be 'local_path', 'hugging_face' or 'runtime_managed'");
 }
 
+// The keys of a `SupervisePolicy` a config can set (clock, random and onEvent are code).
+const SUPERVISE_KEYS = ['rateLimits', 'retry', 'timeouts', 'circuitBreaker', 'budget', 'serving', 'rebuild', 'name'] as const;
+
+function parseSupervise(v: unknown, at: string): Obj | false | undefined {
+  if (v === undefined || v === false) return v;
+  if (!isObj(v)) throw new GatewayConfigError(at, 'must be a supervise policy object, or false for none');
+  checkKeys(v, SUPERVISE_KEYS, at);
+  if (v.rebuild !== undefined && v.rebuild !== false && !isObj(v.rebuild)) {
+    throw new GatewayConfigError(`${at}.rebuild`, 'must be { maxRebuilds, windowMs }, or false for none');
+  }
+  return v;
+}
+
 function parseModel(v: unknown, at: string, baseDir: string): ModelConfig {
   if (!isObj(v)) throw new GatewayConfigError(at, 'must be an object');
-  checkKeys(v, ['runner', 'options', 'runnerModel', 'weights', 'supervise'], at);
+  checkKeys(v, ['runner', 'options', 'runnerModel', 'weights', 'supervise', 'contextTokens', 'maxPromptChars'], at);
   if (v.runner === undefined) throw new GatewayConfigError(`${at}.runner`, 'is required');
-  const runner = parseRunner(v.runner, `${at}.runner`);
-  if (v.options !== undefined && !isObj(v.options)) throw new GatewayConfigError(`${at}.options`, 'must be an object');
-  if (v.supervise !== undefined && !isObj(v.supervise)) throw new GatewayConfigError(`${at}.supervise`, 'must be an object');
   return {
-    runner,
-    options: (v.options as Obj | undefined) ?? {},
+    runner: parseRunner(v.runner, `${at}.runner`),
+    // The runner's factory validates its options (unknown keys included) when it is created.
+    options: v.options,
     runnerModel: optString(v, 'runnerModel', at),
     weights: parseWeights(v.weights, `${at}.weights`, baseDir),
-    supervise: v.supervise as Obj | undefined,
+    supervise: parseSupervise(v.supervise, `${at}.supervise`),
+    contextTokens: optInt(v, 'contextTokens', at, 1, Number.MAX_SAFE_INTEGER),
+    maxPromptChars: optInt(v, 'maxPromptChars', at, 1, Number.MAX_SAFE_INTEGER),
   };
 }
 

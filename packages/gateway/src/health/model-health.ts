@@ -1,4 +1,4 @@
-import { InferenceError, type InferenceErrorKind } from '@inferkit/inference-core';
+import { InferenceError, type InferenceErrorKind, type SuperviseEvent } from '@inferkit/inference-core';
 
 /**
  * Where a model stands, as `/healthz` reports it:
@@ -35,10 +35,12 @@ const ENGINE_DOWN: ReadonlySet<InferenceErrorKind> = new Set(['runtime_crashed',
  */
 export class ModelHealth {
   private current: ModelHealthSnapshot;
+  private rebuildsStarted: number;
   private readonly listeners: Set<(now: ModelHealthSnapshot, before: ModelHealthSnapshot) => void>;
 
   constructor() {
     this.current = { state: 'ready' };
+    this.rebuildsStarted = 0;
     this.listeners = new Set();
     this.observe = this.observe.bind(this);
   }
@@ -46,6 +48,14 @@ export class ModelHealth {
   /** The current state. */
   snapshot(): ModelHealthSnapshot {
     return this.current;
+  }
+
+  /**
+   * Rebuilds started so far. Read it when a request starts and hand it to `recordFailure`: a
+   * failure reported after a rebuild began is stale, the rebuild's own outcome decides.
+   */
+  rebuilds(): number {
+    return this.rebuildsStarted;
   }
 
   /** Calls `listener` on every change of state or reason; returns the unsubscribe function. */
@@ -75,13 +85,15 @@ export class ModelHealth {
     if (s === 'down' || s === 'rebuilding') this.set({ state: 'ready' });
   }
 
-  /** A request failed with `error`; engine-down kinds mark the model down. */
-  recordFailure(error: unknown): void {
+  /**
+   * A request that started when `rebuilds()` was `rebuildsAtStart` failed with `error`:
+   * engine-down kinds mark the model down, unless a rebuild has started since (its outcome
+   * decides) or the model is already down (its first reason stays, e.g. `rebuilds_gave_up`).
+   */
+  recordFailure(error: unknown, rebuildsAtStart: number = this.rebuildsStarted): void {
     if (!InferenceError.isInstance(error) || !ENGINE_DOWN.has(error.kind)) return;
-    const s = this.current.state;
-    if (s === 'loading' || s === 'failed') return;
-    // While a rebuild runs, its own outcome decides.
-    if (s === 'rebuilding') return;
+    if (rebuildsAtStart !== this.rebuildsStarted) return;
+    if (this.current.state !== 'ready') return;
     this.set({ state: 'down', reason: error.kind });
   }
 
@@ -90,13 +102,16 @@ export class ModelHealth {
    * `rebuilding`; `rebuild_finished` → `ready`, or `down` when the rebuild failed;
    * `rebuild_gave_up` → `down` until a rebuild or a request succeeds. Other events are ignored.
    */
-  observe(event: { readonly type: string; readonly error?: unknown }): void {
+  observe(event: SuperviseEvent): void {
+    if (event.type === 'rebuild_started') this.rebuildsStarted++;
     if (this.current.state === 'loading' || this.current.state === 'failed') return;
-    if (event.type === 'rebuild_started') this.set({ state: 'rebuilding', ...(this.current.reason !== undefined ? { reason: this.current.reason } : {}) });
-    else if (event.type === 'rebuild_finished') {
-      if (event.error === undefined) this.set({ state: 'ready' });
-      else this.set({ state: 'down', reason: InferenceError.isInstance(event.error) ? event.error.kind : 'internal' });
-    } else if (event.type === 'rebuild_gave_up') this.set({ state: 'down', reason: 'rebuilds_gave_up' });
+    if (event.type === 'rebuild_started') {
+      this.set(this.current.reason === undefined ? { state: 'rebuilding' } : { state: 'rebuilding', reason: this.current.reason });
+    } else if (event.type === 'rebuild_finished') {
+      this.set(event.error === undefined ? { state: 'ready' } : { state: 'down', reason: event.error.kind });
+    } else if (event.type === 'rebuild_gave_up') {
+      this.set({ state: 'down', reason: 'rebuilds_gave_up' });
+    }
   }
 
   private set(next: ModelHealthSnapshot): void {

@@ -35,6 +35,8 @@ export interface RequestContext {
   /** The model's name once known to exist (metric label; `''` before). */
   model: string;
   entry: ModelEntry | null;
+  /** `entry.health.rebuilds()` when the model was resolved. */
+  rebuildsAtStart: number;
   stream: boolean;
   readonly controller: AbortController;
   handle: RunHandle | null;
@@ -74,6 +76,7 @@ export async function chatCompletions(route: ChatRoute, req: IncomingMessage, re
     requestId: `chatcmpl-${randomUUID().replace(/-/g, '')}`,
     model: '',
     entry: null,
+    rebuildsAtStart: 0,
     stream: false,
     controller: new AbortController(),
     handle: null,
@@ -110,6 +113,7 @@ export async function chatCompletions(route: ChatRoute, req: IncomingMessage, re
     if (entry === undefined) throw unknownModel(parsed.model);
     ctx.model = entry.name;
     ctx.entry = entry;
+    ctx.rebuildsAtStart = entry.health.rebuilds();
     const state = entry.health.snapshot().state;
     if (state === 'loading') {
       throw new GatewayError(503, 'api_error', 'model_loading', `The model '${entry.name}' is still loading`, { retryAfterSeconds: LOADING_RETRY_SECONDS });
@@ -238,7 +242,7 @@ function fail(route: ChatRoute, res: ServerResponse, ctx: RequestContext, err: u
     if (!res.writableEnded) res.end();
     return;
   }
-  ctx.entry?.health.recordFailure(err);
+  ctx.entry?.health.recordFailure(err, ctx.rebuildsAtStart);
   ctx.entry?.learnFrom(err);
   const gErr = toGatewayError(err, { nowMs: route.clock.now(), requestId: ctx.requestId, redactor: route.redactor });
   finishMetrics(route, ctx, gErr.status, gErr.code, startedAt);
