@@ -21,15 +21,14 @@ export class ModelEntry {
     this.contextTokens = model.contextTokens;
   }
 
-  /** Most prompt characters a request may carry (see `GatewayModel.maxPromptChars` / `contextTokens`). */
-  promptCharLimit(): number {
+  /**
+   * Most prompt characters a request may carry (`GatewayModel.maxPromptChars`, narrowed by the
+   * known context window), and the context window when it is the tighter bound.
+   */
+  promptLimit(): { chars: number; contextTokens: number | undefined } {
     const ctx = this.contextTokens;
-    return ctx === undefined ? this.maxPromptChars : Math.min(this.maxPromptChars, ctx * MAX_CHARS_PER_TOKEN);
-  }
-
-  /** The context window in tokens, configured or learned; `undefined` = unknown. */
-  knownContextTokens(): number | undefined {
-    return this.contextTokens;
+    if (ctx !== undefined && ctx * MAX_CHARS_PER_TOKEN < this.maxPromptChars) return { chars: ctx * MAX_CHARS_PER_TOKEN, contextTokens: ctx };
+    return { chars: this.maxPromptChars, contextTokens: undefined };
   }
 
   /**

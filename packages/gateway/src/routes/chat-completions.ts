@@ -137,8 +137,8 @@ export async function chatCompletions(route: ChatRoute, req: IncomingMessage, re
 /**
  * Refuses, before the runner is called, what the runner could not serve: malformed fields and
  * features it does not declare (`validateBatch` with its capabilities; the refusal names the
- * request's field), and prompts too long for the model (`ModelEntry.promptCharLimit`), which
- * the runner would otherwise tokenize before refusing.
+ * request's field), and prompts too long for the model, which
+ * the runner would otherwise tokenize before refusing (`ModelEntry.promptLimit`).
  */
 function checkBatch(batch: ExecuteBatch, entry: ModelEntry): void {
   try {
@@ -159,17 +159,16 @@ function checkBatch(batch: ExecuteBatch, entry: ModelEntry): void {
     const message = field === undefined ? why : `'${field}' ${why}${unsupported ? ` (model '${entry.name}')` : ''}`;
     throw invalidRequest(message, field, unsupported ? 'unsupported_parameter' : 'invalid_request');
   }
-  const limit = entry.promptCharLimit();
+  const limit = entry.promptLimit();
   const chars = promptChars(batch);
-  if (chars > limit) {
-    const ctxTokens = entry.knownContextTokens();
+  if (chars > limit.chars) {
     throw new GatewayError(
       413,
       'invalid_request_error',
       'context_length_exceeded',
-      ctxTokens !== undefined && limit < (entry.model.maxPromptChars ?? Infinity)
-        ? `The prompt has ${chars} characters, more than model '${entry.name}' (context ${ctxTokens} tokens) can take`
-        : `The prompt has ${chars} characters; model '${entry.name}' accepts at most ${limit}`,
+      limit.contextTokens !== undefined
+        ? `The prompt has ${chars} characters, more than model '${entry.name}' (context ${limit.contextTokens} tokens) can take`
+        : `The prompt has ${chars} characters; model '${entry.name}' accepts at most ${limit.chars}`,
       { param: 'messages' },
     );
   }
