@@ -211,6 +211,11 @@ describe('supervise', () => {
     // Without a limiter there is nothing to feed, so nothing subscribes.
     supervise(observed, { clock });
     expect(listeners.size).toBe(0);
+    // A supervisor around a supervised runner gets the backend's feedback through it.
+    const outer = supervise(supervise(observed, { clock }), { clock, rateLimits: {} });
+    expect(listeners.size).toBe(1);
+    await outer.close();
+    expect(listeners.size).toBe(0);
   });
 
   it('firstChunkMs fails with timeout; cancel and abort after return reach the runner', async () => {

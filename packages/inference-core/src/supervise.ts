@@ -7,7 +7,7 @@ import { type Clock, type ClockTimer, realClock } from './clock.js';
 import type { ExecuteBatch } from './execute-batch.js';
 import { InferenceError, liftInternal } from './inference-error.js';
 import type { ExecuteOptions, LoadWeightsOptions, ModelRunner } from './model-runner.js';
-import { RateLimiter, type RateLimitPermit } from './rate-limiter.js';
+import { RateLimiter, type RateLimitObservation, type RateLimitPermit } from './rate-limiter.js';
 import type { RateLimits } from './rate-limits.js';
 import { raceAbort } from './race-abort.js';
 import type { RebuildPolicy } from './rebuild-policy.js';
@@ -187,6 +187,10 @@ export class SupervisedRunner implements ModelRunner {
   }
   capabilities(): RunnerCapabilities {
     return this.runner.capabilities?.() ?? {};
+  }
+  /** The wrapped runner's feedback, passed on: a supervisor around this one gets it too. */
+  observeRateLimits(listener: (observation: RateLimitObservation) => void): () => void {
+    return typeof this.runner.observeRateLimits === 'function' ? this.runner.observeRateLimits(listener) : noop;
   }
   /**
    * Delegates to the runner. With `rebuild` configured, it runs after an automatic rebuild in
@@ -570,3 +574,5 @@ function mergeUsage(acc: TokenUsage | undefined, u: TokenUsage): TokenUsage {
   if (u.cachedTokens !== undefined) out.cachedTokens = u.cachedTokens;
   return out;
 }
+
+function noop(): void {}
