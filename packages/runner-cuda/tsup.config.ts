@@ -1,8 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // engine-child is the entry of the process that hosts a CUDA engine (src/host/engine-process.ts).
-  entry: { index: 'src/index.ts', 'engine-child': 'src/host/engine-child.ts' },
+  // engine-child is the entry of the process that hosts a CUDA engine (src/host/engine-process.ts);
+  // prompt-worker the entry of the threads that render and tokenize prompts (src/prompt/).
+  entry: { index: 'src/index.ts', 'engine-child': 'src/host/engine-child.ts', 'prompt-worker': 'src/prompt/prompt-worker.ts' },
   format: ['esm', 'cjs'],
   dts: { entry: 'src/index.ts' },
   sourcemap: true,

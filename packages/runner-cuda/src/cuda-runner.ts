@@ -24,9 +24,10 @@ import type { AddonEngineInfo, AddonLoadOptions, AddonModule, AddonRequestId, Ad
 import { defaultBinaryPath } from './binding/binary-path.js';
 import { loadBinding } from './binding/load-binding.js';
 import type { BinaryVerdict } from './binding/test-binary.js';
-import { ChatPrompt } from './chat/chat-prompt.js';
+import { chatMessages } from './chat/chat-prompt.js';
 import { InProcessEngine, type EngineHandle, type EngineProgress } from './host/engine-handle.js';
 import { EngineProcess } from './host/engine-process.js';
+import { PromptPreparer } from './prompt/prompt-preparer.js';
 import { deviceName, pinnedVisibleDevices, resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
 import { ggufSamplingDefaults, readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
@@ -40,6 +41,9 @@ const LABEL = 'CudaRunner';
 // Tools, response formats and penalties are not implemented by the engine: not declared, so
 // validateBatch refuses them with bad_request.
 const CAPABILITIES: RunnerCapabilities = Object.freeze({});
+// For tokenizers that can shrink text without bound (no promptBytesPerToken), the cheap length
+// check still refuses prompts of more than this many bytes per context position.
+const FALLBACK_BYTES_PER_TOKEN = 64;
 
 /** Everything that exists only while a model is loaded. */
 interface LoadedModel {
@@ -47,7 +51,8 @@ interface LoadedModel {
   info: AddonEngineInfo;
   modelDir: string;
   tokenizer: ModelTokenizer;
-  prompt: ChatPrompt;
+  /** Renders and tokenizes prompts off the event loop. */
+  prompts: PromptPreparer;
   defaults: SamplingDefaults;
   stopTokenIds: Int32Array;
 }
@@ -62,6 +67,11 @@ function fromAddonError(e: unknown, requestId?: string): InferenceError {
 
 function closedError(requestId?: string): InferenceError {
   return new InferenceError('cancelled', 'the CudaRunner was closed', { details: { reason: 'close' }, provider: PROVIDER, ...(requestId !== undefined ? { requestId } : {}) });
+}
+
+/** Ends everything a loaded model holds: open requests fail with `cancelled`. */
+async function closeModel(model: LoadedModel): Promise<void> {
+  await Promise.all([model.prompts.close(), model.engine.close()]);
 }
 
 function weightBytes(weights: ResolvedWeights): number {
@@ -167,13 +177,31 @@ export class CudaRunner implements ModelRunner {
     // The engine takes a checkpoint directory or a .gguf file in the same option.
     const modelDir = weights.format === 'gguf' ? weights.file : weights.dir;
     const { tokenizer, defaults } = await readModelFiles(weights);
-    const prompt = new ChatPrompt(tokenizer.chatTemplate, { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken, addBos: tokenizer.addBosToken });
     if (signal?.aborted) throw aborted();
+    // Loads the tokenizer again on a worker thread and probes the chat template there.
+    const prompts = await PromptPreparer.start(tokenizer.origin);
+    try {
+      await this.loadEngine(weights, modelDir, tokenizer, defaults, prompts, options);
+    } catch (e) {
+      await prompts.close();
+      throw e;
+    }
+  }
 
+  private async loadEngine(
+    weights: ResolvedWeights,
+    modelDir: string,
+    tokenizer: ModelTokenizer,
+    defaults: SamplingDefaults,
+    prompts: PromptPreparer,
+    { signal, onProgress }: LoadWeightsOptions,
+  ): Promise<void> {
+    const aborted = () => new InferenceError('cancelled', 'loadWeights aborted', { provider: PROVIDER });
+    if (signal?.aborted) throw aborted();
     const binding = await this.ensureBinding();
     const previous = this.model;
     this.model = null;
-    if (previous !== null) await previous.engine.close().catch(() => undefined);
+    if (previous !== null) await closeModel(previous).catch(() => undefined);
 
     const totalBytes = weightBytes(weights);
     // Engine progress arrives through a thread-safe function, so a report can land after load()
@@ -207,7 +235,7 @@ export class CudaRunner implements ModelRunner {
     }
     report(totalBytes);
     const stops = new Set<number>([...info.eosTokenIds, ...tokenizer.stopTokenIds]);
-    this.model = { engine, info, modelDir, tokenizer, prompt, defaults, stopTokenIds: Int32Array.from(stops) };
+    this.model = { engine, info, modelDir, tokenizer, prompts, defaults, stopTokenIds: Int32Array.from(stops) };
   }
 
   private async ensureBinding(): Promise<AddonModule> {
@@ -284,12 +312,35 @@ export class CudaRunner implements ModelRunner {
       // The engine's seed is unsigned; a negative one would wrap silently.
       throw new InferenceError('bad_request', `${LABEL}: sampling.seed must be >= 0`, { details: { param: 'sampling.seed' }, requestId, provider: PROVIDER });
     }
-    const text = model.prompt.render(batch.messages);
-    const promptIds = model.tokenizer.encode(text, false);
+    const messages = chatMessages(batch.messages, requestId);
+    const limit = model.info.maxSeqLen;
+    // Issue #11 item 7: tokenizing (and rendering) takes time that grows with the prompt. First a
+    // check that costs nothing: a prompt of B bytes is at least B / bytesPerToken tokens.
+    const bytesPerToken = model.prompts.promptBytesPerToken ?? FALLBACK_BYTES_PER_TOKEN;
+    let textBytes = 0;
+    for (const m of messages) textBytes += Buffer.byteLength(m.content, 'utf8');
+    const atLeast = Math.floor(textBytes / bytesPerToken);
+    if (atLeast + (s.maxTokens ?? 1) > limit) {
+      throw new InferenceError(
+        'context_length_exceeded',
+        `the prompt (${textBytes} bytes of text, so at least ${atLeast} tokens) + maxTokens (${s.maxTokens ?? 1}) exceeds the context of ${limit} tokens`,
+        { details: { maxContextTokens: limit, requestedTokens: atLeast + (s.maxTokens ?? 1) }, requestId, provider: PROVIDER },
+      );
+    }
+    // Then the template and the tokenizer, on a worker thread.
+    const promptIds = await model.prompts.prepare(messages, {
+      maxPromptBytes: limit * bytesPerToken,
+      maxContextTokens: limit,
+      requestId,
+      signal: options.signal,
+    });
+    if (this.closed) throw closedError(requestId);
+    if (this.model !== model) {
+      throw new InferenceError('cancelled', 'the model was replaced (loadWeights) while the prompt was prepared', { requestId, provider: PROVIDER });
+    }
     if (promptIds.length === 0) {
       throw new InferenceError('bad_request', 'the prompt encodes to no tokens', { details: { param: 'messages' }, requestId });
     }
-    const limit = model.info.maxSeqLen;
     const maxTokens = s.maxTokens ?? limit - promptIds.length;
     if (maxTokens < 1 || promptIds.length + maxTokens > limit) {
       throw new InferenceError(
@@ -300,7 +351,7 @@ export class CudaRunner implements ModelRunner {
     }
     const temperature = s.temperature ?? model.defaults.temperature;
     const request: AddonSubmitRequest = {
-      tokens: Int32Array.from(promptIds),
+      tokens: promptIds,
       temperature,
       topK: s.topK ?? model.defaults.topK,
       topP: s.topP ?? model.defaults.topP,
@@ -441,7 +492,7 @@ export class CudaRunner implements ModelRunner {
     return this.serialize(async () => {
       const model = this.model;
       this.model = null;
-      if (model !== null) await model.engine.close();
+      if (model !== null) await closeModel(model);
     });
   }
 

@@ -35,13 +35,14 @@ export default function setup(): void {
 }
 
 /**
- * Tests import the sources, but an engine in a child process runs `dist/engine-child.js`, and the
- * host-process tests import `dist/index.js`: rebuild them when any source is newer.
+ * Tests import the sources, but an engine in a child process runs `dist/engine-child.js`, prompt
+ * workers run `dist/prompt-worker.js`, and the host-process tests import `dist/index.js`: rebuild
+ * them when any source is newer.
  */
 function buildDistIfStale(): void {
   const newest = (dir: string): number =>
     Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  const built = ['index.js', 'engine-child.js'].map((f) => join(PACKAGE_DIR, 'dist', f));
+  const built = ['index.js', 'engine-child.js', 'prompt-worker.js'].map((f) => join(PACKAGE_DIR, 'dist', f));
   const oldest = Math.min(...built.map((f) => (existsSync(f) ? statSync(f).mtimeMs : 0)));
   if (oldest >= newest(join(PACKAGE_DIR, 'src'))) return;
   execFileSync(process.execPath, [join(PACKAGE_DIR, 'node_modules', 'tsup', 'dist', 'cli-default.js')], { cwd: PACKAGE_DIR, stdio: ['ignore', 'ignore', 'inherit'] });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { InferenceError, messageText, type Message } from '@inferkit/inference-core';
 import { Template } from '@huggingface/jinja';
 
@@ -18,24 +19,63 @@ export interface ChatTemplateContext {
   addBos: boolean;
 }
 
-interface TemplateMessage {
+/**
+ * A message as templates see it (Hugging Face field names), text only. `prefix` marks a final
+ * assistant message to continue rather than answer (`Message.prefix`).
+ */
+export interface ChatMessage {
   role: string;
   content: string;
   name?: string;
   tool_call_id?: string;
   tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  prefix?: boolean;
 }
 
-/** Renders a conversation with the model's chat template (or the plain one) into prompt text. */
+/**
+ * The conversation of a batch in template form, checked: text content only (`messageText` refuses
+ * image parts with `bad_request` naming the message).
+ */
+export function chatMessages(messages: Message[], requestId?: string): ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw new InferenceError('bad_request', 'messages must be a non-empty array', { details: { param: 'messages' } });
+  }
+  return messages.map((m, i) => {
+    if (m === null || typeof m !== 'object' || !['system', 'user', 'assistant', 'tool'].includes(m.role)) {
+      throw new InferenceError('bad_request', `messages[${i}].role must be system, user, assistant or tool`, { details: { param: `messages[${i}].role` } });
+    }
+    const out: ChatMessage = { role: m.role, content: messageText(m.content, `messages[${i}].content`, requestId) };
+    if (m.name !== undefined) out.name = m.name;
+    if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
+    if (m.toolCalls !== undefined) {
+      out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+    }
+    if (m.prefix === true) out.prefix = true;
+    return out;
+  });
+}
+
+/**
+ * Renders a conversation with the model's chat template (or the plain one) into prompt text.
+ *
+ * A conversation whose last message is an assistant message with `prefix: true` is continued:
+ * the template renders that message as it renders any assistant turn, and the text is cut where
+ * the message's content ends, so the turn stays open (no end-of-turn token after it). The cut is
+ * found with a marker appended to the content (random per instance, so no message can forge
+ * it): it works with any template that renders the content verbatim up to its end, including
+ * templates that `trim` it (the marker keeps trailing whitespace of the content in place).
+ */
 export class ChatPrompt {
   private readonly template: Template;
   private readonly context: ChatTemplateContext;
+  private readonly marker: string;
   /** Whether the model's own template is used (its text already contains BOS where wanted). */
   readonly modelTemplate: boolean;
 
   constructor(source: string | undefined, context: ChatTemplateContext) {
     this.modelTemplate = source !== undefined;
     this.context = context;
+    this.marker = `InferkitContinuation${randomBytes(12).toString('hex')}`;
     try {
       this.template = new Template(source ?? PLAIN_CHAT_TEMPLATE);
     } catch (e) {
@@ -43,26 +83,47 @@ export class ChatPrompt {
     }
   }
 
-  render(messages: Message[]): string {
-    if (!Array.isArray(messages) || messages.length === 0) {
-      throw new InferenceError('bad_request', 'messages must be a non-empty array', { details: { param: 'messages' } });
+  /**
+   * The prompt text for `messages`: ending in the generation prompt (the assistant's turn
+   * opened), or, when the last message has `prefix`, in that message's content, turn left open.
+   */
+  render(messages: ChatMessage[]): string {
+    const last = messages[messages.length - 1];
+    if (last?.prefix !== true) return this.apply(messages, true);
+    return this.openTurn(messages, last.content);
+  }
+
+  /**
+   * The prompt text a continuation by token ids goes after: what the conversation before the
+   * prefix message renders to with the generation prompt, i.e. exactly the prompt of the run
+   * whose tokens are being continued. (With no earlier message, the prefix message's own turn
+   * header, cut as in `render`.)
+   */
+  renderOpenTurn(messages: ChatMessage[]): string {
+    const history = messages.slice(0, -1);
+    if (history.length > 0) return this.apply(history, true);
+    return this.openTurn(messages, '');
+  }
+
+  private openTurn(messages: ChatMessage[], content: string): string {
+    const i = messages.length - 1;
+    const last = messages[i]!;
+    const text = this.apply([...messages.slice(0, i), { ...last, content: content + this.marker }], false);
+    const at = text.lastIndexOf(this.marker);
+    if (at < 0) {
+      throw new InferenceError('bad_request', `the chat template does not render messages[${i}]'s content as given, so it cannot be continued`, {
+        details: { param: `messages[${i}].prefix` },
+      });
     }
-    const items: TemplateMessage[] = messages.map((m, i) => {
-      if (m === null || typeof m !== 'object' || !['system', 'user', 'assistant', 'tool'].includes(m.role)) {
-        throw new InferenceError('bad_request', `messages[${i}].role must be system, user, assistant or tool`, { details: { param: `messages[${i}].role` } });
-      }
-      const out: TemplateMessage = { role: m.role, content: messageText(m.content, `messages[${i}].content`) };
-      if (m.name !== undefined) out.name = m.name;
-      if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
-      if (m.toolCalls !== undefined) {
-        out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
-      }
-      return out;
-    });
+    return text.slice(0, at);
+  }
+
+  private apply(messages: ChatMessage[], addGenerationPrompt: boolean): string {
+    const items = messages.map(({ prefix: _prefix, ...m }) => m);
     try {
       return this.template.render({
         messages: items,
-        add_generation_prompt: true,
+        add_generation_prompt: addGenerationPrompt,
         bos_token: this.context.bosToken ?? '',
         eos_token: this.context.eosToken ?? '',
         add_bos: this.context.addBos,

@@ -4,6 +4,7 @@ import { InferenceError } from '@inferkit/inference-core';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readGgufMetadata, type GgufMetadata } from '../weights/gguf-metadata.js';
 import { ggufTokenizerSpec } from './gguf-tokenizer-json.js';
+import { promptBytesPerToken } from './prompt-bytes-per-token.js';
 
 /** `tokenizer_config.json` fields we read; special tokens may be strings or AddedToken objects. */
 interface TokenizerConfig {
@@ -35,8 +36,14 @@ async function readJson(path: string, required: boolean): Promise<unknown> {
   }
 }
 
+/** Where a tokenizer was read from: enough for another thread to read the same one (`fromOrigin`). */
+export type TokenizerOrigin = { kind: 'directory'; dir: string } | { kind: 'gguf'; file: string };
+
 /** What a `ModelTokenizer` is made of, whichever files it came from. */
 interface ModelTokenizerParts {
+  origin: TokenizerOrigin;
+  /** The tokenizer.json document the tokenizer was built from (read, not kept). */
+  json: unknown;
   bosToken: string | undefined;
   eosToken: string | undefined;
   addBosToken: boolean;
@@ -63,6 +70,13 @@ export class ModelTokenizer {
   readonly chatTemplate: string | undefined;
   /** Token ids that end generation: EOS and, for GGUF files, llama.cpp's end-of-generation set. */
   readonly stopTokenIds: readonly number[];
+  /** Where it was read from. */
+  readonly origin: TokenizerOrigin;
+  /**
+   * Most prompt bytes one token can stand for (a prompt of B bytes is at least B / this many
+   * tokens), or `undefined` when the tokenizer can shrink text without bound (`promptBytesPerToken`).
+   */
+  readonly promptBytesPerToken: number | undefined;
 
   private readonly tokenizer: Tokenizer;
 
@@ -76,6 +90,13 @@ export class ModelTokenizer {
     const stops = new Set(parts.stopTokenIds);
     if (this.eosTokenId !== undefined) stops.add(this.eosTokenId);
     this.stopTokenIds = [...stops].sort((a, b) => a - b);
+    this.origin = parts.origin;
+    this.promptBytesPerToken = promptBytesPerToken(parts.json);
+  }
+
+  /** Reads the tokenizer again from where `origin` says another one came from. */
+  static fromOrigin(origin: TokenizerOrigin): Promise<ModelTokenizer> {
+    return origin.kind === 'directory' ? ModelTokenizer.fromDirectory(origin.dir) : ModelTokenizer.fromGguf(origin.file);
   }
 
   /** Reads the tokenizer files of a Hugging Face model directory. */
@@ -103,6 +124,8 @@ export class ModelTokenizer {
       throw new InferenceError('bad_request', `${join(dir, 'tokenizer.json')} cannot be used: ${(e as Error).message}`, { cause: e });
     }
     return new ModelTokenizer(tokenizer, {
+      origin: { kind: 'directory', dir },
+      json,
       bosToken: tokenContent(config.bos_token),
       eosToken: tokenContent(config.eos_token),
       addBosToken: config.add_bos_token === true,
@@ -123,6 +146,8 @@ export class ModelTokenizer {
     }
     if (spec.pairRanks !== undefined) setPairRanks(tokenizer, spec.pairRanks);
     return new ModelTokenizer(tokenizer, {
+      origin: { kind: 'gguf', file: meta.file },
+      json: spec.json,
       bosToken: spec.bosToken,
       eosToken: spec.eosToken,
       addBosToken: spec.addBos,
