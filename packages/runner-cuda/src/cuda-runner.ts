@@ -6,7 +6,6 @@ import {
   isInferenceErrorKind,
   rebuildCauseApplies,
   RunHandle,
-  StopSequenceMatcher,
   validateBatch,
   type RunHandleController,
   type ExecuteBatch,
@@ -30,7 +29,7 @@ import { EngineProcess } from './host/engine-process.js';
 import { PromptPreparer } from './prompt/prompt-preparer.js';
 import { deviceName, pinnedVisibleDevices, resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
 import { ggufSamplingDefaults, readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
-import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
+import { ChunkAssembler } from './stream/chunk-assembler.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
 
 import { readGgufMetadata } from './weights/gguf-metadata.js';
@@ -38,9 +37,13 @@ import { resolveWeightSource, type ResolvedWeights } from './weights/resolve-wei
 
 const PROVIDER = 'cuda';
 const LABEL = 'CudaRunner';
-// Tools, response formats and penalties are not implemented by the engine: not declared, so
-// validateBatch refuses them with bad_request.
-const CAPABILITIES: RunnerCapabilities = Object.freeze({});
+// Continuation of a final assistant prefix message, exact by token ids. Tools, response formats
+// and penalties are not implemented by the engine: not declared, so validateBatch refuses them
+// with bad_request.
+const CAPABILITIES: RunnerCapabilities = Object.freeze({ continuation: true, tokenIds: true });
+// Prompt tokens the detokenizer of a continuation starts from, so that its first token decodes as
+// it did in the run being continued (SentencePiece drops the leading space of a first token).
+const CONTINUATION_CONTEXT_TOKENS = 6;
 // For tokenizers that can shrink text without bound (no promptBytesPerToken), the cheap length
 // check still refuses prompts of more than this many bytes per context position.
 const FALLBACK_BYTES_PER_TOKEN = 64;
@@ -313,13 +316,27 @@ export class CudaRunner implements ModelRunner {
       throw new InferenceError('bad_request', `${LABEL}: sampling.seed must be >= 0`, { details: { param: 'sampling.seed' }, requestId, provider: PROVIDER });
     }
     const messages = chatMessages(batch.messages, requestId);
+    const continuing = messages[messages.length - 1]!.prefix === true;
+    const continuationIds = batch.continuationTokenIds;
+    if (continuationIds !== undefined) {
+      const bad = continuationIds.findIndex((t) => t >= model.info.vocabSize);
+      if (bad >= 0) {
+        throw new InferenceError('bad_request', `${LABEL}: continuationTokenIds[${bad}] is not a token id of this model (vocabulary of ${model.info.vocabSize})`, {
+          details: { param: 'continuationTokenIds' },
+          requestId,
+          provider: PROVIDER,
+        });
+      }
+    }
     const limit = model.info.maxSeqLen;
     // Issue #11 item 7: tokenizing (and rendering) takes time that grows with the prompt. First a
-    // check that costs nothing: a prompt of B bytes is at least B / bytesPerToken tokens.
+    // check that costs nothing: a prompt of B bytes is at least B / bytesPerToken tokens. (The
+    // text of a message continued by token ids is not tokenized: its ids count instead.)
     const bytesPerToken = model.prompts.promptBytesPerToken ?? FALLBACK_BYTES_PER_TOKEN;
+    const fixedTokens = continuationIds?.length ?? 0;
     let textBytes = 0;
-    for (const m of messages) textBytes += Buffer.byteLength(m.content, 'utf8');
-    const atLeast = Math.floor(textBytes / bytesPerToken);
+    for (let i = 0; i < messages.length - (continuationIds !== undefined ? 1 : 0); i++) textBytes += Buffer.byteLength(messages[i]!.content, 'utf8');
+    const atLeast = Math.floor(textBytes / bytesPerToken) + fixedTokens;
     if (atLeast + (s.maxTokens ?? 1) > limit) {
       throw new InferenceError(
         'context_length_exceeded',
@@ -329,7 +346,8 @@ export class CudaRunner implements ModelRunner {
     }
     // Then the template and the tokenizer, on a worker thread.
     const promptIds = await model.prompts.prepare(messages, {
-      maxPromptBytes: limit * bytesPerToken,
+      ...(continuationIds !== undefined ? { continuationTokenIds: continuationIds } : {}),
+      maxPromptBytes: (limit - fixedTokens) * bytesPerToken,
       maxContextTokens: limit,
       requestId,
       signal: options.signal,
@@ -372,24 +390,25 @@ export class CudaRunner implements ModelRunner {
     }
     const stopEngine = () => engine.cancel(id);
     const { handle, controller } = RunHandle.pushable(stopEngine, { signal: options.signal, requestId });
-    deliver = this.chunkPusher(model, requestId, controller, promptIds.length, s.stop ?? [], stopEngine);
+    const context = continuing ? Array.from(promptIds.subarray(Math.max(0, promptIds.length - CONTINUATION_CONTEXT_TOKENS))) : [];
+    deliver = this.chunkPusher(model, requestId, controller, promptIds.length, new ChunkAssembler(model.tokenizer, s.stop ?? [], context), stopEngine);
     return handle;
   }
 
   /**
-   * Turns the engine's token events into chunks on `controller`. Pushes ignore backpressure on
-   * purpose: the engine cannot pause one request, and chunks are small and bounded by maxTokens.
+   * Turns the engine's token events into chunks on `controller`, each with the `tokenIds` of the
+   * tokens whose text it holds (`ChunkAssembler`; an end-of-sequence token holds no text and is
+   * in no chunk, though usage counts it). Pushes ignore backpressure on purpose: the engine
+   * cannot pause one request, and chunks are small and bounded by maxTokens.
    */
   private chunkPusher(
     model: LoadedModel,
     requestId: string,
     controller: RunHandleController,
     promptTokens: number,
-    stops: string[],
+    assembler: ChunkAssembler,
     stopEngine: () => void,
   ): (ev: AddonTokenEvent) => void {
-    const detok = new IncrementalDetokenizer(model.tokenizer);
-    const matcher = new StopSequenceMatcher(stops);
     const stopIds = new Set(model.stopTokenIds);
     let generated = 0;
     let done = false;
@@ -422,26 +441,32 @@ export class CudaRunner implements ModelRunner {
       for (let i = 0; i < tokens.length; i++) {
         generated++;
         if (i >= textEnd) continue;
-        const out = matcher.push(detok.push([tokens[i]!]));
+        const out = assembler.push(tokens[i]!);
         if (out.stopped) {
           done = true;
           stopEngine();
-          controller.push({ requestId, textDelta: out.text, finishReason: 'stop', rawFinishReason: 'stop_string', usage: { inputTokens: promptTokens, outputTokens: generated } });
+          controller.push({
+            requestId,
+            textDelta: out.text,
+            tokenIds: out.ids,
+            finishReason: 'stop',
+            rawFinishReason: 'stop_string',
+            usage: { inputTokens: promptTokens, outputTokens: generated },
+          });
           controller.end();
           return;
         }
-        if (out.text !== '') controller.push({ requestId, textDelta: out.text });
+        if (out.ids.length > 0) controller.push({ requestId, textDelta: out.text, tokenIds: out.ids });
       }
       if (ev.finishReason !== undefined) {
-        const out = matcher.push(detok.flush());
-        const stopped = out.stopped;
-        const textDelta = stopped ? out.text : out.text + matcher.flush();
+        const out = assembler.finish();
         done = true;
         controller.push({
           requestId,
-          textDelta,
-          finishReason: stopped || ev.finishReason !== 'length' ? 'stop' : 'length',
-          rawFinishReason: stopped ? 'stop_string' : ev.finishReason,
+          textDelta: out.text,
+          tokenIds: out.ids,
+          finishReason: out.stopped || ev.finishReason !== 'length' ? 'stop' : 'length',
+          rawFinishReason: out.stopped ? 'stop_string' : ev.finishReason,
           usage: { inputTokens: promptTokens, outputTokens: generated },
         });
         controller.end();

@@ -20,11 +20,15 @@ export class IncrementalDetokenizer {
   private prefixOffset: number;
   private readOffset: number;
 
-  constructor(decoder: TokenDecoder) {
+  /**
+   * @param context ids that come before the first pushed one and are never emitted: the first
+   *   pushed token then decodes as it does after them, not as the start of a sequence.
+   */
+  constructor(decoder: TokenDecoder, context: readonly number[] = []) {
     this.decoder = decoder;
-    this.ids = [];
+    this.ids = [...context];
     this.prefixOffset = 0;
-    this.readOffset = 0;
+    this.readOffset = context.length;
   }
 
   /** Adds tokens; returns the text that became complete (possibly `''`). */
