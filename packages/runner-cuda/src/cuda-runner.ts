@@ -72,6 +72,32 @@ function closedError(requestId?: string): InferenceError {
   return new InferenceError('cancelled', 'the CudaRunner was closed', { details: { reason: 'close' }, provider: PROVIDER, ...(requestId !== undefined ? { requestId } : {}) });
 }
 
+/**
+ * Issue #11 item 15: NaN weights used to give empty output and no error. One forward of one
+ * token at load finds a NaN or infinity in any weight every token passes through (norms,
+ * attention, MLP, a whole lm_head row); a NaN elsewhere (one embedding row) is caught by the
+ * engine, which fails a request whose logits are not finite with `internal`.
+ */
+async function refuseNonFiniteWeights(engine: EngineHandle): Promise<void> {
+  let logits: Float32Array;
+  try {
+    logits = await engine.logits(Int32Array.of(engine.info.bosTokenId ?? 0));
+  } catch (e) {
+    await engine.close().catch(() => undefined);
+    throw fromAddonError(e);
+  }
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (Number.isNaN(v) || v === Infinity) {
+      await engine.close().catch(() => undefined);
+      throw new InferenceError('bad_request', `the weights produce non-finite logits (${String(v)} for token ${i}): the checkpoint holds NaN or infinite values`, {
+        details: { param: 'source' },
+        provider: PROVIDER,
+      });
+    }
+  }
+}
+
 /** Ends everything a loaded model holds: open requests fail with `cancelled`. */
 async function closeModel(model: LoadedModel): Promise<void> {
   await Promise.all([model.prompts.close(), model.engine.close()]);
@@ -236,6 +262,7 @@ export class CudaRunner implements ModelRunner {
       await engine.close().catch(() => undefined);
       throw aborted();
     }
+    await refuseNonFiniteWeights(engine);
     report(totalBytes);
     const stops = new Set<number>([...info.eosTokenIds, ...tokenizer.stopTokenIds]);
     this.model = { engine, info, modelDir, tokenizer, prompts, defaults, stopTokenIds: Int32Array.from(stops) };

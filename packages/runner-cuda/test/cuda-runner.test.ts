@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync, truncateSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InferenceError, type TokenChunk, type WeightLoadProgress } from '@inferkit/inference-core';
@@ -323,6 +323,59 @@ describe('malformed weights', () => {
     );
     expect(err.kind).toBe('bad_request');
     expect(err.message).toContain('model.norm.weight');
+  });
+});
+
+/** Sets element `index` of tensor `name` (F32) in a safetensors file to `value`. */
+function setF32(file: string, name: string, index: number, value: number): void {
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const t = header[name]!;
+  expect(t.dtype).toBe('F32');
+  buf.writeFloatLE(value, 8 + n + t.data_offsets[0] + 4 * index);
+  writeFileSync(file, buf);
+}
+
+describe('issue #11 item 15: NaN weights are an error, not empty output', () => {
+  test('a NaN in a weight every token passes through fails loadWeights with bad_request', async () => {
+    for (const [tensor, value] of [['model.norm.weight', Number.NaN], ['model.layers.0.mlp.down_proj.weight', Number.POSITIVE_INFINITY]] as const) {
+      const dir = editedCopy('llama-gqa', (d) => setF32(join(d, 'model.safetensors'), tensor, 5, value));
+      temps.push(dir);
+      for (const engineProcess of ['in-process', 'child'] as const) {
+        const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS, engineProcess });
+        try {
+          const err = await errorOf(runner.loadWeights({ kind: 'local_path', path: dir }));
+          expect(err.kind).toBe('bad_request');
+          expect(err.message).toMatch(/non-finite logits/);
+          expect(err.message).not.toContain(dir);
+          expect(runner.modelInfo).toBeUndefined();
+        } finally {
+          await runner.close();
+        }
+      }
+    }
+  });
+
+  test('a NaN in one embedding row fails the request that uses that token with internal; others are served', async () => {
+    const probe = await loadedRunner('llama-gqa');
+    const q = probe._tokenizer!.encode('Q', false);
+    const hidden = probe.modelInfo!.hiddenSize;
+    await probe.close();
+    expect(q).toHaveLength(1);
+    const dir = editedCopy('llama-gqa', (d) => setF32(join(d, 'model.safetensors'), 'model.embed_tokens.weight', q[0]! * hidden + 3, Number.NaN));
+    temps.push(dir);
+    const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
+    await runner.loadWeights({ kind: 'local_path', path: dir });
+    try {
+      const err = await errorOf((await runner.execute(userBatch('Q', { maxTokens: 8, temperature: 0 }))).collect());
+      expect(err.kind).toBe('internal');
+      expect(err.message).toMatch(/non-finite logits/);
+      const ok = await (await runner.execute(userBatch('hello', { maxTokens: 4 }))).collect();
+      expect(ok.usage!.outputTokens).toBeGreaterThan(0);
+    } finally {
+      await runner.close();
+    }
   });
 });
 

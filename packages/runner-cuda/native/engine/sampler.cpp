@@ -11,7 +11,6 @@ int32_t argmax(const float* logits, int n) {
   int32_t best = 0;
   float best_v = -INFINITY;
   for (int i = 0; i < n; ++i) {
-    // A NaN never wins; a row of NaNs returns 0.
     if (logits[i] > best_v) {
       best_v = logits[i];
       best = i;
@@ -20,10 +19,19 @@ int32_t argmax(const float* logits, int n) {
   return best;
 }
 
+bool non_finite(const float* logits, int n) {
+  for (int i = 0; i < n; ++i) {
+    // -infinity is a masked token, not a broken one.
+    if (std::isnan(logits[i]) || logits[i] == INFINITY) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int32_t sample_token(const float* logits, int vocab, const SamplingParams& params,
                      uint64_t step, SamplerScratch* s) {
+  if (non_finite(logits, vocab)) return kNonFiniteLogits;
   if (!(params.temperature > 0.0f) || vocab <= 1) return argmax(logits, vocab);
   const float inv_t = 1.0f / params.temperature;
   const bool use_k = params.top_k > 0 && params.top_k < vocab;

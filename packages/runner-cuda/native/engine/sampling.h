@@ -44,6 +44,12 @@ IK_HOST_DEVICE inline float rng_uniform(uint64_t seed, uint64_t step) {
 //   keep the shortest prefix whose cumulative probability reaches top_p; with neither active,
 //   the candidates are the whole vocabulary in id order. Draw u = rng_uniform(seed, step) and
 //   return the first candidate whose cumulative (renormalised) probability exceeds u.
+//
+// A row holding a NaN or +infinity is not sampled: the forward pass is broken (NaN weights, an
+// overflow), and any token picked from it would be noise (an all-NaN row used to give token 0,
+// often an end token: empty output and no error). Every sampler returns kNonFiniteLogits for it
+// and the engine fails the sequence with an internal error.
+constexpr int32_t kNonFiniteLogits = -1;
 struct SamplerScratch {
   std::vector<int32_t> ids;
   std::vector<float> probs;

@@ -267,6 +267,15 @@ void Engine::Impl::run_scheduler() {
     for (size_t i = 0; i < owners.size(); ++i) {
       Sequence* s = owners[i];
       const int32_t tok = sampled[i];
+      if (tok == kNonFiniteLogits) {
+        finish(s, FinishReason::kError,
+               Status::Internal("the model produced non-finite logits (NaN or infinity) at output token " +
+                                std::to_string(s->generated + 1) +
+                                ": the weights or the computation are broken"),
+               {}, &events);
+        done.insert(s);
+        continue;
+      }
       s->last_token = tok;
       s->generated += 1;
       const auto& stops = s->request.stop_token_ids;

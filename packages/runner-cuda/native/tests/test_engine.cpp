@@ -1,6 +1,7 @@
 // The engine's scheduler: generation against the reference, continuous batching, sampling
 // controls, cancellation, validation, poisoning and rebuild, close.
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -387,6 +388,31 @@ TEST(long_prompt_chunked_prefill) {
   CHECK_EQ(c.tokens[0], best);
   CHECK(e.stats().steps >= 3);  // 1100 tokens in 512-token chunks
   e.close();
+  tiny::remove_tree(dir);
+}
+
+// Issue #11 item 15: a NaN weight made every logit NaN; the sampler picked token 0 (an end token
+// in many vocabularies) and the request ended normally with empty output.
+TEST(non_finite_logits_fail_the_request) {
+  tiny::Model nan_model = fixture().model;
+  nan_model.values["model.norm.weight"][3] = std::nan("");
+  const std::string dir = tiny::make_temp_dir("engine-nan");
+  CHECK(tiny::write_model(nan_model, dir));
+  Engine e;
+  CHECK_OK(e.load(dir, small_options()));
+  for (float temperature : {0.0f, 1.0f}) {
+    GenerateRequest r = greedy({1, 40, 41}, 8);
+    r.sampling.temperature = temperature;
+    Collector c;
+    uint64_t id;
+    CHECK_OK(e.submit(r, c.callback(), &id));
+    c.wait();
+    CHECK(c.finish == FinishReason::kError);
+    CHECK_ERR(c.error, StatusCode::kInternal, "non-finite logits");
+    CHECK(c.tokens.empty());
+  }
+  // Not a sticky failure: the engine is not poisoned, and its other work goes on.
+  CHECK(!e.stats().poisoned);
   tiny::remove_tree(dir);
 }
 

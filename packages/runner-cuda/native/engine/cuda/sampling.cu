@@ -193,12 +193,19 @@ sample_kernel(const float* __restrict__ logits, int vocab, const SamplingParams*
   const SamplingParams p = params[blockIdx.x];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-  // Argmax, lowest id on ties; NaN never wins; an all-NaN row gives 0 (as the CPU sampler).
+  // Argmax, lowest id on ties. A NaN or +infinity anywhere in the row: kNonFiniteLogits (as the
+  // CPU sampler), decided by every thread together.
   float best = -INFINITY;
   int best_i = vocab;
+  int bad = 0;
   for (int i = tid; i < vocab; i += blockDim.x) {
     const float v = row[i];
+    bad |= isnan(v) || v == INFINITY;
     if (v > best) { best = v; best_i = i; }
+  }
+  if (__syncthreads_or(bad)) {
+    if (tid == 0) tokens[blockIdx.x] = kNonFiniteLogits;
+    return;
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
