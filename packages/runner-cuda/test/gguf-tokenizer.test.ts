@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ChatPrompt, PLAIN_CHAT_TEMPLATE } from '../src/chat/chat-prompt.js';
 import { ModelTokenizer } from '../src/tokenizer/model-tokenizer.js';
+import { readGgufMetadata } from '../src/weights/gguf-metadata.js';
 import { errorOf } from './helpers/error-of.js';
 import { ggufFile, kv, type KvValue } from './helpers/gguf-bytes.js';
 import { INFERKIT_TINY_DIR, INFERKIT_TINY_GGUF, tokenizerGguf } from './helpers/paths.js';
@@ -131,6 +132,14 @@ describe('ModelTokenizer.fromGguf', () => {
       expect(err.message, label).toMatch(message);
       expect(err.message, label).not.toContain(dir);
     }
+  });
+
+  test('its origin names the file, so a prompt worker thread reads the same tokenizer', async () => {
+    const t = await ModelTokenizer.fromGguf(await readGgufMetadata(tokenizerGguf('spm')));
+    expect(t.origin).toEqual({ kind: 'gguf', file: tokenizerGguf('spm') });
+    const again = await ModelTokenizer.fromOrigin(t.origin);
+    const text = TOKENIZER_TEXTS.map(([, x]) => x).join('\n');
+    expect(again.encode(text, false)).toEqual(t.encode(text, false));
   });
 
   test('add_bos_token / add_eos_token decide what encode adds with special tokens', async () => {

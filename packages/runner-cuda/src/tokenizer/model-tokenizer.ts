@@ -142,11 +142,11 @@ export class ModelTokenizer {
     try {
       tokenizer = new Tokenizer(spec.json, spec.config);
     } catch (e) {
-      throw new InferenceError('bad_request', `${basename(meta.file)}: the GGUF vocabulary cannot be used: ${(e as Error).message}`, { cause: e, details: { param: 'source.path' } });
+      throw new InferenceError('bad_request', `${meta.file}: the GGUF vocabulary cannot be used: ${(e as Error).message}`, { cause: e, details: { param: 'source.path' } });
     }
     if (spec.pairRanks !== undefined) setPairRanks(tokenizer, spec.pairRanks);
     return new ModelTokenizer(tokenizer, {
-      origin: { kind: 'gguf', file: meta.file },
+      origin: { kind: 'gguf', file: meta.path },
       json: spec.json,
       bosToken: spec.bosToken,
       eosToken: spec.eosToken,

@@ -66,14 +66,17 @@ const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
  * the engine reads those.
  */
 export class GgufMetadata {
+  /** The path the file was read from. */
+  readonly path: string;
   /** The file's base name, used in error messages (never the full path). */
   readonly file: string;
   readonly version: number;
   readonly tensorCount: bigint;
   readonly entries: ReadonlyMap<string, GgufValue>;
 
-  constructor(file: string, version: number, tensorCount: bigint, entries: ReadonlyMap<string, GgufValue>) {
-    this.file = file;
+  constructor(path: string, version: number, tensorCount: bigint, entries: ReadonlyMap<string, GgufValue>) {
+    this.path = path;
+    this.file = basename(path);
     this.version = version;
     this.tensorCount = tensorCount;
     this.entries = entries;
@@ -327,7 +330,7 @@ export async function readGgufMetadata(path: string, limits: GgufLimits = DEFAUL
       if (r.pos > limits.maxMetadataBytes) throw bad(`ends past ${limits.maxMetadataBytes} bytes of metadata`);
       entries.set(key, value);
     }
-    return new GgufMetadata(file, version, tensorCount, entries);
+    return new GgufMetadata(path, version, tensorCount, entries);
   } finally {
     await fh.close();
   }
