@@ -50,27 +50,21 @@ const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 
 /**
- * Whether JSON text nests objects/arrays deeper than `max`. One pass over the bytes, no
- * allocation; string contents are skipped with a native `indexOf` (a delta frame is mostly one
- * string), so the cost is a small fraction of `JSON.parse`'s. Invalid JSON is left for
- * `JSON.parse` to report.
+ * Whether JSON text nests objects/arrays deeper than `max`. No allocation. Most frames hold a
+ * handful of brackets, which a few native `indexOf` calls count; only a body with more than `max`
+ * of them is walked byte by byte (string contents skipped: short ones stepped over, long ones
+ * jumped with `indexOf`). Invalid JSON is left for `JSON.parse` to report.
  */
 export function nestsDeeperThan(body: Uint8Array, max: number): boolean {
   const n = body.length;
   if (n <= 2 * max) return false; // every level takes an opening and a closing byte
+  if (occurrencesUpTo(body, OPEN_BRACE, max + 1) + occurrencesUpTo(body, OPEN_BRACKET, max + 1) <= max) return false;
   let depth = 0;
   for (let i = 0; i < n; i++) {
     const c = body[i]!;
     if (c === QUOTE) {
-      let j = i;
-      for (;;) {
-        j = body.indexOf(QUOTE, j + 1);
-        if (j === -1) return false;
-        let backslashes = 0;
-        while (body[j - 1 - backslashes] === BACKSLASH) backslashes++;
-        if ((backslashes & 1) === 0) break; // not escaped: the string ends here
-      }
-      i = j;
+      i = stringEnd(body, i, n);
+      if (i === -1) return false;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > max) return true;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
@@ -78,6 +72,35 @@ export function nestsDeeperThan(body: Uint8Array, max: number): boolean {
     }
   }
   return false;
+}
+
+/** How many times `byte` occurs in `body`, counting no further than `limit`. */
+function occurrencesUpTo(body: Uint8Array, byte: number, limit: number): number {
+  let count = 0;
+  for (let at = body.indexOf(byte); at !== -1 && count < limit; at = body.indexOf(byte, at + 1)) count++;
+  return count;
+}
+
+/** Index of the quote closing the string opened at `start`, or -1 when it is not closed. */
+function stringEnd(body: Uint8Array, start: number, n: number): number {
+  // Keys and ids are short: stepping over them costs less than a native call.
+  let j = start + 1;
+  const stepped = Math.min(n, j + 32);
+  while (j < stepped) {
+    const d = body[j]!;
+    if (d === QUOTE) return j;
+    j += d === BACKSLASH ? 2 : 1;
+  }
+  // A long string (the text of a delta): jump from quote to quote.
+  for (;;) {
+    if (j >= n) return -1;
+    const q = body.indexOf(QUOTE, j);
+    if (q === -1) return -1;
+    let backslashes = 0;
+    while (body[q - 1 - backslashes] === BACKSLASH) backslashes++;
+    if ((backslashes & 1) === 0) return q; // not escaped: the string ends here
+    j = q + 1;
+  }
 }
 
 /**
