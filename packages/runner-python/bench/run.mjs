@@ -46,23 +46,34 @@ function batch(requestId, content) {
   return { requestId, model: 'bench', messages: [{ role: 'user', content }], sampling: {}, stream: true, estimatedTokens: 1 };
 }
 
-async function throughput(runner, streams, perStream, countOf) {
-  let best = null;
+/** One throughput run: all streams at once, tokens/s over the wall time. */
+async function throughputRun(runner, tag, streams, perStream, countOf) {
+  const start = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: streams }, async (_, i) => {
+      const handle = await runner.execute(batch(`t${tag}-${i}`, `fast ${perStream}`));
+      let n = 0;
+      for await (const chunk of handle) n += countOf(chunk);
+      return n;
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const tokens = counts.reduce((a, b) => a + b, 0);
+  if (tokens !== streams * perStream) throw new Error(`expected ${streams * perStream} tokens, got ${tokens}`);
+  return { streams, tokens, seconds, tokensPerSecond: tokens / seconds };
+}
+
+/**
+ * Best of RUNS per runner. With several runners (BENCH_BASELINE) their runs alternate, so that a
+ * change in the machine's load during the bench hits them alike.
+ */
+async function throughput(runners, streams, perStream, countOf) {
+  const best = runners.map(() => null);
   for (let run = 0; run < RUNS; run++) {
-    const start = performance.now();
-    const counts = await Promise.all(
-      Array.from({ length: streams }, async (_, i) => {
-        const handle = await runner.execute(batch(`t${run}-${i}`, `fast ${perStream}`));
-        let n = 0;
-        for await (const chunk of handle) n += countOf(chunk);
-        return n;
-      }),
-    );
-    const seconds = (performance.now() - start) / 1000;
-    const tokens = counts.reduce((a, b) => a + b, 0);
-    if (tokens !== streams * perStream) throw new Error(`expected ${streams * perStream} tokens, got ${tokens}`);
-    const rate = tokens / seconds;
-    if (best === null || rate > best.tokensPerSecond) best = { streams, tokens, seconds, tokensPerSecond: rate };
+    for (const [i, runner] of runners.entries()) {
+      const r = await throughputRun(runner, `${run}-${i}`, streams, perStream, countOf);
+      if (best[i] === null || r.tokensPerSecond > best[i].tokensPerSecond) best[i] = r;
+    }
   }
   return best;
 }
@@ -127,10 +138,10 @@ async function main() {
     bridges.push([label, runner]);
   }
   for (const [i, [streams, perStream]] of THROUGHPUT.entries()) {
-    for (const [label, runner] of bridges) {
-      const t = await throughput(runner, streams, perStream, countTok);
+    const t = await throughput(bridges.map(([, runner]) => runner), streams, perStream, countTok);
+    for (const [j, [label, runner]] of bridges.entries()) {
       const l = await latency(runner, ...LATENCY[i]);
-      rows.push({ path: label, ...t, latency: l, added: added(l, inprocLatency[i]) });
+      rows.push({ path: label, ...t[j], latency: l, added: added(l, inprocLatency[i]) });
     }
   }
   for (const [, runner] of bridges) await runner.close();
@@ -144,7 +155,7 @@ async function main() {
   });
   try {
     for (const [i, [streams, perStream]] of HTTP_THROUGHPUT.entries()) {
-      const t = await throughput(http, streams, perStream, countTok);
+      const [t] = await throughput([http], streams, perStream, countTok);
       const l = await latency(http, ...LATENCY[i]);
       rows.push({ path: 'http SSE (runner-remote)', ...t, latency: l, added: added(l, inprocLatency[i]) });
     }
