@@ -219,6 +219,7 @@ export class ResumingStream {
           continue;
         }
         this.resumes++;
+        failed.target.resumes++;
         router.emit({
           type: 'resumed',
           requestId,

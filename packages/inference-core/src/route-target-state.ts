@@ -15,6 +15,10 @@ export interface RouteTargetStats {
   served: number;
   /** Attempts that failed on it (before or after the first chunk). */
   failed: number;
+  /** Requests that left it for another target before their first chunk (`failover` events from it). */
+  failovers: number;
+  /** Streams that failed on it mid-answer and were continued on another target (`resumed` events from it). */
+  resumes: number;
   /** Its circuit breaker's state. */
   state: CircuitState;
 }
@@ -32,6 +36,8 @@ export class RouteTargetState {
   tokensInFlight: number;
   served: number;
   failed: number;
+  failovers: number;
+  resumes: number;
 
   constructor(
     init: { runner: ModelRunner; name: string; index: number; model: string | undefined; weight: number; maxConcurrent: number },
@@ -49,6 +55,8 @@ export class RouteTargetState {
     this.tokensInFlight = 0;
     this.served = 0;
     this.failed = 0;
+    this.failovers = 0;
+    this.resumes = 0;
     const name = init.name;
     this.breaker = new CircuitBreaker(breaker, {
       clock,
@@ -71,6 +79,14 @@ export class RouteTargetState {
   }
 
   stats(): RouteTargetStats {
-    return { name: this.name, inFlight: this.inFlight, served: this.served, failed: this.failed, state: this.breaker.state };
+    return {
+      name: this.name,
+      inFlight: this.inFlight,
+      served: this.served,
+      failed: this.failed,
+      failovers: this.failovers,
+      resumes: this.resumes,
+      state: this.breaker.state,
+    };
   }
 }

@@ -320,6 +320,45 @@ describe('route(): streams that survive a dying backend', () => {
   });
 });
 
+describe('route(): which target served a request (servedBy) and per-target counts', () => {
+  it('names the target that delivered the first chunk, after failovers; counts the failovers on the target left', async () => {
+    const router = route([{ runner: failing('rate_limited'), name: 'a' }, { runner: failing('server_error'), name: 'b' }, { runner: ok('from c'), name: 'c' }], { strategy: 'fallback' });
+    const handle = await router.execute(batch());
+    expect(router.servedBy(handle)).toEqual(['c']);
+    expect((await handle.collect()).text).toBe('from c');
+    expect(router.stats().map((s) => [s.name, s.failovers, s.resumes, s.served])).toEqual([['a', 1, 0, 0], ['b', 1, 0, 0], ['c', 0, 0, 1]]);
+    // A handle this router did not return.
+    const other = await ok().execute(batch());
+    expect(router.servedBy(other)).toBeUndefined();
+    await other.collect();
+  });
+
+  it('through a router that targets a router: the path of names down to the runner', async () => {
+    const inner = route([{ runner: failing('runtime_crashed'), name: 'replica#0' }, { runner: ok('inner'), name: 'replica#1' }], { strategy: 'fallback', name: 'replicas' });
+    const outer = route([{ runner: inner, name: 'replicas' }, { runner: ok('hosted'), name: 'hosted' }], { strategy: 'fallback', name: 'chat' });
+    const handle = await outer.execute(batch());
+    expect(outer.servedBy(handle)).toEqual(['replicas', 'replica#1']);
+    expect(inner.servedBy(handle)).toEqual(['replica#1']);
+    expect((await handle.collect()).text).toBe('inner');
+    // With resume on both levels the outer handle wraps the inner one: the path is still known.
+    const inner2 = route([{ runner: ok('r0'), name: 'replica#0' }], { strategy: 'fallback', resume: { maxResumes: 1 } });
+    const outer2 = route([{ runner: inner2, name: 'replicas' }], { strategy: 'fallback', resume: { maxResumes: 1 } });
+    const h2 = await outer2.execute(batch());
+    expect(outer2.servedBy(h2)).toEqual(['replicas', 'replica#0']);
+    expect((await h2.collect()).text).toBe('r0');
+  });
+
+  it('a resumed stream keeps the target it began on; the resume is counted on the target that failed', async () => {
+    const a = resumable(() => [{ text: 'Hel' }, { error: err('runtime_crashed') }]);
+    const b = resumable(() => [{ text: 'lo' }, { finish: 'stop' }]);
+    const router = route([{ runner: a, name: 'a' }, { runner: b, name: 'b' }], { strategy: 'fallback', resume: { maxResumes: 1 } });
+    const handle = await router.execute(batch());
+    expect((await handle.collect()).text).toBe('Hello');
+    expect(router.servedBy(handle)).toEqual(['a']);
+    expect(router.stats()).toMatchObject([{ name: 'a', resumes: 1, failovers: 0, failed: 1 }, { name: 'b', resumes: 0, served: 1 }]);
+  });
+});
+
 describe('route(): an abandoned resuming handle gives its slot back', () => {
   it('a handle neither read nor cancelled is cancelled after abandonedHandleMs; the target slot is free again', async () => {
     const clock = new FakeClock();

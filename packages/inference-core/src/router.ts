@@ -71,6 +71,9 @@ export class Router implements ModelRunner {
   private waiters: Array<() => void>;
   private roundRobin: number;
   private closed: boolean;
+  // Which targets delivered each handle this router returned (see servedBy); weak, so a handle
+  // nobody holds any more takes its entry with it.
+  private readonly served: WeakMap<RunHandle, readonly string[]>;
 
   constructor(targets: readonly RouteTarget[], options: RouteOptions) {
     if (!Array.isArray(targets)) throw new TypeError('route: targets must be an array of runners');
@@ -107,6 +110,7 @@ export class Router implements ModelRunner {
     this.waiters = [];
     this.roundRobin = 0;
     this.closed = false;
+    this.served = new WeakMap();
     const emit = (e: RouteEvent): void => this.emit(e);
     const names = new Set<string>();
     this.targets = targets.map((t, index) => {
@@ -163,6 +167,24 @@ export class Router implements ModelRunner {
     return this.targets.map((t) => t.stats());
   }
 
+  /**
+   * Which target delivered the first chunk of `handle` (a handle this router's `execute`
+   * returned): its name, then, when that target is itself a `Router`, the name of the target it
+   * picked, and so on down to a runner. A resume does not change it: the answer began there
+   * (`resumed` events and the `resumes` count of `stats()` tell where it moved). `undefined` for
+   * a handle this router did not return.
+   */
+  servedBy(handle: RunHandle): readonly string[] | undefined {
+    return this.served.get(handle);
+  }
+
+  /** @internal Records that `target` delivered the first chunk of `handle` (its own handle `from`). */
+  recordServed(handle: RunHandle, target: RouteTargetState, from: RunHandle): void {
+    const inner = (target.runner as Partial<Router>).servedBy;
+    const below = typeof inner === 'function' ? inner.call(target.runner, from) : undefined;
+    this.served.set(handle, below === undefined ? [target.name] : [target.name, ...below]);
+  }
+
   /** Requests waiting for a free slot on some target. */
   get waiting(): number {
     return this.waiters.length;
@@ -207,6 +229,7 @@ export class Router implements ModelRunner {
         last = r.error;
         attempts.push({ target: target.name, kind: r.error.kind });
         if (signal?.aborted || !this.fallbackOn.has(r.error.kind)) throw attempts.length > 1 ? withAttempts(r.error, attempts) : r.error;
+        target.failovers++;
         this.emit({ type: 'failover', requestId, atMs: this.clock.now(), from: target.name, error: r.error });
         continue;
       }
@@ -214,9 +237,12 @@ export class Router implements ModelRunner {
         const watch = new RouteWatch(this, target, ticket, estimateOf(batch));
         if (r.first.done !== true) r.handle[kUnshift](r.first);
         r.handle[kObserve](watch);
+        this.recordServed(r.handle, target, r.handle);
         return r.handle;
       }
-      return new ResumingStream(this, batch, signal, needs, { target, ticket, handle: r.handle, first: r.first.value }).handle;
+      const stream = new ResumingStream(this, batch, signal, needs, { target, ticket, handle: r.handle, first: r.first.value }).handle;
+      this.recordServed(stream, target, r.handle);
+      return stream;
     }
   }
 
