@@ -16,7 +16,7 @@ process.on('message', async (m) => {
   if (m.type === 'stats') {
     // maxRSS is the kernel's high-water mark (KiB): exact, and free to read, unlike sampling.
     const u = process.resourceUsage();
-    process.send({ type: 'stats', peakRssBytes: u.maxRSS * 1024, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, metrics: gateway.metrics.render() });
+    process.send({ type: 'stats', peakRssBytes: u.maxRSS * 1024, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, metrics: await gateway.metrics.render() });
   } else if (m.type === 'stop') {
     await gateway.close();
     process.exit(0);

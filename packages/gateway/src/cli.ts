@@ -100,6 +100,11 @@ async function main(): Promise<number> {
         else if (e.type === 'rebuild_finished') log(`${model}: session rebuild ${e.error === undefined ? 'done' : `failed (${e.error.kind})`} in ${Math.round(e.durationMs)} ms`);
         else if (e.type === 'rebuild_gave_up') log(`${model}: ${e.rebuilds} rebuilds within ${e.windowMs} ms; giving up until restarted`);
       },
+      onRouteEvent: (model, e) => {
+        if (e.type === 'resumed') log(`${model}: a stream failed on ${e.from} (${e.error.kind}) after ${e.deliveredChars} characters; resumed on ${e.to}`);
+        else if (e.type === 'target_down') log(`${model}: target ${e.target} is down (circuit open)`);
+        else if (e.type === 'target_up') log(`${model}: target ${e.target} is up again`);
+      },
     });
   } catch (e) {
     log(e instanceof GatewayConfigError ? e.message : `cannot create runners: ${Redactor.fromEnvironment().redact((e as Error).message)}`);

@@ -13,6 +13,11 @@ export interface GatewayModel {
    * `model_loading`; if it rejects, 503 `model_unavailable` (the reason goes to the log only).
    */
   ready?: Promise<unknown>;
+  /**
+   * Not listed in `GET /v1/models` and refused by name (404 `model_not_found`): the model is only
+   * reachable as a target of a routed model (a `Router` runner). Health and metrics still show it.
+   */
+  hidden?: boolean;
   /** `owned_by` in `GET /v1/models` (default `'inferkit'`). */
   ownedBy?: string;
   /**

@@ -7,8 +7,8 @@ import { HostAllowlist, isLoopbackAddress } from './http/host-allowlist.js';
 import { sendError } from './http/response-writer.js';
 import { stderrJsonLogger, type GatewayLogger, type GatewayLogRecord } from './log/gateway-logger.js';
 import { Redactor } from './log/redactor.js';
-import { GatewayMetrics } from './metrics/gateway-metrics.js';
-import { PROMETHEUS_CONTENT_TYPE } from './metrics/registry.js';
+import { GatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics/gateway-metrics.js';
+import type { RoutedModel } from './metrics/route-metrics.js';
 import { ModelEntry } from './model-entry.js';
 import { chatCompletions, type ChatRoute, type RequestContext } from './routes/chat-completions.js';
 import { health } from './routes/health.js';
@@ -62,7 +62,7 @@ export class Gateway {
     this.redactor = Redactor.fromEnvironment(process.env, options.apiKeys ?? []);
     this.shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const clock: Clock = options.clock ?? realClock;
-    this.metrics = new GatewayMetrics();
+    this.metrics = new GatewayMetrics(() => this.routedModels());
     this.active = new Set();
     this.server = null;
     this.isDraining = false;
@@ -129,9 +129,17 @@ export class Gateway {
     if (path === '/metrics') {
       if (method !== 'GET') return this.methodNotAllowed(req, res, 'GET');
       req.resume();
-      const text = this.metrics.render();
-      res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
-      res.end(text);
+      this.metrics.render().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+        (e: unknown) => {
+          // A collector's bug (ours or prom-client's) costs the scrape, not the process.
+          this.log({ level: 'error', event: 'request_failed', status: 500, code: 'internal', message: this.redactor.redact(`metrics: ${e instanceof Error ? e.message : String(e)}`) });
+          sendError(res, new GatewayError(500, 'api_error', 'internal', 'the metrics could not be rendered; details are in the gateway log'));
+        },
+      );
       return;
     }
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
@@ -201,6 +209,14 @@ export class Gateway {
       this.logger(record);
     } catch {
       // ignored: see GatewayLogger
+    }
+  }
+
+  /** Models served by a `Router` (config routes, replica groups, or the application's own). */
+  private *routedModels(): Iterable<RoutedModel> {
+    for (const e of this.models.values()) {
+      const r = e.router;
+      if (r !== undefined) yield { model: e.name, stats: () => r.stats(), waiting: r.waiting };
     }
   }
 

@@ -92,10 +92,14 @@ describe('GET /metrics', () => {
     // Two successful requests, each with a first token and one more.
     expect(line('inferkit_gateway_time_to_first_token_seconds_count{model="tiny"}')).toMatch(/ 2$/);
     expect(line('inferkit_gateway_inter_token_latency_seconds_count{model="tiny"}')).toMatch(/ 2$/);
-    expect(line('inferkit_gateway_time_to_first_token_seconds_bucket{model="tiny",le="+Inf"}')).toMatch(/ 2$/);
+    expect(line('inferkit_gateway_time_to_first_token_seconds_bucket{le="+Inf",model="tiny"}')).toMatch(/ 2$/);
     expect(line('inferkit_gateway_queue_depth{model="tiny"}')).toMatch(/ 0$/);
     expect(line('inferkit_gateway_requests_in_flight{model="tiny"}')).toMatch(/ 0$/);
     expect(text).toContain('# TYPE inferkit_gateway_time_to_first_token_seconds histogram');
+    // prom-client's default process metrics come with them, once per process.
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      expect(text.split('\n').filter((l) => l.startsWith(`# TYPE ${name} `))).toHaveLength(1);
+    }
   });
 
   test('queue depth counts requests whose execute() has not resolved', async () => {

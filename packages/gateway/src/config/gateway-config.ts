@@ -1,4 +1,4 @@
-import type { WeightSource } from '@inferkit/inference-core';
+import type { InferenceErrorKind, RouteStrategy, WeightSource } from '@inferkit/inference-core';
 
 /**
  * The CLI's config file (JSON). Each model names a runner package (or file) whose exported
@@ -39,7 +39,10 @@ export interface GatewayConfig {
   maxBodyBytes: number | undefined;
   /** Drain time on SIGINT/SIGTERM (ms). */
   shutdownGraceMs: number | undefined;
+  /** Entries that name a runner, by name. */
   models: Record<string, ModelConfig>;
+  /** Entries that route over other entries (`"route": { … }`), by name; names are unique across both maps. */
+  routes: Record<string, RouteConfig>;
   /** Directory of the config file; relative paths resolve from here. */
   baseDir: string;
 }
@@ -75,7 +78,58 @@ export interface ModelConfig {
   contextTokens: number | undefined;
   /** `GatewayModel.maxPromptChars`. */
   maxPromptChars: number | undefined;
+  /**
+   * Copies of the runner, each created by the factory (a local engine: its own process or
+   * memory) and supervised on its own. 1: the runner itself. N > 1: the entry is served by a
+   * `least_loaded` router over copies named `<name>#0` … `<name>#N-1` that resumes a stream on
+   * another copy (`maxResumes: N - 1`) when one dies mid-answer.
+   */
+  replicas: number;
+  /** `GatewayModel.hidden`: only reachable as a route's target. */
+  hidden: boolean;
 }
+
+/** One target of a route entry. */
+export interface RouteTargetConfig {
+  /** The entry it sends to (a runner entry or another route). */
+  model: string;
+  /** Model id the target's runner receives instead of the entry's own (`RouteTarget.model`). */
+  as: string | undefined;
+  /** `RouteTarget.weight`. */
+  weight: number | undefined;
+  /** `RouteTarget.maxConcurrent`. */
+  maxConcurrent: number | undefined;
+}
+
+/**
+ * An entry served by the core's `route()` over other entries:
+ *
+ * ```json
+ * "chat": { "route": { "strategy": "fallback", "targets": ["local-qwen", { "model": "hosted", "as": "gpt-4.1-mini" }], "resume": { "maxResumes": 1 } } }
+ * ```
+ */
+export interface RouteConfig {
+  strategy: RouteStrategy;
+  /** In order (the order `fallback` tries them). */
+  targets: RouteTargetConfig[];
+  /** `RouteOptions.resume`. */
+  resume: { maxResumes: number } | undefined;
+  /** `RouteOptions.fallbackOn`. */
+  fallbackOn: InferenceErrorKind[] | undefined;
+  /** `RouteOptions.maxCostUsd`. */
+  maxCostUsd: number | undefined;
+  /** `RouteOptions.circuitBreaker` (checked by `route()` when the gateway starts). */
+  circuitBreaker: Record<string, unknown> | undefined;
+  /** `GatewayModel.hidden`. */
+  hidden: boolean;
+  /** `GatewayModel.contextTokens`. */
+  contextTokens: number | undefined;
+  /** `GatewayModel.maxPromptChars`. */
+  maxPromptChars: number | undefined;
+}
+
+/** Most copies one entry's `replicas` may ask for. */
+export const MAX_REPLICAS = 64;
 
 /** Short names for this repository's runner packages. */
 export const RUNNER_ALIASES: Readonly<Record<string, string>> = {

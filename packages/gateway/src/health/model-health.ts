@@ -114,7 +114,7 @@ export class ModelHealth {
     }
   }
 
-  private set(next: ModelHealthSnapshot): void {
+  protected set(next: ModelHealthSnapshot): void {
     const before = this.current;
     if (before.state === next.state && before.reason === next.reason) return;
     this.current = next;

@@ -26,6 +26,17 @@ import { toChatCompletion } from '../openai/to-openai-response.js';
 import { toOpenAIParam } from '../openai/to-openai-param.js';
 import { writeSse } from '../openai/write-sse.js';
 
+/**
+ * Names the runner that delivered a response's first chunk: the model itself, or for a routed
+ * model the target (a leaf: an entry or a replica such as `local#1`). A resume does not change it.
+ */
+export const TARGET_HEADER = 'x-inferkit-target';
+
+/** Visible ASCII as is; anything else (a name with non-ASCII or control characters) percent-encoded. */
+function headerSafe(name: string): string {
+  return /^[\x20-\x7e]*$/.test(name) ? name : encodeURIComponent(name);
+}
+
 // Seconds a client should wait before retrying a model that is still loading its weights.
 const LOADING_RETRY_SECONDS = 5;
 
@@ -110,7 +121,7 @@ export async function chatCompletions(route: ChatRoute, req: IncomingMessage, re
     const parsed = parseChatRequest(await readJsonBody(req, route.maxBodyBytes));
     ctx.stream = parsed.stream;
     const entry = route.models.get(parsed.model);
-    if (entry === undefined) throw unknownModel(parsed.model);
+    if (entry === undefined || entry.hidden) throw unknownModel(parsed.model);
     ctx.model = entry.name;
     ctx.entry = entry;
     ctx.rebuildsAtStart = entry.health.rebuilds();
@@ -185,6 +196,8 @@ async function run(route: ChatRoute, res: ServerResponse, ctx: RequestContext, e
     queue.dec();
   }
   ctx.handle = handle;
+  // Known once execute() resolved: a router resolves when a target delivered the first chunk.
+  res.setHeader(TARGET_HEADER, headerSafe(entry.targetOf(handle)));
   if (ctx.clientGone) {
     handle.cancel('client disconnected');
     throw new ClientGoneError();

@@ -15,7 +15,7 @@ export function listModels(req: IncomingMessage, res: ServerResponse, path: stri
   const authErr = authenticate(req, apiKeys);
   if (authErr !== null) return sendError(res, authErr);
   if (path === '/v1/models') {
-    sendJson(res, 200, { object: 'list', data: [...models.values()].map(modelObject) });
+    sendJson(res, 200, { object: 'list', data: [...models.values()].filter((e) => !e.hidden).map(modelObject) });
     return;
   }
   let id: string;
@@ -25,6 +25,6 @@ export function listModels(req: IncomingMessage, res: ServerResponse, path: stri
     return sendError(res, new GatewayError(400, 'invalid_request_error', 'invalid_url', 'the model id in the URL is not valid percent-encoding'));
   }
   const entry = models.get(id);
-  if (entry === undefined) return sendError(res, unknownModel(id));
+  if (entry === undefined || entry.hidden) return sendError(res, unknownModel(id));
   sendJson(res, 200, modelObject(entry));
 }
