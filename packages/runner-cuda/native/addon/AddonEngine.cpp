@@ -141,11 +141,15 @@ Napi::Value AddonEngine::Load(const Napi::CallbackInfo& info) {
   }
   Napi::Value cal = o.Get("convertAtLoad");
   if (!cal.IsUndefined() && !cal.IsNull()) {
-    if (!cal.IsBoolean()) {
-      make_error(env, "bad_request", "convertAtLoad must be a boolean").ThrowAsJavaScriptException();
+    if (cal.IsBoolean()) {
+      opts.convert_at_load = cal.As<Napi::Boolean>().Value() ? inferkit::WeightConversion::kF32
+                                                            : inferkit::WeightConversion::kNone;
+    } else if (cal.IsString() && cal.As<Napi::String>().Utf8Value() == "q8_0") {
+      opts.convert_at_load = inferkit::WeightConversion::kQ8_0;
+    } else {
+      make_error(env, "bad_request", "convertAtLoad must be true, false or 'q8_0'").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    opts.convert_at_load = cal.As<Napi::Boolean>().Value();
   }
   Napi::Function progress;
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {

@@ -1,7 +1,7 @@
 // engine_bench: throughput of the native engine on a model directory, without Node.
 //
 //   engine_bench <model_dir> [--threads N] [--device cpu|cuda] [--prompt 512] [--decode 128]
-//                [--batch 8] [--repeats 3] [--convert-at-load] [--json out.json]
+//                [--batch 8] [--repeats 3] [--convert-at-load f32|q8_0] [--json out.json]
 //
 // Measures, greedy sampling throughout:
 //   prefill  — one prompt of --prompt random tokens, submit to first token (tok/s of prompt)
@@ -98,7 +98,7 @@ std::vector<int32_t> random_tokens(std::mt19937& rng, int n, int vocab) {
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0) {
     std::fprintf(stderr, "usage: engine_bench <model_dir> [--threads N] [--device cpu|cuda] "
-                         "[--prompt 512] [--decode 128] [--batch 8] [--convert-at-load] "
+                         "[--prompt 512] [--decode 128] [--batch 8] [--convert-at-load f32|q8_0] "
                          "[--json out.json]\n");
     return 2;
   }
@@ -116,7 +116,14 @@ int main(int argc, char** argv) {
     else if (a == "--decode") decode = std::atoi(next());
     else if (a == "--batch") batch = std::atoi(next());
     else if (a == "--repeats") repeats = std::max(1, std::atoi(next()));
-    else if (a == "--convert-at-load") opts.convert_at_load = true;
+    else if (a == "--convert-at-load") {
+      const std::string c = next();
+      if (c != "f32" && c != "q8_0") {
+        std::fprintf(stderr, "--convert-at-load takes f32 or q8_0\n");
+        return 2;
+      }
+      opts.convert_at_load = c == "f32" ? WeightConversion::kF32 : WeightConversion::kQ8_0;
+    }
     else if (a == "--json") json_path = next();
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());

@@ -36,17 +36,25 @@ enum class Op {
   kRmsNorm,     // x * rsqrt(mean(x^2) + eps) * w
   kMatMul,      // y = x W^T (+ b), W in its stored dtype, f32 accumulation
   kQkNorm,      // per-head RMSNorm of q and k (qwen3)
-  kRope,        // HF split-halves rotation (dim i paired with i + head_dim/2)
+  kRope,        // HF split halves (dim i with i + head_dim/2), or adjacent pairs (rope_interleaved)
   kAttention,   // causal GQA attention over the slot's KV cache
   kSwiGlu,      // silu(gate) * up
   kSample,      // on-device sampling (see sampling.h for the algorithm)
+};
+
+// Weights converted once at load (EngineOptions::convert_at_load). GGUF block types are never
+// converted.
+enum class WeightConversion {
+  kNone = 0,  // compute on the stored types
+  kF32,       // F16/BF16 matrices widened to F32 (faster CPU decode, twice the memory)
+  kQ8_0,      // F32/F16/BF16 matrices (rows a multiple of 32) quantized to Q8_0 blocks
 };
 
 struct BackendOptions {
   int threads = 0;               // CPU worker threads; 0 = cores this process may use
   int max_slots = 1;             // KV cache slots = max concurrent sequences
   int max_seq_len = 2048;        // KV cache positions per slot
-  bool convert_at_load = false;  // true: convert F16/BF16 weights to F32 once at load
+  WeightConversion convert_at_load = WeightConversion::kNone;
   int device_index = 0;          // CUDA device ordinal
 };
 
@@ -91,7 +99,7 @@ class Backend {
   virtual std::string device_description() const = 0;
 
   // Copies/converts the weights into backend memory (or keeps host views, for CPU with
-  // F32 weights or convert_at_load == false) and allocates the KV cache for
+  // F32 weights or no convert_at_load) and allocates the KV cache for
   // max_slots x max_seq_len positions. Called once per backend instance.
   virtual Status load(const ModelConfig& config, const ModelWeights& weights,
                       const BackendOptions& options) = 0;

@@ -32,7 +32,7 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   if (progress) progress(0.0, "config");
   auto m = std::make_unique<LoadedModel>();
   struct Ctx { const ProgressFn* fn; } ctx{&progress};
-  IK_RETURN_IF_ERROR(load_model_dir(
+  IK_RETURN_IF_ERROR(load_model(
       dir, m.get(),
       [](void* c, double f) {
         const ProgressFn& fn = *static_cast<Ctx*>(c)->fn;
@@ -58,20 +58,22 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   bo.max_slots = opts.max_batch;
   bo.max_seq_len = opts.max_seq_len;
   bo.convert_at_load = opts.convert_at_load;
-  const DType wtype = m->weights.layers.empty() ? DType::kF32 : m->weights.layers[0].q_proj.dtype;
+  const std::vector<DType> wtypes = matrix_dtypes(m->weights);
   static const Op kOps[] = {Op::kEmbedding, Op::kRmsNorm, Op::kMatMul, Op::kRope,
                             Op::kAttention, Op::kSwiGlu, Op::kSample};
   auto try_backend = [&](std::unique_ptr<Backend> candidate) -> Status {
-    for (Op op : kOps) {
-      if (!candidate->supports_op(op, wtype)) {
-        return Status::BadRequest(std::string("the ") + candidate->name() +
-                                  " backend cannot run this model with " + dtype_name(wtype) +
-                                  " weights");
+    for (DType wtype : wtypes) {
+      for (Op op : kOps) {
+        if (!candidate->supports_op(op, wtype)) {
+          return Status::BadRequest(std::string("the ") + candidate->name() +
+                                    " backend cannot run this model with " + dtype_name(wtype) +
+                                    " weights");
+        }
       }
-    }
-    if (cfg.qk_norm && !candidate->supports_op(Op::kQkNorm, wtype)) {
-      return Status::BadRequest(std::string("the ") + candidate->name() +
-                                " backend does not support q/k norm (qwen3)");
+      if (cfg.qk_norm && !candidate->supports_op(Op::kQkNorm, wtype)) {
+        return Status::BadRequest(std::string("the ") + candidate->name() +
+                                  " backend does not support q/k norm (qwen3)");
+      }
     }
     if (progress) progress(0.5, "backend");
     IK_RETURN_IF_ERROR(candidate->load(cfg, m->weights, bo));
@@ -96,10 +98,11 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   info.max_batch = opts.max_batch;
   info.max_seq_len = opts.max_seq_len;
   info.threads = info.device == "cpu" ? (opts.threads > 0 ? opts.threads : cpu::available_cores()) : 0;
-  info.weight_dtype = dtype_name(wtype);
+  info.weight_dtype.clear();
+  for (DType t : wtypes) info.weight_dtype += (info.weight_dtype.empty() ? "" : "+") + std::string(dtype_name(t));
   info.memory_bytes = be->memory_bytes();
 
-  model_dir = dir;
+  model_path = dir;
   options = opts_in;
   model = std::move(m);
   {
@@ -123,11 +126,11 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   return Status::Ok();
 }
 
-Status Engine::load(const std::string& model_dir, const EngineOptions& options,
+Status Engine::load(const std::string& model_path, const EngineOptions& options,
                     const ProgressFn& progress) {
   std::lock_guard<std::mutex> lc(impl_->lifecycle_mu);
   if (impl_->loaded) return Status::BadRequest("engine already has a model loaded");
-  return detail::guarded("load", [&] { return impl_->load_locked(model_dir, options, progress); });
+  return detail::guarded("load", [&] { return impl_->load_locked(model_path, options, progress); });
 }
 
 Status Engine::submit(GenerateRequest request, TokenCallback callback, uint64_t* id) {
@@ -253,13 +256,13 @@ Status Engine::rebuild(const ProgressFn& progress) {
   std::lock_guard<std::mutex> lc(impl_->lifecycle_mu);
   Impl& d = *impl_;
   if (!d.loaded) {
-    if (d.model_dir.empty()) return Status::BadRequest("rebuild before any successful load");
+    if (d.model_path.empty()) return Status::BadRequest("rebuild before any successful load");
   } else {
     // In-flight requests of a poisoned engine were already failed with the poison status when
     // it was detected; anything else still running is cancelled.
     d.close_locked();
   }
-  return detail::guarded("rebuild", [&] { return d.load_locked(d.model_dir, d.options, progress); });
+  return detail::guarded("rebuild", [&] { return d.load_locked(d.model_path, d.options, progress); });
 }
 
 Status Engine::inject_fault(FaultKind kind) {

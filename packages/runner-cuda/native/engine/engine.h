@@ -1,5 +1,5 @@
 // Engine: the model runtime used by the N-API addon and by the C++ tests and benchmarks (no
-// Node). It loads a Hugging Face checkpoint directory, owns a Backend, and runs a
+// Node). It loads a Hugging Face checkpoint directory or a GGUF file, owns a Backend, and runs a
 // continuous-batching scheduler on its own thread: sequences join and leave between steps.
 //
 // Thread safety: every public method may be called from any thread. Token callbacks run on the
@@ -26,7 +26,7 @@ struct EngineOptions {
   int threads = 0;               // CPU threads; 0 = cores this process may use (affinity)
   int max_batch = 8;             // concurrent sequences (KV slots); more requests wait
   int max_seq_len = 0;           // positions per sequence; 0 = min(max_position_embeddings, 4096)
-  bool convert_at_load = false;  // convert F16/BF16 weights to F32 at load (faster, more memory)
+  WeightConversion convert_at_load = WeightConversion::kNone;  // see backend.h
   int max_queued = 1024;         // waiting requests beyond max_batch before kBackpressure
 };
 
@@ -40,7 +40,8 @@ struct ModelInfo {
   int max_batch = 0;
   int max_seq_len = 0;
   int threads = 0;                 // CPU threads actually used (0 for cuda)
-  std::string weight_dtype;        // stored dtype of the projection weights ("F32", "BF16", ...)
+  std::string weight_dtype;        // stored types of the weight matrices, by bytes, largest
+                                   // first ("F32", "BF16", "Q4_K+Q6_K", ...)
   size_t memory_bytes = 0;
 };
 
@@ -96,10 +97,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Loads config.json (+ generation_config.json), the safetensors weights (single file or
-  // model.safetensors.index.json shards, memory-mapped and validated), creates the backend and
-  // starts the scheduler thread. Fails if already loaded.
-  Status load(const std::string& model_dir, const EngineOptions& options,
+  // Loads a model, creates the backend and starts the scheduler thread. Fails if already loaded.
+  // `model_path` is a checkpoint directory (config.json + generation_config.json, safetensors
+  // weights in one file or model.safetensors.index.json shards) or a GGUF file; either is
+  // memory-mapped and validated.
+  Status load(const std::string& model_path, const EngineOptions& options,
               const ProgressFn& progress = nullptr);
 
   // Queues a request. Validation failures (bad ids, empty prompt, context overflow, engine

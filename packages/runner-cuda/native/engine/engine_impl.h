@@ -84,7 +84,7 @@ struct Engine::Impl {
 
   bool loaded = false;
   bool stopping = false;
-  std::string model_dir;
+  std::string model_path;
   EngineOptions options;
   std::unique_ptr<LoadedModel> model;
   std::unique_ptr<Backend> backend;

@@ -124,6 +124,7 @@ std::vector<float> rope_inv_freq(const ModelConfig& cfg) {
   for (int i = 0; i < half; ++i) {
     double f = 1.0 / std::pow(static_cast<double>(cfg.rope_theta),
                               (2.0 * i) / static_cast<double>(cfg.head_dim));
+    if (!cfg.rope_freq_factors.empty()) f /= cfg.rope_freq_factors[i];
     if (cfg.rope_scaling == RopeScaling::kLinear) {
       f /= cfg.rope_factor;
     } else if (cfg.rope_scaling == RopeScaling::kLlama3) {

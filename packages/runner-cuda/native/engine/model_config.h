@@ -1,5 +1,6 @@
 // ModelConfig: the architecture facts read from a Hugging Face config.json (and
-// generation_config.json for EOS ids), normalised across llama / mistral / qwen2 / qwen3.
+// generation_config.json for EOS ids) or from GGUF metadata (gguf_config.h), normalised across
+// llama / mistral / qwen2 / qwen3.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,11 @@ struct ModelConfig {
   float rope_low_freq_factor = 1.0f;   // llama3
   float rope_high_freq_factor = 4.0f;  // llama3
   int rope_original_max_pos = 8192;    // llama3
+  std::vector<float> rope_freq_factors;  // GGUF rope_freqs.weight (head_dim / 2): frequency i is
+                                         // divided by factor i (how GGUF files carry llama3 scaling)
+  bool rope_interleaved = false;       // q/k rows of a head hold adjacent (x, y) pairs, the order
+                                       // GGUF stores llama-arch models in for llama.cpp's RoPE;
+                                       // false: HF split halves (dim i pairs with i + head_dim/2)
   bool tie_word_embeddings = false;
   bool qkv_bias = false;               // qwen2 (always) or llama "attention_bias"
   bool o_bias = false;                 // llama "attention_bias" also biases o_proj

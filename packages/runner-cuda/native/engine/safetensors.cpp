@@ -1,10 +1,5 @@
 #include "safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -178,39 +173,6 @@ Status parse_safetensors_header(const uint8_t* data, size_t available, uint64_t 
                               " bytes but the data buffer holds " + std::to_string(buffer_size) +
                               " (file size " + std::to_string(file_size) + ")");
   }
-  return Status::Ok();
-}
-
-MappedFile::~MappedFile() {
-  if (data_ && size_ > 0) munmap(const_cast<uint8_t*>(data_), size_);
-}
-
-Status MappedFile::open(const std::string& path) {
-  path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT) return Status::NotFound("file not found: " + path);
-    return Status::BadRequest("cannot open " + path + ": " + std::strerror(err));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::BadRequest("not a regular file: " + path);
-  }
-  size_ = static_cast<uint64_t>(st.st_size);
-  if (size_ == 0) {
-    ::close(fd);
-    return Status::BadRequest("empty file: " + path);
-  }
-  void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);
-  if (p == MAP_FAILED) {
-    size_ = 0;
-    return Status::Internal("mmap of " + path + " failed: " + std::strerror(err));
-  }
-  data_ = static_cast<const uint8_t*>(p);
   return Status::Ok();
 }
 

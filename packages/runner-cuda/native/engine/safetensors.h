@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mapped_file.h"
 #include "status.h"
 #include "tensor.h"
 
@@ -42,25 +43,6 @@ constexpr uint64_t kMaxSafetensorsHeader = 100000000;
 // Errors name the file and the tensor.
 Status parse_safetensors_header(const uint8_t* data, size_t available, uint64_t file_size,
                                 const std::string& file_name, SafetensorsHeader* out);
-
-// A read-only memory mapping of a whole file.
-class MappedFile {
- public:
-  MappedFile() = default;
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  Status open(const std::string& path);
-  const uint8_t* data() const { return data_; }
-  uint64_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  const uint8_t* data_ = nullptr;
-  uint64_t size_ = 0;
-};
 
 // One mapped and validated safetensors file.
 class SafetensorsFile {

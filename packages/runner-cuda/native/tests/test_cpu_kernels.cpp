@@ -17,7 +17,7 @@ namespace {
 
 std::vector<const Kernels*> available() {
   std::vector<const Kernels*> v;
-  for (const char* n : {"generic", "avx2", "avx512"}) {
+  for (const char* n : {"generic", "avx2", "avx512", "avx512vnni"}) {
     if (const Kernels* k = kernels_by_name(n)) v.push_back(k);
   }
   return v;

@@ -199,10 +199,10 @@ TEST(loader_errors_name_the_tensor) {
   tiny::Model m = tiny::make_model(s);
   std::string dir = tiny::make_temp_dir("loader");
   LoadedModel lm;
-  CHECK_ERR(load_model_dir(dir + "/nope", &lm), StatusCode::kNotFound, "not found");
-  CHECK_ERR(load_model_dir(dir, &lm), StatusCode::kNotFound, "config.json");
+  CHECK_ERR(load_model(dir + "/nope", &lm), StatusCode::kNotFound, "not found");
+  CHECK_ERR(load_model(dir, &lm), StatusCode::kNotFound, "config.json");
   CHECK(tiny::write_model(m, dir));
-  CHECK_OK(load_model_dir(dir, &lm));
+  CHECK_OK(load_model(dir, &lm));
 
   // Shape mismatch against the config.
   tiny::Model wrong = m;
@@ -210,14 +210,14 @@ TEST(loader_errors_name_the_tensor) {
   wrong.values["model.layers.1.mlp.up_proj.weight"].resize((s.intermediate + 1) * s.hidden);
   CHECK(tiny::write_model(wrong, dir));
   LoadedModel lm2;
-  CHECK_ERR(load_model_dir(dir, &lm2), StatusCode::kBadRequest, "'model.layers.1.mlp.up_proj.weight' has shape [49, 32]");
+  CHECK_ERR(load_model(dir, &lm2), StatusCode::kBadRequest, "'model.layers.1.mlp.up_proj.weight' has shape [49, 32]");
 
   // Missing tensor.
   tiny::Model missing = m;
   missing.shapes.erase("model.layers.0.self_attn.k_proj.weight");
   CHECK(tiny::write_model(missing, dir));
   LoadedModel lm3;
-  CHECK_ERR(load_model_dir(dir, &lm3), StatusCode::kBadRequest, "'model.layers.0.self_attn.k_proj.weight' is missing");
+  CHECK_ERR(load_model(dir, &lm3), StatusCode::kBadRequest, "'model.layers.0.self_attn.k_proj.weight' is missing");
 
   // Truncated file.
   CHECK(tiny::write_model(m, dir));
@@ -228,7 +228,7 @@ TEST(loader_errors_name_the_tensor) {
   std::fclose(f);
   CHECK(truncate(path.c_str(), size - 100) == 0);
   LoadedModel lm4;
-  CHECK_ERR(load_model_dir(dir, &lm4), StatusCode::kBadRequest, "truncated");
+  CHECK_ERR(load_model(dir, &lm4), StatusCode::kBadRequest, "truncated");
 
   // Unsupported dtype on a tensor the model reads.
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes(m.shapes.begin(), m.shapes.end());
@@ -240,7 +240,7 @@ TEST(loader_errors_name_the_tensor) {
   text.replace(text.find("F32", at), 3, "I32");
   tiny::write_text(path, text);
   LoadedModel lm5;
-  CHECK_ERR(load_model_dir(dir, &lm5), StatusCode::kBadRequest, "'model.norm.weight' has dtype I32");
+  CHECK_ERR(load_model(dir, &lm5), StatusCode::kBadRequest, "'model.norm.weight' has dtype I32");
 
   // Shard index pointing at a file that lacks the tensor.
   tiny::remove_tree(dir);
@@ -250,7 +250,7 @@ TEST(loader_errors_name_the_tensor) {
   tiny::Model ms = tiny::make_model(sh);
   CHECK(tiny::write_model(ms, dir));
   LoadedModel lm6;
-  CHECK_OK(load_model_dir(dir, &lm6));
+  CHECK_OK(load_model(dir, &lm6));
   CHECK_EQ(lm6.files.size(), 2u);
   std::string index;
   CHECK_OK(read_text_file(dir + "/model.safetensors.index.json", &index));
@@ -260,7 +260,7 @@ TEST(loader_errors_name_the_tensor) {
   index[digit] = index[digit] == '1' ? '2' : '1';
   tiny::write_text(dir + "/model.safetensors.index.json", index);
   LoadedModel lm7;
-  CHECK_ERR(load_model_dir(dir, &lm7), StatusCode::kBadRequest, "'model.norm.weight' is listed");
+  CHECK_ERR(load_model(dir, &lm7), StatusCode::kBadRequest, "'model.norm.weight' is listed");
   tiny::remove_tree(dir);
 }
 

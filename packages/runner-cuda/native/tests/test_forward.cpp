@@ -22,7 +22,8 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
 }
 
 // Loads `spec` into an engine and compares logits() for kPrompt against the reference.
-void check_parity(const tiny::Spec& spec, const std::string& tag, bool convert_at_load = false,
+void check_parity(const tiny::Spec& spec, const std::string& tag,
+                  WeightConversion convert_at_load = WeightConversion::kNone,
                   int threads = 2) {
   tiny::Model model = tiny::make_model(spec);
   std::string dir = tiny::make_temp_dir(tag);
@@ -61,7 +62,7 @@ TEST(llama_gqa_untied_f32) {
 TEST(llama_single_thread) {
   tiny::Spec s;
   s.seed = 7;
-  check_parity(s, "llama1t", false, 1);
+  check_parity(s, "llama1t", WeightConversion::kNone, 1);
 }
 
 TEST(llama_tied_mha) {
@@ -137,13 +138,53 @@ TEST(f16_weights_converted_at_load) {
   tiny::Spec s;
   s.dtype = "F16";
   s.tie = true;
-  check_parity(s, "f16load", true);
+  check_parity(s, "f16load", WeightConversion::kF32);
 }
 
 TEST(bf16_converted_at_load) {
   tiny::Spec s;
   s.dtype = "BF16";
-  check_parity(s, "bf16load", true);
+  check_parity(s, "bf16load", WeightConversion::kF32);
+}
+
+// convert_at_load q8_0: every matrix whose rows divide into 32-value blocks becomes Q8_0 (here
+// all but down_proj, rows of 48), the rest stays BF16; logits stay within the 8-bit error of the
+// reference and the weights take about half of BF16's bytes.
+TEST(bf16_quantized_to_q8_0_at_load) {
+  tiny::Spec s;
+  s.dtype = "BF16";
+  s.tie = true;
+  tiny::Model model = tiny::make_model(s);
+  std::string dir = tiny::make_temp_dir("q8load");
+  CHECK(tiny::write_model(model, dir));
+  EngineOptions opts;
+  opts.threads = 2;
+  opts.max_batch = 1;
+  opts.max_seq_len = 32;
+  size_t bytes[2] = {0, 0};
+  std::vector<float> logits[2];
+  for (int i = 0; i < 2; ++i) {
+    opts.convert_at_load = i == 0 ? WeightConversion::kNone : WeightConversion::kQ8_0;
+    Engine engine;
+    CHECK_OK(engine.load(dir, opts));
+    bytes[i] = engine.info().memory_bytes;
+    CHECK_OK(engine.logits(kPrompt, &logits[i]));
+  }
+  const std::vector<double> ref = tiny::reference_logits(model, kPrompt);
+  double scale = 0, d_bf16 = 0, d_q8 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    scale = std::max(scale, std::fabs(ref[i]));
+    d_bf16 = std::max(d_bf16, std::fabs(logits[0][i] - ref[i]));
+    d_q8 = std::max(d_q8, std::fabs(logits[1][i] - ref[i]));
+  }
+  if (!(d_q8 < 0.03 * scale)) std::fprintf(stderr, "q8_0 at load: max diff %g (scale %g)\n", d_q8, scale);
+  CHECK(d_bf16 < 1e-4);
+  CHECK(d_q8 < 0.03 * scale);
+  CHECK(d_q8 > 1e-4);  // really quantized
+  // KV cache (f32) and the widened norms are common to both; the matrices shrink 34/64.
+  const size_t kv = 2 * static_cast<size_t>(s.layers) * 32 * (s.kv_heads * s.hidden / s.heads) * 4;
+  CHECK(bytes[1] - kv < 0.75 * (bytes[0] - kv));
+  tiny::remove_tree(dir);
 }
 
 TEST(sharded_checkpoint) {

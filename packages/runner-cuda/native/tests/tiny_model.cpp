@@ -11,6 +11,7 @@
 #include <random>
 
 #include "cpu/kernels.h"
+#include "gguf_builder.h"
 
 namespace tiny {
 
@@ -179,6 +180,105 @@ bool write_model(const Model& m, const std::string& dir) {
   index += "}}";
   write_text(dir + "/model.safetensors.index.json", index);
   return true;
+}
+
+bool write_gguf(const Model& m, const std::string& path) {
+  const Spec& s = m.spec;
+  const std::string arch = s.arch == "mistral" ? "llama" : s.arch;
+  const int D = s.head_dim ? s.head_dim : s.hidden / s.heads;
+  GgufBuilder g;
+  g.str("general.architecture", arch);
+  g.u32(arch + ".context_length", static_cast<uint32_t>(s.max_pos));
+  g.u32(arch + ".embedding_length", static_cast<uint32_t>(s.hidden));
+  g.u32(arch + ".block_count", static_cast<uint32_t>(s.layers));
+  g.u32(arch + ".feed_forward_length", static_cast<uint32_t>(s.intermediate));
+  g.u32(arch + ".attention.head_count", static_cast<uint32_t>(s.heads));
+  g.u32(arch + ".attention.head_count_kv", static_cast<uint32_t>(s.kv_heads));
+  g.f32(arch + ".attention.layer_norm_rms_epsilon", s.eps);
+  g.f32(arch + ".rope.freq_base", s.rope_theta);
+  g.u32(arch + ".attention.key_length", static_cast<uint32_t>(D));
+  g.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(D));
+  g.u32("tokenizer.ggml.bos_token_id", 1);
+  g.u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(s.eos[0]));
+  const uint32_t type = s.dtype == "F32" ? 0 : s.dtype == "F16" ? 1 : 30;
+  auto put = [&](const std::string& name, const std::string& hf, int permute_heads) {
+    const std::vector<int64_t>& shape = m.shapes.at(hf);
+    const std::vector<double>& v = m.values.at(hf);
+    std::vector<double> w = v;
+    if (permute_heads > 0) {
+      // HF split halves -> adjacent pairs: row (h, i) of the first half goes to 2i, (h, i +
+      // D/2) to 2i + 1 (llama.cpp's LlamaModel.permute).
+      // Biases are permuted like their rows (one column).
+      const int64_t cols = shape.size() == 2 ? shape[1] : 1, half = D / 2;
+      for (int h = 0; h < permute_heads; ++h) {
+        for (int64_t i = 0; i < half; ++i) {
+          for (int k = 0; k < 2; ++k) {
+            const int64_t src = (static_cast<int64_t>(h) * D + i + k * half) * cols;
+            const int64_t dst = (static_cast<int64_t>(h) * D + 2 * i + k) * cols;
+            std::copy(v.begin() + src, v.begin() + src + cols, w.begin() + dst);
+          }
+        }
+      }
+    }
+    std::vector<uint64_t> ne(shape.rbegin(), shape.rend());
+    const bool vector = shape.size() == 1;
+    std::vector<uint8_t> bytes;
+    for (double x : w) {
+      if (type == 0 || vector) {
+        float f = static_cast<float>(x);
+        bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&f), reinterpret_cast<uint8_t*>(&f) + 4);
+      } else {
+        uint16_t h = type == 1 ? inferkit::cpu::f32_to_f16(static_cast<float>(x)) : inferkit::cpu::f32_to_bf16(static_cast<float>(x));
+        bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&h), reinterpret_cast<uint8_t*>(&h) + 2);
+      }
+    }
+    g.tensor(name, ne, vector ? 0 : type, std::move(bytes));
+  };
+  if (s.llama3_rope) {
+    // write_model's rope_scaling: factor 8, low 1, high 4, original context 16.
+    std::vector<float> f;
+    const double pi = 3.14159265358979323846, orig = 16, low_wl = orig / 1.0, high_wl = orig / 4.0;
+    for (int i = 0; i < D; i += 2) {
+      const double wavelen = 2 * pi * std::pow(static_cast<double>(s.rope_theta), static_cast<double>(i) / D);
+      if (wavelen < high_wl) f.push_back(1.0f);
+      else if (wavelen > low_wl) f.push_back(8.0f);
+      else {
+        const double smooth = (orig / wavelen - 1.0) / (4.0 - 1.0);
+        f.push_back(static_cast<float>(1.0 / ((1 - smooth) / 8.0 + smooth)));
+      }
+    }
+    g.f32_tensor("rope_freqs.weight", {f.size()}, f);
+  }
+  const bool permute = arch == "llama";
+  put("token_embd.weight", "model.embed_tokens.weight", 0);
+  put("output_norm.weight", "model.norm.weight", 0);
+  if (!s.tie) put("output.weight", "lm_head.weight", 0);
+  const std::pair<const char*, const char*> names[] = {
+      {"input_layernorm.weight", "attn_norm.weight"}, {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},   {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},       {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.o_proj.bias", "attn_output.bias"},  {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},    {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+  };
+  for (int i = 0; i < s.layers; ++i) {
+    const std::string hp = "model.layers." + std::to_string(i) + ".", gp = "blk." + std::to_string(i) + ".";
+    for (const auto& n : names) {
+      if (!m.values.count(hp + n.first)) continue;
+      const std::string hf = n.first;
+      int heads = 0;
+      if (permute && hf.rfind("self_attn.q_proj", 0) == 0) heads = s.heads;
+      if (permute && hf.rfind("self_attn.k_proj", 0) == 0) heads = s.kv_heads;
+      put(gp + n.second, hp + hf, heads);
+    }
+  }
+  const std::vector<uint8_t> bytes = g.build();
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  return std::fclose(f) == 0 && ok;
 }
 
 std::vector<double> reference_logits(const Model& m, const std::vector<int32_t>& tokens) {

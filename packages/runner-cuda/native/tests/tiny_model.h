@@ -45,6 +45,11 @@ Model make_model(const Spec& spec);
 // Writes the checkpoint into `dir` (created if missing). Returns false on I/O failure.
 bool write_model(const Model& model, const std::string& dir);
 
+// Writes the same model as a GGUF v3 file the way llama.cpp's converter does (arch `llama` for
+// llama/mistral with q/k rows permuted for adjacent-pair RoPE, llama3 scaling as
+// rope_freqs.weight), tensors in spec.dtype. Returns false on I/O failure.
+bool write_gguf(const Model& model, const std::string& path);
+
 // Writes a safetensors file holding `tensors` (F32 values converted to `dtype`).
 bool write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes,

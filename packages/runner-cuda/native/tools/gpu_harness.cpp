@@ -697,7 +697,7 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   std::fprintf(stderr, "bench: device-to-device copy %.0f GB/s (read + write)\n", copy_gbs);
 
   LoadedModel lm;
-  Status st = load_model_dir(dir, &lm);
+  Status st = load_model(dir, &lm);
   if (!st.ok()) {
     rep.str("error", st.to_string());
     write_file(out_path, rep.dump());
@@ -728,7 +728,8 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   }
   rep.str("backend", be->device_description()).num("load_seconds", t_load)
       .num("weight_bytes", static_cast<double>(lm.weight_bytes))
-      .num("parameters", static_cast<double>(lm.weight_bytes) / dtype_size(lm.weights.layers[0].q_proj.dtype));
+      .num("parameters", static_cast<double>(lm.weight_bytes) * dtype_block_values(lm.weights.layers[0].q_proj.dtype) /
+                             dtype_block_bytes(lm.weights.layers[0].q_proj.dtype));
   std::fprintf(stderr, "bench: loaded %s in %.1fs, %.2f GB of weights\n", be->device_description().c_str(),
                t_load, lm.weight_bytes / 1e9);
 

@@ -22,7 +22,8 @@ export interface AddonLoadOptions {
   threads?: number;
   maxBatch?: number;
   maxSeqLen?: number;
-  convertAtLoad?: boolean;
+  /** `true`: F16/BF16 matrices to F32 at load; `'q8_0'`: F32/F16/BF16 matrices to Q8_0 blocks. */
+  convertAtLoad?: boolean | 'q8_0';
 }
 
 /** Load progress as reported by the engine. @internal */
@@ -50,6 +51,7 @@ export interface AddonEngineInfo {
   maxBatch: number;
   maxSeqLen: number;
   threads: number;
+  /** Stored types of the weight matrices, most bytes first, joined by `+` (`'Q4_K+Q6_K'`). */
   weightDtype: string;
   eosTokenIds: number[];
   bosTokenId: number | null;

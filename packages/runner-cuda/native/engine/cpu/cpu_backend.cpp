@@ -1,8 +1,10 @@
 // The CPU backend: the reference implementation and the fallback when no GPU is present.
-// Weights are read in place from the mmapped safetensors (F32) or converted per tile in the
-// matmul inner loop (F16/BF16), or converted once at load when convert_at_load is set. All
-// accumulation is f32. Work is split over output rows across the thread pool; batched steps
-// run every token through each weight tile while it is in cache.
+// Weights are read in place from the mmapped file: F32 directly, F16/BF16 converted per tile in
+// the matmul inner loop (or once at load: to F32, or to Q8_0 blocks), GGUF block types
+// (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) multiplied in their blocks with the activations quantized to
+// 8 bits the way llama.cpp does (kernels_quant.inc). Float accumulation is f32. Work is split
+// over output rows across the thread pool; batched steps run every token through each weight
+// tile while it is in cache.
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "../backend.h"
+#include "../mapped_file.h"
 #include "../sampling.h"
 #include "kernels.h"
 #include "thread_pool.h"
@@ -73,6 +76,8 @@ class CpuBackend final : public Backend {
     float* y;
     int64_t ldy;
   };
+  // Quantizes the n rows of x once per activation format the jobs' block types need.
+  void quantize_inputs(const float* x, int64_t ldx, int n, int64_t K, std::initializer_list<MatJob> jobs);
   // Runs all jobs (same input x, n rows) in one parallel region, rows split across workers.
   void matmuls(const float* x, int64_t ldx, int n, std::initializer_list<MatJob> jobs);
   void rmsnorm_rows(const float* x, int n, const float* w, float* y);
@@ -82,7 +87,7 @@ class CpuBackend final : public Backend {
   BackendOptions opt_;
   const Kernels* kernels_ = nullptr;
   std::unique_ptr<ThreadPool> pool_;
-  std::vector<std::unique_ptr<std::vector<float>>> owned_;  // converted weight copies
+  std::vector<std::vector<uint8_t>> owned_;  // converted weight copies
 
   TensorView embed_;
   std::vector<float> final_norm_;
@@ -98,6 +103,14 @@ class CpuBackend final : public Backend {
   // Per-step activations, grown on demand.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, tmp_, out_h_, logits_;
   std::vector<std::vector<float>> thread_scratch_;  // matmul tile conversion
+  // Activations quantized for block-type weights, one buffer set per format (kQ8_0, kQ8_K).
+  struct ActBuffers {
+    std::vector<int8_t> qs;
+    std::vector<float> d;
+    std::vector<int16_t> sums;
+    cpu::QuantAct act;
+  };
+  ActBuffers act_[2];
   std::vector<std::vector<float>> thread_scores_;   // attention scores
   SamplerScratch sampler_;
 
@@ -115,6 +128,20 @@ Status CpuBackend::to_f32(const TensorView& t, std::vector<float>* out) {
   return Status::Ok();
 }
 
+// ggml's quantize_row_q8_0_ref, the values llama.cpp's converter writes: d = amax / 127 stored
+// as f16, q = round(x / d) (half away from zero).
+static void quantize_row_q8_0(const float* x, cpu::BlockQ8_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / cpu::kQK; ++b) {
+    const float* v = x + b * cpu::kQK;
+    float amax = 0;
+    for (int j = 0; j < cpu::kQK; ++j) amax = std::max(amax, std::fabs(v[j]));
+    const float d = amax / 127.f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = cpu::f32_to_f16(d);
+    for (int j = 0; j < cpu::kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::round(v[j] * id));
+  }
+}
+
 Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
   if (!t.present() || t.shape.size() != 2) {
     return Status::Internal("weight '" + t.name + "' is not a matrix");
@@ -123,23 +150,36 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
   out->cols = t.shape[1];
   out->type = t.dtype;
   out->data = t.data;
-  if (opt_.convert_at_load && t.dtype != DType::kF32) {
-    auto copy = std::make_unique<std::vector<float>>(static_cast<size_t>(t.numel()));
-    const size_t row_bytes = static_cast<size_t>(out->cols) * dtype_size(t.dtype);
-    const uint8_t* src = static_cast<const uint8_t*>(t.data);
-    float* dst = copy->data();
-    pool_->parallel_for(out->rows, 1, t.numel(), [&](int64_t b, int64_t e, int) {
-      for (int64_t r = b; r < e; ++r) {
-        kernels_->convert_row(src + r * row_bytes, t.dtype, dst + r * out->cols, out->cols);
-      }
-    });
-    memory_bytes_ += copy->size() * sizeof(float);
-    out->data = copy->data();
-    out->type = DType::kF32;
-    owned_.push_back(std::move(copy));
-  } else {
+  const bool is_float = t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16;
+  const bool widen = opt_.convert_at_load == WeightConversion::kF32 && is_float && t.dtype != DType::kF32;
+  const bool to_q8 = opt_.convert_at_load == WeightConversion::kQ8_0 && is_float && out->cols % cpu::kQK == 0;
+  if (!widen && !to_q8) {
     memory_bytes_ += t.nbytes;
+    return Status::Ok();
   }
+  const DType to = widen ? DType::kF32 : DType::kQ8_0;
+  const size_t src_row = dtype_row_bytes(t.dtype, out->cols), dst_row = dtype_row_bytes(to, out->cols);
+  std::vector<uint8_t> copy(dst_row * static_cast<size_t>(out->rows));
+  const uint8_t* src = static_cast<const uint8_t*>(t.data);
+  uint8_t* dst = copy.data();
+  const int64_t cols = out->cols;
+  pool_->parallel_for(out->rows, 1, t.numel(), [&](int64_t b, int64_t e, int) {
+    std::vector<float> row(to_q8 ? static_cast<size_t>(cols) : 0);
+    for (int64_t r = b; r < e; ++r) {
+      if (widen) {
+        kernels_->convert_row(src + r * src_row, t.dtype, reinterpret_cast<float*>(dst + r * dst_row), cols);
+      } else {
+        kernels_->convert_row(src + r * src_row, t.dtype, row.data(), cols);
+        quantize_row_q8_0(row.data(), reinterpret_cast<cpu::BlockQ8_0*>(dst + r * dst_row), cols);
+      }
+    }
+  });
+  memory_bytes_ += copy.size();
+  out->data = copy.data();
+  out->type = to;
+  owned_.push_back(std::move(copy));
+  // The file's pages of this tensor are not read again (tied embeddings read the copy too).
+  release_mapped_pages(t.data, t.nbytes);
   return Status::Ok();
 }
 
@@ -159,19 +199,13 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
   embed_ = w.embed_tokens;
   IK_RETURN_IF_ERROR(to_f32(w.final_norm, &final_norm_));
   const bool tied = w.lm_head.data == w.embed_tokens.data;
-  if (tied && !(opt_.convert_at_load && w.lm_head.dtype != DType::kF32)) {
-    // Tied and read in place: one copy of the bytes serves both.
-    lm_head_ = Matrix{w.lm_head.data, w.lm_head.dtype, w.lm_head.shape[0], w.lm_head.shape[1]};
-    memory_bytes_ += w.embed_tokens.nbytes;
+  IK_RETURN_IF_ERROR(matrix(w.lm_head, &lm_head_));
+  if (tied) {
+    // One copy serves both: the embedding lookups read the lm_head matrix, converted or not.
+    embed_.data = lm_head_.data;
+    embed_.dtype = lm_head_.type;
   } else {
-    IK_RETURN_IF_ERROR(matrix(w.lm_head, &lm_head_));
-    if (tied) {
-      // The embedding lookups read the converted lm_head copy.
-      embed_.data = lm_head_.data;
-      embed_.dtype = DType::kF32;
-    } else {
-      memory_bytes_ += w.embed_tokens.nbytes;
-    }
+    memory_bytes_ += w.embed_tokens.nbytes;
   }
 
   layers_.resize(w.layers.size());
@@ -237,29 +271,64 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
   return Status::Ok();
 }
 
+void CpuBackend::quantize_inputs(const float* x, int64_t ldx, int n, int64_t K,
+                                 std::initializer_list<MatJob> jobs) {
+  bool need[2] = {false, false};
+  for (const MatJob& j : jobs) {
+    if (dtype_is_quantized(j.m->type)) need[static_cast<int>(cpu::act_format(j.m->type))] = true;
+  }
+  for (int f = 0; f < 2; ++f) {
+    if (!need[f]) continue;
+    ActBuffers& b = act_[f];
+    const cpu::ActFormat fmt = static_cast<cpu::ActFormat>(f);
+    if (b.qs.size() < cpu::act_qs_bytes(K, n)) b.qs.resize(cpu::act_qs_bytes(K, n));
+    if (b.d.size() < cpu::act_d_count(fmt, K, n)) b.d.resize(cpu::act_d_count(fmt, K, n));
+    if (b.sums.size() < cpu::act_sum_count(fmt, K, n)) b.sums.resize(cpu::act_sum_count(fmt, K, n));
+    b.act.format = fmt;
+    b.act.K = K;
+    b.act.qs = b.qs.data();
+    b.act.d = b.d.data();
+    b.act.sums = b.sums.data();
+    // About 8 operations per value.
+    pool_->parallel_for(n, 1, static_cast<int64_t>(n) * K * 8, [&](int64_t t0, int64_t t1, int) {
+      kernels_->quantize_act(x, ldx, static_cast<int>(t0), static_cast<int>(t1), b.act);
+    });
+  }
+}
+
 void CpuBackend::matmuls(const float* x, int64_t ldx, int n, std::initializer_list<MatJob> jobs) {
   int64_t total = 0, work = 0;
   for (const MatJob& j : jobs) {
     total += j.m->rows;
     work += j.m->rows * j.m->cols * n;
   }
+  quantize_inputs(x, ldx, n, jobs.begin()->m->cols, jobs);
   pool_->parallel_for(total, cpu::kTileRows, work, [&](int64_t b, int64_t e, int t) {
     int64_t off = 0;
     for (const MatJob& j : jobs) {
       const int64_t lo = std::max(b, off), hi = std::min(e, off + j.m->rows);
       if (lo < hi) {
-        kernels_->matmul(x, ldx, n, j.m->data, j.m->type, j.m->cols, lo - off, hi - off, j.y,
-                         j.ldy, thread_scratch_[t].data());
+        if (dtype_is_quantized(j.m->type)) {
+          kernels_->matmul_q(act_[static_cast<int>(cpu::act_format(j.m->type))].act, n, j.m->data, j.m->type,
+                             j.m->cols, lo - off, hi - off, j.y, j.ldy);
+        } else {
+          kernels_->matmul(x, ldx, n, j.m->data, j.m->type, j.m->cols, lo - off, hi - off, j.y,
+                           j.ldy, thread_scratch_[t].data());
+        }
       }
       off += j.m->rows;
     }
   });
 }
 
+// llama.cpp's rms_norm: f32 squares summed in double, the mean and scale in f32. Quantized
+// matmuls round their input to 8 bits, so a scale one ulp off flips a value now and then; the
+// same arithmetic keeps those inputs identical to llama.cpp's.
 static inline void rmsnorm(const float* x, int64_t n, const float* w, float eps, float* y) {
-  float ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-  const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(ss / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
@@ -363,7 +432,7 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
   grow(x_, n * H); grow(h_, n * H); grow(q_, n * Q); grow(k_, n * KV); grow(v_, n * KV);
   grow(att_, n * Q); grow(gate_, n * I); grow(up_, n * I); grow(tmp_, n * H);
 
-  const size_t erow = static_cast<size_t>(H) * dtype_size(embed_.dtype);
+  const size_t erow = dtype_row_bytes(embed_.dtype, H);
   for (int i = 0; i < n; ++i) {
     kernels_->convert_row(static_cast<const uint8_t*>(embed_.data) + b.tokens[i] * erow,
                           embed_.dtype, x_.data() + i * H, H);
@@ -389,14 +458,18 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
         }
         const float* c = rope_cos_.data() + static_cast<size_t>(b.positions[i]) * half;
         const float* s = rope_sin_.data() + static_cast<size_t>(b.positions[i]) * half;
+        // Pair j is (j, j + half) in HF order, (2j, 2j + 1) in GGUF llama order.
+        const int64_t pair_stride = cfg_.rope_interleaved ? 2 : 1;
+        const int64_t pair_offset = cfg_.rope_interleaved ? 1 : half;
         auto rotate = [&](float* v, int heads) {
           for (int hd = 0; hd < heads; ++hd) {
-            float* x0 = v + hd * D;
-            float* x1 = x0 + half;
+            float* x = v + hd * D;
             for (int j = 0; j < half; ++j) {
-              const float a = x0[j], bb = x1[j];
-              x0[j] = a * c[j] - bb * s[j];
-              x1[j] = bb * c[j] + a * s[j];
+              float* x0 = x + j * pair_stride;
+              float* x1 = x0 + pair_offset;
+              const float a = *x0, bb = *x1;
+              *x0 = a * c[j] - bb * s[j];
+              *x1 = bb * c[j] + a * s[j];
             }
           }
         };

@@ -11,6 +11,7 @@ namespace avx2 { extern const Kernels kKernels; }
 #endif
 #if defined(INFERKIT_KERNELS_AVX512)
 namespace avx512 { extern const Kernels kKernels; }
+namespace avx512vnni { extern const Kernels kKernels; }
 #endif
 
 namespace {
@@ -27,6 +28,7 @@ bool cpu_has(const char* name) {
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   }
+  if (std::strcmp(name, "avx512vnni") == 0) return cpu_has("avx512") && __builtin_cpu_supports("avx512vnni");
 #endif
   return std::strcmp(name, "generic") == 0;
 }
@@ -40,13 +42,14 @@ const Kernels* kernels_by_name(const char* name) {
 #endif
 #if defined(INFERKIT_KERNELS_AVX512)
   if (std::strcmp(name, "avx512") == 0 && cpu_has("avx512")) return &avx512::kKernels;
+  if (std::strcmp(name, "avx512vnni") == 0 && cpu_has("avx512vnni")) return &avx512vnni::kKernels;
 #endif
   return nullptr;
 }
 
 const Kernels& best_kernels() {
   static const Kernels* best = [] {
-    for (const char* n : {"avx512", "avx2"}) {
+    for (const char* n : {"avx512vnni", "avx512", "avx2"}) {
       if (const Kernels* k = kernels_by_name(n)) return k;
     }
     return &generic::kKernels;

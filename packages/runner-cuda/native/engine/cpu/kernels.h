@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "../tensor.h"
+#include "quant_blocks.h"
 
 namespace inferkit {
 namespace cpu {
@@ -24,6 +25,7 @@ struct Kernels {
   float (*dot)(const float* a, const float* b, int64_t n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // Widens n values of any weight type (dequantizes block types; n a multiple of the block).
   void (*convert_row)(const void* src, DType type, float* dst, int64_t n);
 
   // Attention for the nq query heads that share one KV head, over `len` cached positions.
@@ -36,13 +38,24 @@ struct Kernels {
                       float scale, float* scores);
   void (*attn_values)(const float* p, int nq, int len, const float* v, int64_t kv_stride, int D,
                       float* out);
+
+  // Quantized weights (quant_blocks.h). quantize_act writes rows [t0, t1) of x ([*, K], row
+  // stride ldx) into `a` in a.format, with llama.cpp's values (identical in every variant).
+  void (*quantize_act)(const float* x, int64_t ldx, int t0, int t1, const QuantAct& a);
+  // y[t * ldy + r] = w[r, :] . a[t, :] for rows r in [r0, r1) and t in [0, T): w row-major
+  // [rows, K] in a block type whose act_format() is a.format. Accumulation as llama.cpp's.
+  void (*matmul_q)(const QuantAct& a, int T, const void* w, DType wtype, int64_t K, int64_t r0,
+                   int64_t r1, float* y, int64_t ldy);
+  // The plain scalar loop of the same product (tests compare every variant against it).
+  void (*matmul_q_reference)(const QuantAct& a, int T, const void* w, DType wtype, int64_t K,
+                             int64_t r0, int64_t r1, float* y, int64_t ldy);
 };
 
 // Floats of per-thread scratch matmul() may use for converting a tile of weight rows.
 constexpr int64_t kTileRows = 16;
 inline int64_t matmul_scratch_floats(int64_t K) { return kTileRows * K; }
 
-// The best kernel set this CPU supports.
+// The best kernel set this CPU supports ("avx512vnni", "avx512", "avx2" or "generic").
 const Kernels& best_kernels();
 // A specific set by name, or nullptr if it was not compiled or the CPU lacks it (tests compare
 // every available set against "generic").

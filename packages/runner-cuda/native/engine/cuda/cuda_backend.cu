@@ -88,6 +88,7 @@ float host_to_f32(const void* p, DType t, int64_t i) {
       return f;
     }
     case DType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
+    default: break;  // quantized types never reach here: supports_op() refuses them
   }
   return 0.f;
 }
@@ -102,6 +103,29 @@ void host_convert(const TensorView& t, T* out) {
     else if constexpr (std::is_same_v<T, bf16>) out[i] = __float2bfloat16(f);
     else out[i] = __float2half(f);
   }
+}
+
+// GGUF llama files store the q/k rows of each head as adjacent (x, y) pairs for llama.cpp's
+// RoPE (ModelConfig::rope_interleaved); the kernels rotate HF split halves, so those rows go back
+// to HF order on upload. A move of whole rows: correct for every weight type, biases included.
+TensorView hf_rope_rows(const TensorView& t, int heads, int head_dim, std::vector<uint8_t>* storage) {
+  if (!t.present()) return t;
+  const size_t row = t.nbytes / static_cast<size_t>(t.shape[0]);
+  storage->resize(t.nbytes);
+  const uint8_t* src = static_cast<const uint8_t*>(t.data);
+  const int half = head_dim / 2;
+  for (int h = 0; h < heads; ++h) {
+    for (int i = 0; i < half; ++i) {
+      for (int k = 0; k < 2; ++k) {
+        const size_t from = static_cast<size_t>(h) * head_dim + 2 * i + k;
+        const size_t to = static_cast<size_t>(h) * head_dim + i + k * half;
+        std::memcpy(storage->data() + to * row, src + from * row, row);
+      }
+    }
+  }
+  TensorView out = t;
+  out.data = storage->data();
+  return out;
 }
 
 struct DevLayer {
@@ -376,6 +400,8 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   device_ = options.device_index;
   if (opt_.max_slots < 1 || opt_.max_seq_len < 1)
     return Status::BadRequest("max_slots and max_seq_len must be positive");
+  if (opt_.convert_at_load == WeightConversion::kQ8_0)
+    return Status::BadRequest("convertAtLoad 'q8_0' is not supported by the CUDA backend (CPU only)");
   const int hd = cfg_.head_dim;
   if (!cuda::attention_supports_head_dim(hd))
     return Status::BadRequest("head_dim " + std::to_string(hd) +
@@ -422,8 +448,8 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   }
 
   const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;
-  wtype_ = options.convert_at_load ? DType::kF32 : src;
-  wsize_ = dtype_size(wtype_);
+  wtype_ = options.convert_at_load == WeightConversion::kF32 ? DType::kF32 : src;
+  wsize_ = dtype_block_bytes(wtype_);  // a float type: one value per block
   const bool kv16 = wtype_ != DType::kF32;
   const size_t kv_elem = kv16 ? 2 : 4;
 
@@ -466,8 +492,16 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& s = w.layers[i];
     DevLayer& d = layers_[i];
-    IK_RETURN_IF_ERROR(upload_matrix({&s.q_proj, &s.k_proj, &s.v_proj}, &d.qkv));
-    IK_RETURN_IF_ERROR(upload_bias({&s.q_bias, &s.k_bias, &s.v_bias}, {Q, KV, KV}, &d.qkv_bias));
+    TensorView q = s.q_proj, k = s.k_proj, qb = s.q_bias, kb = s.k_bias;
+    std::vector<uint8_t> q_rows, k_rows, qb_rows, kb_rows;
+    if (cfg_.rope_interleaved) {
+      q = hf_rope_rows(s.q_proj, cfg_.num_heads, hd, &q_rows);
+      k = hf_rope_rows(s.k_proj, cfg_.num_kv_heads, hd, &k_rows);
+      qb = hf_rope_rows(s.q_bias, cfg_.num_heads, hd, &qb_rows);
+      kb = hf_rope_rows(s.k_bias, cfg_.num_kv_heads, hd, &kb_rows);
+    }
+    IK_RETURN_IF_ERROR(upload_matrix({&q, &k, &s.v_proj}, &d.qkv));
+    IK_RETURN_IF_ERROR(upload_bias({&qb, &kb, &s.v_bias}, {Q, KV, KV}, &d.qkv_bias));
     IK_RETURN_IF_ERROR(upload_matrix({&s.o_proj}, &d.o));
     IK_RETURN_IF_ERROR(upload_bias({&s.o_bias}, {H}, &d.o_bias));
     IK_RETURN_IF_ERROR(upload_matrix({&s.gate_proj, &s.up_proj}, &d.gate_up));

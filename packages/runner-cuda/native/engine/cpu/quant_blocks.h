@@ -1,0 +1,97 @@
+// ggml's block-quantized weight layouts (llama.cpp ggml/src/ggml-common.h), read in place from
+// the mmapped GGUF file, and the 8-bit activation rows the quantized matmuls multiply them with.
+//
+// Weights (values = dequantized weights; f16 = IEEE half):
+//   Q8_0  34 B / 32 values:  f16 d; int8 qs[32]                       w = d * qs[j]
+//   Q4_0  18 B / 32:         f16 d; uint8 qs[16]                      w[j] = d * ((qs[j] & 15) - 8),
+//                                                                      w[j + 16] = d * ((qs[j] >> 4) - 8)
+//   Q4_K 144 B / 256:        f16 d, dmin; uint8 scales[12]; uint8 qs[128]
+//                            8 sub-blocks of 32 with 6-bit scale sc and min m (get_scale_min_k4);
+//                            64-value chunk c: low nibbles of qs[32c..32c+32) are sub-block 2c,
+//                            high nibbles 2c + 1; w = d * sc * q - dmin * m
+//   Q5_K 176 B / 256:        f16 d, dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]
+//                            Q4_K plus a fifth bit: bit 2c (low) / 2c + 1 (high) of qh[l]
+//   Q6_K 210 B / 256:        uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d
+//                            16 sub-blocks of 16; w = d * scales[i / 16] * (q - 32), q 6-bit
+//                            (see dequantize in kernels_quant.inc for the bit positions)
+//
+// Activations follow llama.cpp's vec_dot types: Q8_0 rows (blocks of 32, scale amax / 127
+// rounded to f16) for Q8_0 and Q4_0 weights, Q8_K rows (blocks of 256, f32 scale -max / 127,
+// sums of every 16 values) for the k-quants. The values are exactly llama.cpp's; only the
+// memory layout is ours: a row's int8 values are contiguous (SIMD loads span blocks), scales
+// and sums in arrays beside them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../tensor.h"
+
+namespace inferkit {
+namespace cpu {
+
+constexpr int kQK = 32;    // Q8_0 / Q4_0 block
+constexpr int kQKK = 256;  // k-quant super-block
+
+#pragma pack(push, 1)
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[16];
+};
+struct BlockQ4_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qs[128];
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];
+  uint8_t qs[128];
+};
+struct BlockQ6_K {
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint16_t d;
+};
+#pragma pack(pop)
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_K) == 144 &&
+                  sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210,
+              "ggml block sizes");
+
+// The activation format a weight type is multiplied with.
+enum class ActFormat { kQ8_0 = 0, kQ8_K };
+
+inline ActFormat act_format(DType w) {
+  return (w == DType::kQ8_0 || w == DType::kQ4_0) ? ActFormat::kQ8_0 : ActFormat::kQ8_K;
+}
+
+// Quantized activation rows: rows x K values. Storage is the caller's (sized with
+// act_bytes); kernels read row t at qs + t * K, d + t * (K / block), sums + t * (K / sum_block).
+struct QuantAct {
+  ActFormat format = ActFormat::kQ8_0;
+  int64_t K = 0;
+  int8_t* qs = nullptr;     // [rows][K]
+  float* d = nullptr;       // [rows][K / 32] (Q8_0: the f16-rounded scale) or [rows][K / 256]
+  int16_t* sums = nullptr;  // [rows][K / 32] Q8_0 block sums, or [rows][K / 16] Q8_K bsums
+
+  int64_t blocks() const { return K / (format == ActFormat::kQ8_0 ? kQK : kQKK); }
+  int64_t sum_count() const { return format == ActFormat::kQ8_0 ? K / kQK : K / 16; }
+};
+
+// Bytes of each array for `rows` rows of K values (K a multiple of the format's block).
+inline size_t act_qs_bytes(int64_t K, int rows) { return static_cast<size_t>(K) * rows; }
+inline size_t act_d_count(ActFormat f, int64_t K, int rows) {
+  return static_cast<size_t>(K / (f == ActFormat::kQ8_0 ? kQK : kQKK)) * rows;
+}
+inline size_t act_sum_count(ActFormat f, int64_t K, int rows) {
+  return static_cast<size_t>(f == ActFormat::kQ8_0 ? K / kQK : K / 16) * rows;
+}
+
+}  // namespace cpu
+}  // namespace inferkit

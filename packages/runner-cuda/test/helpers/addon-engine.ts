@@ -1,0 +1,45 @@
+import { createRequire } from 'node:module';
+import type { AddonEngine, AddonEngineInfo, AddonLoadOptions, AddonModule, AddonTokenEvent } from '../../src/binding/addon-types.js';
+import { ADDON_PATH } from './paths.js';
+import { TEST_THREADS } from './runner.js';
+
+let binding: AddonModule | undefined;
+
+/** The built addon, loaded once per test file. */
+export function addon(): AddonModule {
+  binding ??= createRequire(import.meta.url)(ADDON_PATH) as AddonModule;
+  return binding;
+}
+
+/**
+ * A raw engine with `modelDir` (a checkpoint directory or a .gguf file) loaded on the CPU:
+ * tests that compare weight formats drive the engine directly, below tokenizers and templates.
+ */
+export async function loadEngine(modelDir: string, options: Partial<AddonLoadOptions> = {}): Promise<{ engine: AddonEngine; info: AddonEngineInfo }> {
+  const engine = new (addon().Engine)();
+  const info = await engine.load({ modelDir, device: 'cpu', threads: TEST_THREADS, maxBatch: 2, maxSeqLen: 256, ...options });
+  return { engine, info };
+}
+
+/** Greedy-decodes `n` tokens from raw ids (no stop tokens). */
+export function greedy(engine: AddonEngine, prompt: number[], n: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const out: number[] = [];
+    engine.submit({ tokens: Int32Array.from(prompt), temperature: 0, maxTokens: n, stopTokenIds: new Int32Array(0) }, (e: AddonTokenEvent) => {
+      out.push(...e.tokens);
+      if (e.finishReason === 'length') resolve(out);
+      else if (e.finishReason !== undefined) reject(new Error(`engine finished with ${e.finishReason}: ${e.error?.message ?? ''}`));
+    });
+  });
+}
+
+/** Index of the largest value in each row of a [rows, cols] matrix. */
+export function argmaxRows(m: Float32Array, cols: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r * cols < m.length; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (m[r * cols + c] > m[r * cols + best]) best = c;
+    out.push(best);
+  }
+  return out;
+}
