@@ -122,6 +122,53 @@ def make_weights(spec, seed):
     return w
 
 
+def lazy_weights(spec, seed):
+    """make_weights' tensors (llama/mistral specs) as (name -> callable, name -> shape): each tensor
+    is drawn from its own generator, seeded by (seed, index), when called, so a model larger than
+    memory can be written tensor by tensor (export_gguf.write_gguf). Same scales as make_weights,
+    not the same values."""
+    h, v, f = spec["hidden"], spec["vocab"], spec["ffn"]
+    hd = spec.get("head_dim") or h // spec["heads"]
+    nq, nkv = spec["heads"] * hd, spec["kv_heads"] * hd
+    embed_std = 0.05 if spec["tied"] else 0.5
+    sources, shapes = {}, {}
+
+    def add(name, shape, kind):
+        index = len(shapes)
+        shapes[name] = shape
+
+        def make():
+            rng = np.random.default_rng([seed, index])
+            x = rng.standard_normal(shape, dtype=np.float32)
+            if kind == "norm":
+                return (1.0 + 0.1 * x).astype(np.float32)
+            if kind == "embed":
+                x *= np.float32(embed_std)
+            else:
+                x /= np.float32(np.sqrt(shape[1]))
+            if name == ("model.embed_tokens.weight" if spec["tied"] else "lm_head.weight"):
+                x[0x80:0x100] *= np.float32(0.25)  # as make_weights damps the byte tokens
+            return x
+        sources[name] = make
+
+    add("model.embed_tokens.weight", (v, h), "embed")
+    for i in range(spec["layers"]):
+        p = f"model.layers.{i}."
+        add(p + "input_layernorm.weight", (h,), "norm")
+        add(p + "self_attn.q_proj.weight", (nq, h), "linear")
+        add(p + "self_attn.k_proj.weight", (nkv, h), "linear")
+        add(p + "self_attn.v_proj.weight", (nkv, h), "linear")
+        add(p + "self_attn.o_proj.weight", (h, nq), "linear")
+        add(p + "post_attention_layernorm.weight", (h,), "norm")
+        add(p + "mlp.gate_proj.weight", (f, h), "linear")
+        add(p + "mlp.up_proj.weight", (f, h), "linear")
+        add(p + "mlp.down_proj.weight", (h, f), "linear")
+    add("model.norm.weight", (h,), "norm")
+    if not spec["tied"]:
+        add("lm_head.weight", (v, h), "linear")
+    return sources, shapes
+
+
 def make_config(spec, dtype):
     bos = spec["vocab"] - len(SPECIAL_TOKENS)
     cfg = {

@@ -230,7 +230,7 @@ def test_exporter_writes_each_type(tmp_path, ftype):
             assert types[f"blk.{i}.attn_v.weight"] == want and types[f"blk.{i}.ffn_down.weight"] == want
         assert gq.Q6_K in types.values() and list(types.values()).count(gq.Q6_K) < len(types) // 2
     else:
-        assert types["blk.1.ffn_up.weight"] == gq.TYPE_BY_NAME[ftype]
+        assert types["blk.0.ffn_up.weight"] == gq.TYPE_BY_NAME[ftype]
     # Dequantized and un-permuted, the weights are the checkpoint's within the type's error.
     _, back = export_gguf.hf_weights_from_gguf(str(out))
     w = read_checkpoint(str(d))
