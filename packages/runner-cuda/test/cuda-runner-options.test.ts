@@ -68,13 +68,15 @@ describe('pinnedVisibleDevices', () => {
     expect(pinnedVisibleDevices(0, { CUDA_VISIBLE_DEVICES: 'GPU-8c1f, GPU-77aa' })).toBe('GPU-8c1f');
     expect(refusal(() => pinnedVisibleDevices(2, { CUDA_VISIBLE_DEVICES: '3,5' }))).toBe('bad_request:device');
   });
+});
 
-  test("convertAtLoad is true, false or 'q8_0'", () => {
+describe('convertAtLoad', () => {
+  test("is true, false or 'q8_0'", () => {
     expect(resolveCudaRunnerOptions({}, {}).convertAtLoad).toBe(false);
     expect(resolveCudaRunnerOptions({ convertAtLoad: true }, {}).convertAtLoad).toBe(true);
     expect(resolveCudaRunnerOptions({ convertAtLoad: 'q8_0' }, {}).convertAtLoad).toBe('q8_0');
     for (const bad of ['Q8_0', 'f32', 1, null]) {
-      expect(kindOf(() => resolveCudaRunnerOptions({ convertAtLoad: bad as never }, {}))).toBe('bad_request');
+      expect(refusal(() => resolveCudaRunnerOptions({ convertAtLoad: bad as never }, {}))).toBe('bad_request:convertAtLoad');
     }
   });
 });

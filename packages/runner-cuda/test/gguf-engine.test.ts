@@ -60,13 +60,13 @@ describe.each(GGUF_MODELS)('GGUF %s', (arch) => {
       let sum = 0;
       let sq = 0;
       let mean = 0;
-      for (let i = 0; i < a.length; i++) mean += a[i] / a.length;
-      for (let i = 0; i < a.length; i++) {
-        const d = Math.abs(a[i] - b[i]);
+      for (const v of a) mean += v / a.length;
+      a.forEach((v, i) => {
+        const d = Math.abs(v - (b[i] ?? Number.NaN));
         max = Math.max(max, d);
         sum += d;
-        sq += (a[i] - mean) ** 2;
-      }
+        sq += (v - mean) ** 2;
+      });
       const spread = Math.sqrt(sq / a.length);
       console.log(`gguf ${arch} q8_0 vs f32: max |dlogit| ${max.toFixed(4)}, mean ${(sum / a.length).toFixed(5)}, logit std ${spread.toFixed(3)}`);
       expect(max).toBeLessThan(0.2 * spread);

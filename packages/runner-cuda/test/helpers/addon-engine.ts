@@ -38,7 +38,7 @@ export function argmaxRows(m: Float32Array, cols: number): number[] {
   const out: number[] = [];
   for (let r = 0; r * cols < m.length; r++) {
     let best = 0;
-    for (let c = 1; c < cols; c++) if (m[r * cols + c] > m[r * cols + best]) best = c;
+    for (let c = 1; c < cols; c++) if (m[r * cols + c]! > m[r * cols + best]!) best = c;
     out.push(best);
   }
   return out;
