@@ -296,6 +296,9 @@ describe('gateway: replicas', () => {
   test('"replicas": 2 creates two runners served least-loaded as one model; each replica shows in /healthz, hidden from /v1/models', async () => {
     const harness = await serve({ local: scripted('local', { reply: ['x'] }, { replicas: 2 }) });
     expect(runners()).toHaveLength(2);
+    // The runners as created, by replica name.
+    expect(Object.keys(loaded!.runners)).toEqual(['local#0', 'local#1']);
+    expect(Object.values(loaded!.runners)).toEqual(runners());
     const targets: string[] = [];
     for (let i = 0; i < 4; i++) {
       const res = await chat(harness, { model: 'local' });

@@ -32,6 +32,11 @@ export interface LoadModelsOptions {
 /** The runners created from a config, plus a way to close them all. */
 export interface LoadedModels {
   models: Record<string, GatewayModel>;
+  /**
+   * Each runner as its factory created it (before `supervise`), by model name, or by replica
+   * name (`local#0`) for replicated entries: for what only the runner's own API offers.
+   */
+  runners: Record<string, ModelRunner>;
   /** Closes every runner that has `close()`; errors are collected, not thrown one by one. */
   close(): Promise<void>;
 }
@@ -234,5 +239,5 @@ export async function loadGatewayModels(config: GatewayConfig, options: LoadMode
     ready.catch(() => undefined);
     models[name]!.ready = ready;
   }
-  return { models, close: closeAll };
+  return { models, runners: Object.fromEntries(created.map((c) => [c.name, c.raw])), close: closeAll };
 }
