@@ -8,7 +8,7 @@
 //
 // Side by side with an earlier version of the gateway (same run, same machine):
 //   node packages/gateway/bench/build-baseline.mjs <commit>
-//   BENCH_BASELINE=packages/gateway/bench/baseline/dist/index.js node packages/gateway/bench/run.mjs
+//   BENCH_BASELINE=packages/gateway/bench/baseline/dist/index.js [BENCH_PAIRS=3] node packages/gateway/bench/run.mjs
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -136,9 +136,20 @@ async function loadTest(gateway) {
   return out;
 }
 
+// With a baseline, BENCH_PAIRS pairs of runs alternate which build goes first (baseline, current,
+// current, baseline, …): the machine's load drifts during a run, and whichever build always went
+// second would get the drift's benefit or cost.
 const runs = [];
-if (process.env.BENCH_BASELINE !== undefined) runs.push({ name: 'baseline', out: await loadTest(resolve(process.env.BENCH_BASELINE)) });
-runs.push({ name: 'current', out: await loadTest(undefined) });
+const baseline = process.env.BENCH_BASELINE;
+const pairs = baseline === undefined ? 1 : Number(process.env.BENCH_PAIRS ?? 1);
+if (!Number.isInteger(pairs) || pairs < 1) throw new Error(`BENCH_PAIRS must be an integer >= 1, got ${process.env.BENCH_PAIRS}`);
+for (let i = 0; i < pairs; i++) {
+  const order = baseline === undefined ? ['current'] : i % 2 === 0 ? ['baseline', 'current'] : ['current', 'baseline'];
+  for (const build of order) {
+    const out = await loadTest(build === 'baseline' ? resolve(baseline) : undefined);
+    runs.push({ name: pairs > 1 ? `${build} #${i + 1}` : build, out });
+  }
+}
 
 const row = (label, get) => [label, ...runs.map((r) => String(get(r.out)))];
 const rows = [

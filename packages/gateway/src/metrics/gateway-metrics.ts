@@ -25,12 +25,15 @@ function processMetrics(): Registry {
  * The gateway's Prometheus metrics, on `prom-client` (with its default process metrics). Names
  * are part of the public surface (dashboards use them); the gateway's README lists them.
  *
- * prom-client replaced a hand-written registry (issue #15 item 4). Its cost, measured: one
- * histogram observation is ~1.1 µs against ~0.2 µs (2M observations of a labelled child, shared
- * 2-core machine), and `node packages/gateway/bench/run.mjs` against the hand-written build
- * (BENCH_BASELINE, 1,000 clients × 5 streams of 16 tokens) measured 0.58–0.64 ms of gateway CPU
- * per request against 0.57–0.62 ms in three runs (2–6% more, throughput within the run-to-run
- * noise). Not a cost that matters next to standard histograms and process metrics.
+ * prom-client replaced a hand-written registry (issue #15 item 4). Its cost, measured on the
+ * shared 2-core development machine (noisy): one observation of a labelled histogram child is
+ * ~1.1 µs against ~0.2 µs (2M observations), i.e. about 1 µs more per streamed token for the
+ * inter-token histogram. End to end, `BENCH_PAIRS=3 BENCH_BASELINE=… node
+ * packages/gateway/bench/run.mjs` (1,000 clients × 5 streams of 16 tokens, baseline = the
+ * hand-written registry built by bench/build-baseline.mjs, runs alternating) measured
+ * 0.593 / 0.618 / 0.613 ms of gateway CPU per request against 0.621 / 0.604 / 0.567 ms, with
+ * requests/s and TTFT inside the run-to-run noise. Not a cost that matters next to standard
+ * histograms and the process metrics users expect.
  */
 export class GatewayMetrics {
   /** This gateway's own metrics (process metrics live in a registry shared by the process). */
