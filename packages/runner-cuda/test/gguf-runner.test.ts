@@ -1,17 +1,12 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TokenChunk, WeightLoadProgress } from '@inferkit/inference-core';
 import { CudaRunner } from '../src/cuda-runner.js';
 import { errorOf } from './helpers/error-of.js';
-import { INFERKIT_TINY_DIR, INFERKIT_TINY_GGUF, PACKAGE_DIR, tokenizerGguf } from './helpers/paths.js';
+import { INFERKIT_TINY_DIR, INFERKIT_TINY_GGUF, tokenizerGguf } from './helpers/paths.js';
 import { engineGreedy, TEST_THREADS, userBatch } from './helpers/runner.js';
-
-// The engine's GGUF reader is written alongside this TS side (issue #14); until its source is in
-// the tree the engine cannot load a .gguf file, and these tests wait as a todo rather than fail.
-// Once native/engine/gguf.cpp exists they run, and must pass.
-const ENGINE_READS_GGUF = existsSync(join(PACKAGE_DIR, 'native', 'engine', 'gguf.cpp'));
 
 const PROMPTS = ['Tell me a story about a cat.', 'Who are you?', 'What does a dog say?'];
 
@@ -21,68 +16,64 @@ async function run(runner: CudaRunner, content: string, maxTokens: number): Prom
   return { chunks, text: chunks.map((c) => c.textDelta).join('') };
 }
 
-if (!ENGINE_READS_GGUF) {
-  test.todo('CudaRunner on a GGUF file: waits for the engine to read GGUF (native/engine/gguf.cpp is not in the tree yet)');
-} else {
-  describe('CudaRunner on a GGUF file', () => {
-    let gguf: CudaRunner;
-    let safetensors: CudaRunner;
-    const progress: WeightLoadProgress[] = [];
-    const temps: string[] = [];
+describe('CudaRunner on a GGUF file', () => {
+  let gguf: CudaRunner;
+  let safetensors: CudaRunner;
+  const progress: WeightLoadProgress[] = [];
+  const temps: string[] = [];
 
-    beforeAll(async () => {
-      gguf = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
-      await gguf.loadWeights({ kind: 'local_path', path: INFERKIT_TINY_GGUF }, { onProgress: (p) => progress.push(p) });
-      safetensors = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
-      await safetensors.loadWeights({ kind: 'local_path', path: INFERKIT_TINY_DIR });
-    });
-    afterAll(async () => {
-      await gguf?.close();
-      await safetensors?.close();
-      for (const t of temps) rmSync(t, { recursive: true, force: true });
-    });
-
-    test('loads the F32 export of inferkit-tiny: same shape as the checkpoint, progress up to the file size', () => {
-      const a = gguf.modelInfo!;
-      const b = safetensors.modelInfo!;
-      expect({ vocab: a.vocabSize, layers: a.numLayers, heads: a.numHeads, kvHeads: a.numKvHeads, headDim: a.headDim }).toEqual({
-        vocab: b.vocabSize,
-        layers: b.numLayers,
-        heads: b.numHeads,
-        kvHeads: b.numKvHeads,
-        headDim: b.headDim,
-      });
-      const last = progress.at(-1)!;
-      expect(last).toMatchObject({ phase: 'load', loadedBytes: statSync(INFERKIT_TINY_GGUF).size, totalBytes: statSync(INFERKIT_TINY_GGUF).size });
-    });
-
-    test.each(PROMPTS)('streams exactly the tokens of the safetensors model: %s', async (content) => {
-      const ours = await run(gguf, content, 48);
-      const theirs = await run(safetensors, content, 48);
-      expect(ours.chunks.length).toBeGreaterThan(2);
-      expect(ours.text.length).toBeGreaterThan(0);
-      expect(ours.text).toBe(theirs.text);
-      expect(ours.chunks.at(-1)).toMatchObject({ finishReason: theirs.chunks.at(-1)!.finishReason, usage: theirs.chunks.at(-1)!.usage });
-      // Token for token: the prompt encodes to the same ids and greedy decoding gives the same ids.
-      const promptIds = gguf._tokenizer!.encode(`<|im_start|>user\n${content}<|im_end|>\n<|im_start|>assistant\n`, false);
-      expect(promptIds).toEqual(safetensors._tokenizer!.encode(`<|im_start|>user\n${content}<|im_end|>\n<|im_start|>assistant\n`, false));
-      expect(await engineGreedy(gguf._engine!, promptIds, 40)).toEqual(await engineGreedy(safetensors._engine!, promptIds, 40));
-    });
-
-    test('a directory holding one .gguf file loads it', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'inferkit-gguf-dir-'));
-      temps.push(dir);
-      cpSync(INFERKIT_TINY_GGUF, join(dir, 'inferkit-tiny-F32.gguf'));
-      const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
-      try {
-        await runner.loadWeights({ kind: 'local_path', path: dir });
-        expect((await run(runner, PROMPTS[0]!, 8)).text).toBe((await run(safetensors, PROMPTS[0]!, 8)).text);
-      } finally {
-        await runner.close();
-      }
-    });
+  beforeAll(async () => {
+    gguf = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
+    await gguf.loadWeights({ kind: 'local_path', path: INFERKIT_TINY_GGUF }, { onProgress: (p) => progress.push(p) });
+    safetensors = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
+    await safetensors.loadWeights({ kind: 'local_path', path: INFERKIT_TINY_DIR });
   });
-}
+  afterAll(async () => {
+    await gguf?.close();
+    await safetensors?.close();
+    for (const t of temps) rmSync(t, { recursive: true, force: true });
+  });
+
+  test('loads the F32 export of inferkit-tiny: same shape as the checkpoint, progress up to the file size', () => {
+    const a = gguf.modelInfo!;
+    const b = safetensors.modelInfo!;
+    expect({ vocab: a.vocabSize, layers: a.numLayers, heads: a.numHeads, kvHeads: a.numKvHeads, headDim: a.headDim }).toEqual({
+      vocab: b.vocabSize,
+      layers: b.numLayers,
+      heads: b.numHeads,
+      kvHeads: b.numKvHeads,
+      headDim: b.headDim,
+    });
+    const last = progress.at(-1)!;
+    expect(last).toMatchObject({ phase: 'load', loadedBytes: statSync(INFERKIT_TINY_GGUF).size, totalBytes: statSync(INFERKIT_TINY_GGUF).size });
+  });
+
+  test.each(PROMPTS)('streams exactly the tokens of the safetensors model: %s', async (content) => {
+    const ours = await run(gguf, content, 48);
+    const theirs = await run(safetensors, content, 48);
+    expect(ours.chunks.length).toBeGreaterThan(2);
+    expect(ours.text.length).toBeGreaterThan(0);
+    expect(ours.text).toBe(theirs.text);
+    expect(ours.chunks.at(-1)).toMatchObject({ finishReason: theirs.chunks.at(-1)!.finishReason, usage: theirs.chunks.at(-1)!.usage });
+    // Token for token: the prompt encodes to the same ids and greedy decoding gives the same ids.
+    const promptIds = gguf._tokenizer!.encode(`<|im_start|>user\n${content}<|im_end|>\n<|im_start|>assistant\n`, false);
+    expect(promptIds).toEqual(safetensors._tokenizer!.encode(`<|im_start|>user\n${content}<|im_end|>\n<|im_start|>assistant\n`, false));
+    expect(await engineGreedy(gguf._engine!, promptIds, 40)).toEqual(await engineGreedy(safetensors._engine!, promptIds, 40));
+  });
+
+  test('a directory holding one .gguf file loads it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inferkit-gguf-dir-'));
+    temps.push(dir);
+    cpSync(INFERKIT_TINY_GGUF, join(dir, 'inferkit-tiny-F32.gguf'));
+    const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS });
+    try {
+      await runner.loadWeights({ kind: 'local_path', path: dir });
+      expect((await run(runner, PROMPTS[0]!, 8)).text).toBe((await run(safetensors, PROMPTS[0]!, 8)).text);
+    } finally {
+      await runner.close();
+    }
+  });
+});
 
 describe('CudaRunner.loadWeights on GGUF files the TS side refuses (before the engine reads anything)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'inferkit-gguf-bad-'));
