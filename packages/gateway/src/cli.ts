@@ -133,8 +133,10 @@ async function main(): Promise<number> {
     await loaded.close().catch(() => undefined);
     return 1;
   }
-  const models = Object.keys(loaded.models).join(', ');
-  log(`listening on http://${address.address}:${address.port}/v1 (models: ${models})`);
+  const names = Object.entries(loaded.models);
+  const served = names.filter(([, m]) => m.hidden !== true).map(([n]) => n);
+  const targetsOnly = names.filter(([, m]) => m.hidden === true).map(([n]) => n);
+  log(`listening on http://${address.address}:${address.port}/v1 (models: ${served.join(', ')}${targetsOnly.length > 0 ? `; route targets only: ${targetsOnly.join(', ')}` : ''})`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -57,6 +57,18 @@ describe('inferkit-gateway CLI', () => {
     expect(stderr()).toContain('SIGTERM: draining');
   });
 
+  test('serves a routed config: lists what clients may call, logs a resumed stream', async () => {
+    const { proc, stderr, exit } = start(['--config', fixture('routed.gateway.json')]);
+    const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1) \(models: a, chat; route targets only: b\)/, exit);
+    const client = new OpenAI({ baseURL: m[1]!, apiKey: 'unused', maxRetries: 0 });
+    const { data, response } = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(data.choices[0]!.message.content).toBe('Hello world!');
+    expect(response.headers.get('x-inferkit-target')).toBe('a');
+    await waitFor(stderr, /chat: a stream failed on a \(runtime_crashed\) after 9 characters; resumed on b/, exit);
+    proc.kill('SIGTERM');
+    expect(await exit).toBe(0);
+  });
+
   test('apiKeysEnv: keys come from the environment; refuses to start when it is empty', async () => {
     const { stderr, exit } = start(['--config', fixture('keys.gateway.json')], { GW_TEST_KEYS: ' k-one , k-two ' });
     const m = await waitFor(stderr, /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/, exit);

@@ -132,6 +132,8 @@ describe('config: routes and replicas', () => {
     ['replicas 0', { a: { runner: 'cuda', replicas: 0 } }, 'config.models.a.replicas', /integer from 1 to 64/],
     ['replicas 65', { a: { runner: 'cuda', replicas: 65 } }, 'config.models.a.replicas', /integer from 1 to 64/],
     ['an entry named like a replica', { a: { runner: 'cuda', replicas: 2 }, 'a#1': { runner: 'cuda' } }, 'config.models.a#1', /replica of 'a'/],
+    ['a hidden entry no route targets', { a: { runner: 'cuda', hidden: true } }, 'config.models.a.hidden', /no route targets this entry/],
+    ['a hidden route no route targets', { a, r: { route: { strategy: 'fallback', targets: ['a'] }, hidden: true } }, 'config.models.r.hidden', /nothing could reach it/],
     ['hidden not a boolean', { a: { runner: 'cuda', hidden: 'yes' } }, 'config.models.a.hidden', /true or false/],
   ];
   for (const [name, models, path, message] of bad) {
@@ -207,9 +209,10 @@ describe('gateway: a routed model over two entries', () => {
       b: scripted('b'),
       chat: { route: { strategy: 'fallback', targets: ['a', 'b'] } },
       internal: { route: { strategy: 'fallback', targets: ['b'] }, hidden: true },
+      outer: { route: { strategy: 'fallback', targets: ['internal'] } },
     });
     const list = (await (await fetch(`${harness.baseURL}/models`)).json()) as { data: Array<{ id: string }> };
-    expect(list.data.map((d) => d.id).sort()).toEqual(['b', 'chat']);
+    expect(list.data.map((d) => d.id).sort()).toEqual(['b', 'chat', 'outer']);
     for (const name of ['a', 'internal']) {
       const res = await chat(harness, { model: name });
       expect(res.status).toBe(404);
@@ -221,7 +224,7 @@ describe('gateway: a routed model over two entries', () => {
     expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('A');
     // /healthz still reports every entry, hidden ones included.
     const health = (await (await fetch(`${harness.origin}/healthz`)).json()) as { models: Record<string, unknown> };
-    expect(Object.keys(health.models).sort()).toEqual(['a', 'b', 'chat', 'internal']);
+    expect(Object.keys(health.models).sort()).toEqual(['a', 'b', 'chat', 'internal', 'outer']);
   });
 
   test('a stream that dies mid-answer is resumed through the SSE stream: continuous text, one [DONE], one resume counted', async () => {

@@ -242,6 +242,11 @@ function checkRoutes(models: Record<string, ModelConfig>, routes: Record<string,
       }
     });
   }
+  // A hidden entry is served only as a route's target: one that no route targets is unreachable.
+  const targeted = new Set(Object.values(routes).flatMap((r) => r.targets.map((t) => t.model)));
+  for (const [name, e] of [...Object.entries(models), ...Object.entries(routes)]) {
+    if (e.hidden && !targeted.has(name)) throw new GatewayConfigError(`config.models.${name}.hidden`, 'no route targets this entry, so nothing could reach it');
+  }
   // Depth-first over route → route edges; a grey node met again closes a cycle.
   const state = new Map<string, 'grey' | 'black'>();
   const trail: string[] = [];
