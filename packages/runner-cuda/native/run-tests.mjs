@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `pnpm run test:native`: configures and builds the C++ test build (native/build/ctest, separate
 // from the addon build), runs CTest and writes JUnit XML to packages/runner-cuda/reports/ctest.xml.
-//   INFERKIT_TEST_CUDA=AUTO|ON|OFF   CUDA in the test build (default OFF: the addon build already
-//                                    compiles the CUDA sources; CUDA tests need a GPU to run)
+//   INFERKIT_TEST_CUDA=AUTO|ON|OFF   CUDA in the test build (default OFF: CI compiles the CUDA
+//                                    sources in the CUDA prebuilt package; CUDA tests need a GPU)
 //   INFERKIT_BUILD_JOBS=N            parallel compile jobs (default 2)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';

@@ -38,7 +38,7 @@ export interface CudaRunnerOptions {
    * false.
    */
   convertAtLoad?: boolean | 'q8_0';
-  /** Path of the native addon; defaults to the package's own build output. */
+  /** Path of the native addon. Default: the best usable one of the prebuilt platform packages and a local build (see `CudaRunner.binaryInfo`). */
   binaryPath?: string;
   /** Host the engine in a child process (see `CudaRunnerEngineProcess`). Default `'auto'`. */
   engineProcess?: CudaRunnerEngineProcess;

@@ -20,7 +20,7 @@ import {
   type WeightSource,
 } from '@inferkit/inference-core';
 import type { AddonEngineInfo, AddonLoadOptions, AddonModule, AddonRequestId, AddonSubmitRequest, AddonTokenEvent } from './binding/addon-types.js';
-import { defaultBinaryPath } from './binding/binary-path.js';
+import type { NativeBinaryInfo } from './binding/choose-binary.js';
 import { loadBinding } from './binding/load-binding.js';
 import type { BinaryVerdict } from './binding/test-binary.js';
 import { chatMessages } from './chat/chat-prompt.js';
@@ -136,6 +136,7 @@ export class CudaRunner implements ModelRunner {
   private model: LoadedModel | null;
   private binding: AddonModule | null;
   private verdict: BinaryVerdict | null;
+  private binary: NativeBinaryInfo | null;
   // Serializes loadWeights / rebuildSession / close so they never interleave.
   private lifecycle: Promise<unknown>;
   // Set by close(): final, every later call is refused with `cancelled`.
@@ -150,6 +151,7 @@ export class CudaRunner implements ModelRunner {
     this.model = null;
     this.binding = null;
     this.verdict = null;
+    this.binary = null;
     this.lifecycle = Promise.resolve();
     this.closed = false;
   }
@@ -179,6 +181,15 @@ export class CudaRunner implements ModelRunner {
   /** The loaded model's engine description (device, shape, limits); `undefined` before loading. */
   get modelInfo(): Readonly<AddonEngineInfo> | undefined {
     return this.model?.info;
+  }
+
+  /**
+   * The native addon in use (a prebuilt platform package, a local build, or the `binaryPath`
+   * option), and why the other candidates were not chosen; `undefined` before the first
+   * `loadWeights`. `NODE_DEBUG=inferkit` logs the same when it is chosen.
+   */
+  get binaryInfo(): Readonly<NativeBinaryInfo> | undefined {
+    return this.binary ?? undefined;
   }
 
   /** @internal The engine (in this process or a child), for parity tests and benchmarks only. */
@@ -270,9 +281,10 @@ export class CudaRunner implements ModelRunner {
 
   private async ensureBinding(): Promise<AddonModule> {
     if (this.binding !== null) return this.binding;
-    const { module, verdict } = await loadBinding(this.options.binaryPath ?? defaultBinaryPath());
+    const { module, verdict, info } = await loadBinding(this.options.binaryPath);
     this.binding = module;
     this.verdict = verdict;
+    this.binary = info;
     return module;
   }
 
@@ -292,7 +304,7 @@ export class CudaRunner implements ModelRunner {
         if (inChild) {
           // A pinned engine process sees its one device as device 0.
           const env = device === 'cuda' && o.deviceIndex !== undefined ? { ...process.env, CUDA_VISIBLE_DEVICES: pinnedVisibleDevices(o.deviceIndex) } : undefined;
-          return await EngineProcess.start(o.binaryPath ?? defaultBinaryPath(), options, progress, { signal, env });
+          return await EngineProcess.start(this.binary!.path, options, progress, { signal, env });
         }
         return await InProcessEngine.load(new binding.Engine(), options, progress);
       } catch (e) {

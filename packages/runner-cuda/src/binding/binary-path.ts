@@ -2,10 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Command that rebuilds the addon; quoted in every error about a missing or broken binary. */
-export const REBUILD_COMMAND = 'pnpm --filter @inferkit/runner-cuda run build:native';
-
-const PACKAGE_NAME = '@inferkit/runner-cuda';
+export const PACKAGE_NAME = '@inferkit/runner-cuda';
 
 /**
  * The package root, found by walking up from this module: the same code runs from `src/binding/`
@@ -28,7 +25,7 @@ export function packageRoot(): string {
   }
 }
 
-/** Where cmake-js puts the addon (see `native/addon/README.md`). */
-export function defaultBinaryPath(): string {
-  return join(packageRoot(), 'native', 'build', 'Release', 'inferkit.node');
+/** Where `native/build-addon.mjs` (cmake-js) puts a build from source (see `native/README.md`). */
+export function localBuildPath(root: string = packageRoot()): string {
+  return join(root, 'native', 'build', 'Release', 'inferkit.node');
 }
