@@ -6,6 +6,9 @@ import { chooseBinary, pickBinary, type BinaryCandidate } from '../src/binding/c
 import { packageLayout, rebuildCommand } from '../src/binding/rebuild-advice.js';
 import { testBinary, type BinaryVerdict } from '../src/binding/test-binary.js';
 import { ADDON_BUILT, ADDON_PATH } from './helpers/paths.js';
+import { withoutNodePath } from './helpers/without-node-path.js';
+
+withoutNodePath();
 
 const dir = mkdtempSync(join(tmpdir(), 'inferkit-choose-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -94,8 +97,14 @@ describe.skipIf(!ADDON_BUILT || !linuxX64)('chooseBinary on an installed layout'
 
 describe('pickBinary ranking', () => {
   const cand = (name: string, source: BinaryCandidate['source'], rank: number, requested = false): BinaryCandidate => ({ name, source, rank, path: `/x/${name}`, requested });
-  const works = (cudaUsable: boolean, builtWithCuda = cudaUsable): BinaryVerdict => ({ usable: true, builtWithCuda, cudaUsable, cudaReason: cudaUsable ? '' : 'no CUDA device' });
-  const broken: BinaryVerdict = { usable: false, builtWithCuda: false, cudaUsable: false, cudaReason: 'x', failure: { exitCode: 3, signal: null, message: 'cannot open', stderrTail: '' } };
+  const works = (cudaUsable: boolean, builtWithCuda = cudaUsable): BinaryVerdict => ({
+    usable: true,
+    builtWithCuda,
+    cudaUsable,
+    cudaDeviceCount: cudaUsable ? 1 : 0,
+    cudaReason: cudaUsable ? '' : 'no CUDA device',
+  });
+  const broken: BinaryVerdict = { usable: false, builtWithCuda: false, cudaUsable: false, cudaDeviceCount: 0, cudaReason: 'x', failure: { exitCode: 3, signal: null, message: 'cannot open', stderrTail: '' } };
   const cpu = cand(CPU_PKG, 'prebuilt', 0);
   const cuda = cand(CUDA_PKG, 'prebuilt', 1);
   const local = cand('local build', 'local_build', 2);

@@ -7,6 +7,9 @@ import { loadBinding } from '../src/binding/load-binding.js';
 import { testBinary } from '../src/binding/test-binary.js';
 import { CudaRunner } from '../src/cuda-runner.js';
 import { modelDir } from './helpers/paths.js';
+import { withoutNodePath } from './helpers/without-node-path.js';
+
+withoutNodePath();
 
 const dir = mkdtempSync(join(tmpdir(), 'inferkit-binding-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
