@@ -17,7 +17,7 @@ function rng(seed: number): () => number {
 }
 
 const WEIRD: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, -1e308, '', 'x', '🚀', [], [1, 'a'], {}, { a: 1 }, [[[]]], 'null', '__proto__', { __proto__: { polluted: 1 } }];
-const FIELDS = ['model', 'messages', 'stream', 'stream_options', 'temperature', 'top_p', 'top_k', 'max_tokens', 'max_completion_tokens', 'stop', 'seed', 'presence_penalty', 'frequency_penalty', 'tools', 'tool_choice', 'response_format', 'n', 'logprobs', 'user'];
+const FIELDS = ['model', 'messages', 'stream', 'stream_options', 'temperature', 'top_p', 'top_k', 'max_tokens', 'max_completion_tokens', 'stop', 'seed', 'presence_penalty', 'frequency_penalty', 'repetition_penalty', 'tools', 'tool_choice', 'response_format', 'n', 'logprobs', 'user'];
 const MESSAGE_FIELDS = ['role', 'content', 'name', 'tool_calls', 'tool_call_id'];
 
 function mutate(r: () => number): unknown {

@@ -26,6 +26,7 @@ describe("the runner's capabilities (capabilitiesOf + validateBatch)", () => {
     ['an image part', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] }, 'messages[0].content[0]'],
     ['a presence penalty', { presence_penalty: 0.5 }, 'presence_penalty'],
     ['a frequency penalty', { frequency_penalty: -1 }, 'frequency_penalty'],
+    ['a repetition penalty', { repetition_penalty: 1.2 }, 'repetition_penalty'],
   ];
   for (const [name, extra, param] of cases) {
     test(`${name} on a runner without that capability → 400 unsupported_parameter naming ${param}`, async () => {
@@ -42,8 +43,19 @@ describe("the runner's capabilities (capabilitiesOf + validateBatch)", () => {
   test('zero penalties (what OpenAI clients send by default) and response_format text pass', async () => {
     const runner = plain();
     h = await startGateway({ models: { m: { runner } } });
-    const r = await post({ model: 'm', messages: USER, presence_penalty: 0, frequency_penalty: 0, response_format: { type: 'text' } });
+    const r = await post({ model: 'm', messages: USER, presence_penalty: 0, frequency_penalty: 0, repetition_penalty: 1, response_format: { type: 'text' } });
     expect(r.status).toBe(200);
+    expect(runner.batches).toHaveLength(1);
+  });
+
+  test('penalties pass through to a runner that declares them; a repetition penalty of 0 is invalid', async () => {
+    const runner = new StepRunner({ kind: 'chunks', chunks: [text('ok')] }, { penalties: true, repetitionPenalty: true });
+    h = await startGateway({ models: { m: { runner } } });
+    expect((await post({ model: 'm', messages: USER, presence_penalty: 0.5, frequency_penalty: -0.25, repetition_penalty: 1.3 })).status).toBe(200);
+    expect(runner.batches[0]!.sampling).toMatchObject({ presencePenalty: 0.5, frequencyPenalty: -0.25, repetitionPenalty: 1.3 });
+    const r = await post({ model: 'm', messages: USER, repetition_penalty: 0 });
+    expect(r.status).toBe(400);
+    expect(r.json.error).toMatchObject({ type: 'invalid_request_error', param: 'repetition_penalty' });
     expect(runner.batches).toHaveLength(1);
   });
 

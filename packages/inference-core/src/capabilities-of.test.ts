@@ -4,7 +4,7 @@ import { rebuildCauseApplies } from './rebuild-cause-applies.js';
 
 describe('capabilitiesOf', () => {
   test('absent method or fields mean false; only true counts', () => {
-    expect(capabilitiesOf({})).toEqual({ tools: false, responseFormat: false, images: false, continuation: false, penalties: false, tokenIds: false });
+    expect(capabilitiesOf({})).toEqual({ tools: false, responseFormat: false, images: false, continuation: false, penalties: false, repetitionPenalty: false, tokenIds: false });
     const runner = { capabilities: () => ({ tools: true, continuation: 'yes' as unknown as boolean }) };
     expect(capabilitiesOf(runner)).toMatchObject({ tools: true, continuation: false, images: false });
   });

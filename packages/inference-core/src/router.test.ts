@@ -233,6 +233,16 @@ describe('route(): strategies', () => {
     const none = route([plain], { strategy: 'fallback' });
     expect((await errorOf(none.execute(withTools))).kind).toBe('bad_request');
   });
+
+  it('a repetition penalty goes to a target declaring repetitionPenalty, not to one with penalties only', async () => {
+    const penalties = new ScriptedRunner({ pacing: 'microtask', capabilities: { penalties: true }, script: [{ text: 'penalties' }, { finish: 'stop' }] });
+    const repetition = new ScriptedRunner({ pacing: 'microtask', capabilities: { penalties: true, repetitionPenalty: true }, script: [{ text: 'repetition' }, { finish: 'stop' }] });
+    const router = route([penalties, repetition], { strategy: 'fallback' });
+    expect((await (await router.execute(batch({ sampling: { repetitionPenalty: 1.3 } }))).collect()).text).toBe('repetition');
+    expect((await (await router.execute(batch({ sampling: { repetitionPenalty: 1, presencePenalty: 0.5 } }))).collect()).text).toBe('penalties');
+    const only = route([penalties], { strategy: 'fallback' });
+    expect((await errorOf(only.execute(batch({ sampling: { repetitionPenalty: 1.3 } })))).kind).toBe('bad_request');
+  });
 });
 
 /** A continuation-capable scripted target; `steps` per call. */

@@ -418,6 +418,7 @@ export interface Needs {
   images: boolean;
   continuation: boolean;
   penalties: boolean;
+  repetitionPenalty: boolean;
   tokenIds: boolean;
 }
 
@@ -434,6 +435,7 @@ export function needsOf(batch: ExecuteBatch): Needs {
     images,
     continuation: batch.messages[batch.messages.length - 1]?.prefix === true,
     penalties: (s?.presencePenalty ?? 0) !== 0 || (s?.frequencyPenalty ?? 0) !== 0,
+    repetitionPenalty: (s?.repetitionPenalty ?? 1) !== 1,
     tokenIds: batch.continuationTokenIds !== undefined,
   };
 }
@@ -447,6 +449,7 @@ export function covers(target: RouteTargetState, needs: Needs): boolean {
     (!needs.images || caps.images) &&
     (!needs.continuation || caps.continuation) &&
     (!needs.penalties || caps.penalties) &&
+    (!needs.repetitionPenalty || caps.repetitionPenalty) &&
     (!needs.tokenIds || caps.tokenIds)
   );
 }

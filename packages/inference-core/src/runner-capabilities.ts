@@ -18,9 +18,11 @@ export interface RunnerCapabilities {
   continuation?: boolean;
   /** `SamplingParams.presencePenalty` / `frequencyPenalty` are applied. */
   penalties?: boolean;
+  /** `SamplingParams.repetitionPenalty` (an extension of OpenAI's parameters) is applied. */
+  repetitionPenalty?: boolean;
   /** Chunks carry `tokenIds`, and `ExecuteBatch.continuationTokenIds` is honoured. */
   tokenIds?: boolean;
 }
 
 /** Every capability name, in declaration order. */
-export const RUNNER_CAPABILITY_NAMES = ['tools', 'responseFormat', 'images', 'continuation', 'penalties', 'tokenIds'] as const;
+export const RUNNER_CAPABILITY_NAMES = ['tools', 'responseFormat', 'images', 'continuation', 'penalties', 'repetitionPenalty', 'tokenIds'] as const;

@@ -144,6 +144,7 @@ describe('runnerConformanceCases', () => {
       'capabilities.responseFormat',
       'capabilities.images',
       'capabilities.penalties',
+      'capabilities.repetitionPenalty',
       'capabilities.continuation',
       'close.final',
       'close.open-streams',

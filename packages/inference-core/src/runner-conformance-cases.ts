@@ -353,6 +353,7 @@ export function runnerConformanceCases(options: ConformanceOptions): Conformance
       messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_base64', mime: 'image/png', data: PNG_1PX }] }],
     }),
     penalties: (b) => ({ ...b, sampling: { ...b.sampling, presencePenalty: 0.5, frequencyPenalty: 0.5 } }),
+    repetitionPenalty: (b) => ({ ...b, sampling: { ...b.sampling, repetitionPenalty: 1.3 } }),
     continuation: (b) => ({ ...b, messages: [...b.messages, { role: 'assistant', content: 'One, two,', prefix: true }] }),
   };
   for (const feature of Object.keys(featureBatches) as Array<keyof typeof featureBatches>) {

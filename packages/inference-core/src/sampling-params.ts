@@ -16,6 +16,12 @@ export interface SamplingParams {
   presencePenalty?: number;
   /** Penalty proportional to how often a token appeared (OpenAI semantics, -2..2). */
   frequencyPenalty?: number;
+  /**
+   * Repetition penalty, an extension (transformers / vLLM / llama.cpp semantics, > 0; 1 = off): the
+   * logit of every token already in the prompt or the output is divided by it when positive and
+   * multiplied by it when negative. Runners declare it with `capabilities().repetitionPenalty`.
+   */
+  repetitionPenalty?: number;
   /** Seed for reproducible sampling where the runtime supports it. */
   seed?: number;
 }

@@ -49,6 +49,9 @@ describe('validateBatch', () => {
     ['temperature NaN', ok({ sampling: { temperature: Number.NaN } }), 'sampling.temperature'],
     ['topP 0', ok({ sampling: { topP: 0 } }), 'sampling.topP'],
     ['penalty 3', ok({ sampling: { presencePenalty: 3 } }), 'sampling.presencePenalty'],
+    ['repetitionPenalty 0', ok({ sampling: { repetitionPenalty: 0 } }), 'sampling.repetitionPenalty'],
+    ['repetitionPenalty -1', ok({ sampling: { repetitionPenalty: -1 } }), 'sampling.repetitionPenalty'],
+    ['repetitionPenalty Infinity', ok({ sampling: { repetitionPenalty: Infinity } }), 'sampling.repetitionPenalty'],
     ['stop not strings', ok({ sampling: { stop: [1 as unknown as string] } }), 'sampling.stop'],
     ['tool without parameters', ok({ tools: [{ name: 'f' } as never] }), 'tools[0].parameters'],
     ['duplicate tool names', ok({ tools: [{ name: 'f', parameters: {} }, { name: 'f', parameters: {} }] }), 'tools[1].name'],
@@ -86,6 +89,9 @@ describe('validateBatch', () => {
     expect(paramOf(ok({ responseFormat: { type: 'text' } }), none)).toBeUndefined();
     expect(paramOf(ok({ sampling: { presencePenalty: 0.5 } }), none)).toBe('sampling.presencePenalty');
     expect(paramOf(ok({ sampling: { presencePenalty: 0, frequencyPenalty: 0 } }), none)).toBeUndefined();
+    expect(paramOf(ok({ sampling: { repetitionPenalty: 1.2 } }), { capabilities: { penalties: true } })).toBe('sampling.repetitionPenalty');
+    expect(paramOf(ok({ sampling: { repetitionPenalty: 1.2 } }), { capabilities: { repetitionPenalty: true } })).toBeUndefined();
+    expect(paramOf(ok({ sampling: { repetitionPenalty: 1 } }), none)).toBeUndefined();
     const cont = ok({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a', prefix: true }], continuationTokenIds: [4] });
     expect(paramOf(cont, none)).toBe('messages[1].prefix');
     expect(paramOf(cont, { capabilities: { continuation: true } })).toBe('continuationTokenIds');

@@ -8,8 +8,8 @@ export interface ValidateBatchOptions {
   label?: string;
   /**
    * What the runner can do. When given, a request using a feature the runner does not declare
-   * (tools, a non-text `responseFormat`, image parts, a `prefix` message, non-zero penalties,
-   * `continuationTokenIds`) is refused with `bad_request` naming the parameter, instead of being
+   * (tools, a non-text `responseFormat`, image parts, a `prefix` message, non-zero penalties, a
+   * repetition penalty other than 1, `continuationTokenIds`) is refused with `bad_request` naming the parameter, instead of being
    * ignored silently.
    */
   capabilities?: RunnerCapabilities;
@@ -105,11 +105,15 @@ export function validateBatch(batch: ExecuteBatch, options?: ValidateBatchOption
     if (s.seed !== undefined && !Number.isSafeInteger(s.seed)) throw bad('sampling.seed', 'must be a safe integer');
     checkNumber(s.presencePenalty, 'sampling.presencePenalty', -2, 2, bad);
     checkNumber(s.frequencyPenalty, 'sampling.frequencyPenalty', -2, 2, bad);
+    const rp = s.repetitionPenalty;
+    if (rp !== undefined && !(typeof rp === 'number' && Number.isFinite(rp) && rp > 0)) throw bad('sampling.repetitionPenalty', 'must be a finite number > 0');
     if (caps !== undefined && caps.penalties !== true) {
       // OpenAI clients send 0 by default: a zero penalty changes nothing, so it is not refused.
       if (s.presencePenalty !== undefined && s.presencePenalty !== 0) throw bad('sampling.presencePenalty', 'is not supported by this runner');
       if (s.frequencyPenalty !== undefined && s.frequencyPenalty !== 0) throw bad('sampling.frequencyPenalty', 'is not supported by this runner');
     }
+    // Likewise 1, which leaves every logit alone.
+    if (caps !== undefined && caps.repetitionPenalty !== true && rp !== undefined && rp !== 1) throw bad('sampling.repetitionPenalty', 'is not supported by this runner');
     if (s.stop !== undefined) {
       if (!Array.isArray(s.stop) || s.stop.some((x) => typeof x !== 'string')) throw bad('sampling.stop', 'must be an array of strings');
       if (s.stop.length > MAX_STOP_SEQUENCES) throw bad('sampling.stop', `must have at most ${MAX_STOP_SEQUENCES} entries`);

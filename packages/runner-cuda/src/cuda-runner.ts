@@ -37,10 +37,13 @@ import { resolveWeightSource, type ResolvedWeights } from './weights/resolve-wei
 
 const PROVIDER = 'cuda';
 const LABEL = 'CudaRunner';
-// Continuation of a final assistant prefix message, exact by token ids. Tools, response formats
-// and penalties are not implemented by the engine: not declared, so validateBatch refuses them
-// with bad_request.
-const CAPABILITIES: RunnerCapabilities = Object.freeze({ continuation: true, tokenIds: true });
+// Continuation of a final assistant prefix message, exact by token ids; presence, frequency and
+// repetition penalties in the engine's samplers (CPU and CUDA). Tools and response formats are not
+// implemented by the engine: not declared, so validateBatch refuses them with bad_request.
+const CAPABILITIES: RunnerCapabilities = Object.freeze({ continuation: true, tokenIds: true, penalties: true, repetitionPenalty: true });
+// The engine's bounds (kMinRepetitionPenalty, kMaxRepetitionPenalty in native/engine/sampling.h).
+const MIN_REPETITION_PENALTY = 1e-3;
+const MAX_REPETITION_PENALTY = 1e3;
 // Prompt tokens the detokenizer of a continuation starts from, so that its first token decodes as
 // it did in the run being continued (SentencePiece drops the leading space of a first token).
 const CONTINUATION_CONTEXT_TOKENS = 6;
@@ -354,6 +357,15 @@ export class CudaRunner implements ModelRunner {
       // The engine's seed is unsigned; a negative one would wrap silently.
       throw new InferenceError('bad_request', `${LABEL}: sampling.seed must be >= 0`, { details: { param: 'sampling.seed' }, requestId, provider: PROVIDER });
     }
+    const rp = s.repetitionPenalty;
+    if (rp !== undefined && (rp < MIN_REPETITION_PENALTY || rp > MAX_REPETITION_PENALTY)) {
+      // The engine divides logits by it: bounded so that they stay finite.
+      throw new InferenceError('bad_request', `${LABEL}: sampling.repetitionPenalty must be in [${MIN_REPETITION_PENALTY}, ${MAX_REPETITION_PENALTY}]`, {
+        details: { param: 'sampling.repetitionPenalty' },
+        requestId,
+        provider: PROVIDER,
+      });
+    }
     const messages = chatMessages(batch.messages, requestId);
     const continuing = messages[messages.length - 1]!.prefix === true;
     const continuationIds = batch.continuationTokenIds;
@@ -414,6 +426,9 @@ export class CudaRunner implements ModelRunner {
       topP: s.topP ?? model.defaults.topP,
       // Unseeded sampling must differ between calls; the engine's own default seed is fixed.
       seed: s.seed ?? randomInt(0, 2 ** 47),
+      ...(s.presencePenalty !== undefined ? { presencePenalty: s.presencePenalty } : {}),
+      ...(s.frequencyPenalty !== undefined ? { frequencyPenalty: s.frequencyPenalty } : {}),
+      ...(s.repetitionPenalty !== undefined ? { repetitionPenalty: s.repetitionPenalty } : {}),
       maxTokens,
       stopTokenIds: model.stopTokenIds,
     };

@@ -268,6 +268,10 @@ export function parseChatRequest(body: unknown): ChatRequest {
   if (presence !== undefined) sampling.presencePenalty = presence;
   const frequency = optNumber(body, 'frequency_penalty', -2, 2);
   if (frequency !== undefined) sampling.frequencyPenalty = frequency;
+  // Not OpenAI's either: vLLM's name for the transformers-style repetition penalty (> 0, 1 = off).
+  const repetition = optNumber(body, 'repetition_penalty', -Infinity, Infinity);
+  if (repetition !== undefined && repetition <= 0) throw invalidRequest(`'repetition_penalty' must be greater than 0, got ${repetition}`, 'repetition_penalty');
+  if (repetition !== undefined) sampling.repetitionPenalty = repetition;
   const seed = optInteger(body, 'seed', Number.MIN_SAFE_INTEGER);
   if (seed !== undefined) sampling.seed = seed;
 

@@ -5,6 +5,7 @@ const RENAMES: ReadonlyArray<[RegExp, string]> = [
   [/^sampling\.maxTokens$/, 'max_tokens'],
   [/^sampling\.presencePenalty$/, 'presence_penalty'],
   [/^sampling\.frequencyPenalty$/, 'frequency_penalty'],
+  [/^sampling\.repetitionPenalty$/, 'repetition_penalty'],
   [/^sampling\.(temperature|seed|stop)$/, '$1'],
   [/^tools\[(\d+)\]\.(parameters|name|description|strict)$/, 'tools[$1].function.$2'],
   [/^toolChoice$/, 'tool_choice'],

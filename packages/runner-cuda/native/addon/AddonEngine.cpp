@@ -174,13 +174,17 @@ Napi::Value AddonEngine::Submit(const Napi::CallbackInfo& info) {
   }
   Napi::Object o = info[0].As<Napi::Object>();
   inferkit::GenerateRequest req;
-  double temperature = 0, top_p = 1, seed = 0;
+  double temperature = 0, top_p = 1, seed = 0, presence = 0, frequency = 0, repetition = 1;
   int top_k = 0;
   if (!read_int32_array(env, o, "tokens", true, &req.prompt) ||
       !read_int32_array(env, o, "stopTokenIds", false, &req.stop_token_ids) ||
       !read_number(env, o, "temperature", 0, 1e6, &temperature) ||
       !read_number(env, o, "topP", 0, 1, &top_p) ||
       !read_int(env, o, "topK", 0, 1 << 30, &top_k) ||
+      !read_number(env, o, "presencePenalty", -2, 2, &presence) ||
+      !read_number(env, o, "frequencyPenalty", -2, 2, &frequency) ||
+      !read_number(env, o, "repetitionPenalty", inferkit::kMinRepetitionPenalty,
+                   inferkit::kMaxRepetitionPenalty, &repetition) ||
       !read_int(env, o, "maxTokens", 1, 1 << 24, &req.max_tokens)) {
     return env.Undefined();
   }
@@ -196,6 +200,9 @@ Napi::Value AddonEngine::Submit(const Napi::CallbackInfo& info) {
   req.sampling.temperature = static_cast<float>(temperature);
   req.sampling.top_p = static_cast<float>(top_p);
   req.sampling.top_k = top_k;
+  req.sampling.presence_penalty = static_cast<float>(presence);
+  req.sampling.frequency_penalty = static_cast<float>(frequency);
+  req.sampling.repetition_penalty = static_cast<float>(repetition);
 
   AddonTokenStream::Tsfn tsfn;
   inferkit::TokenCallback cb =

@@ -81,6 +81,12 @@ struct StepOutput {
   const SamplingParams* sampling = nullptr; // [n_outputs]; required when sampled != nullptr
   const uint64_t* sample_steps = nullptr;   // [n_outputs] RNG counter (tokens the sequence has
                                             // sampled so far); required with sampled
+  // Optional, with sampled: the tokens the penalties of sampling[r] apply to are
+  // penalty_tokens[penalty_offsets[r] .. penalty_offsets[r + 1]) (see sampling.h). Null
+  // offsets: none (penalty_tokens may be null when every row's list is empty).
+  // The logits returned in `logits` are the model's, before penalties.
+  const int32_t* penalty_offsets = nullptr;       // [n_outputs + 1]
+  const PenaltyToken* penalty_tokens = nullptr;
 };
 
 // Test-only faults, so the poisoning path runs in CI without a GPU.
@@ -128,6 +134,10 @@ class Backend {
                               " backend");
   }
 };
+
+// Checks StepOutput's penalty lists for n_outputs rows (offsets ascending from 0, ids < vocab,
+// counts >= 0); Ok when there are none. Every backend calls it before applying them.
+Status check_penalty_rows(const StepOutput& out, int n_outputs, int vocab);
 
 std::unique_ptr<Backend> create_cpu_backend();
 

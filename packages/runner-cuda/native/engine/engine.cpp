@@ -160,6 +160,16 @@ Status Engine::submit(GenerateRequest request, TokenCallback callback, uint64_t*
   }
   if (sp.top_k < 0) return Status::BadRequest("topK must be >= 0");
   if (!(sp.top_p > 0.0f && sp.top_p <= 1.0f)) return Status::BadRequest("topP must be in (0, 1]");
+  if (!(sp.presence_penalty >= -2.0f && sp.presence_penalty <= 2.0f)) {
+    return Status::BadRequest("presencePenalty must be in [-2, 2]");
+  }
+  if (!(sp.frequency_penalty >= -2.0f && sp.frequency_penalty <= 2.0f)) {
+    return Status::BadRequest("frequencyPenalty must be in [-2, 2]");
+  }
+  // Bounded so that logit / penalty stays finite for any logit a model produces.
+  if (!(sp.repetition_penalty >= kMinRepetitionPenalty && sp.repetition_penalty <= kMaxRepetitionPenalty)) {
+    return Status::BadRequest("repetitionPenalty must be in [1e-3, 1e3]");
+  }
   const int64_t need = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
   if (need > d.info.max_seq_len) {
     return Status::ContextLength("prompt (" + std::to_string(request.prompt.size()) +
@@ -173,6 +183,7 @@ Status Engine::submit(GenerateRequest request, TokenCallback callback, uint64_t*
   auto s = std::make_unique<Sequence>();
   s->id = d.next_id++;
   s->request = std::move(request);
+  s->penalties.start(s->request.sampling, s->request.prompt);
   s->callback = std::move(callback);
   *id = s->id;
   d.live.insert(s->id);

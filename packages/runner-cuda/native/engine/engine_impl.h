@@ -16,6 +16,7 @@
 
 #include "engine.h"
 #include "model_loader.h"
+#include "penalty_tracker.h"
 
 namespace inferkit {
 namespace detail {
@@ -32,6 +33,7 @@ struct Sequence {
   int prefilled = 0;           // prompt tokens already in the KV cache
   int generated = 0;           // tokens sampled so far
   int32_t last_token = -1;     // the newest sampled token, fed at the next decode step
+  PenaltyTracker penalties;    // the tokens this sequence's penalties apply to
 };
 
 struct LogitsJob {
@@ -108,6 +110,10 @@ struct Engine::Impl {
   void run_scheduler();
   void fail_everything(const Status& why, std::vector<detail::Pending>* events);
   void run_logits_job(detail::LogitsJob* job, int slot);
+  // Penalties: the token list of every output row into offsets/tokens (StepOutput's layout);
+  // false, leaving them alone, when no row has a penalty.
+  bool collect_penalties(const std::vector<detail::Sequence*>& owners,
+                         std::vector<int32_t>* offsets, std::vector<PenaltyToken>* tokens);
   void finish(detail::Sequence* s, FinishReason reason, const Status& error,
               std::vector<int32_t> tokens, std::vector<detail::Pending>* events);
 };

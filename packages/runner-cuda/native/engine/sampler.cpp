@@ -84,4 +84,8 @@ int32_t sample_token(const float* logits, int vocab, const SamplingParams& param
   return s->ids[n - 1];
 }
 
+void apply_penalties(float* logits, const SamplingParams& params, const PenaltyToken* tokens, int n) {
+  for (int i = 0; i < n; ++i) logits[tokens[i].id] = penalized_logit(logits[tokens[i].id], tokens[i].count, params);
+}
+
 }  // namespace inferkit

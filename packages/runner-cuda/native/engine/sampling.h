@@ -3,6 +3,7 @@
 // IK_HOST_DEVICE compile for CUDA device code too.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -19,7 +20,43 @@ struct SamplingParams {
   int top_k = 0;             // <= 0: disabled
   float top_p = 1.0f;        // >= 1: disabled; else keep the smallest set with mass >= top_p
   uint64_t seed = 0;
+  // Penalties, applied to the logits before everything above (greedy included); see
+  // penalized_logit(). 0, 0 and 1 leave the logits alone.
+  float presence_penalty = 0.0f;    // OpenAI: once for every token the output holds
+  float frequency_penalty = 0.0f;   // OpenAI: per occurrence in the output
+  float repetition_penalty = 1.0f;  // CTRL / transformers / vLLM: tokens of prompt or output
 };
+
+// The repetition penalties the engine accepts: logit / penalty stays finite for any logit a
+// model produces.
+constexpr float kMinRepetitionPenalty = 1e-3f;
+constexpr float kMaxRepetitionPenalty = 1e3f;
+
+// A token the penalties of one sequence apply to: it occurs in the output `count` times (0 for
+// a token of the prompt only, listed when repetition_penalty != 1). Each id at most once a row.
+struct PenaltyToken {
+  int32_t id;
+  int32_t count;
+};
+
+inline bool has_penalties(const SamplingParams& p) {
+  return p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f;
+}
+
+// The logit of a token listed for the penalties, on every backend:
+//   repetition (transformers' RepetitionPenaltyLogitsProcessor, vLLM): over the prompt and the
+//     output, a positive logit is divided by the penalty and a negative one multiplied by it;
+//   then OpenAI's formula over the output only:
+//     logit -= frequency_penalty * count + presence_penalty * (count > 0).
+// The product-sum is one fused multiply-add on every backend (fmaf: correctly rounded on the
+// host and the device), so CPU and CUDA give the same bits.
+IK_HOST_DEVICE inline float penalized_logit(float logit, int32_t count, const SamplingParams& p) {
+  if (p.repetition_penalty != 1.0f) {
+    logit = logit > 0.0f ? logit / p.repetition_penalty : logit * p.repetition_penalty;
+  }
+  if (count > 0) logit -= fmaf(p.frequency_penalty, static_cast<float>(count), p.presence_penalty);
+  return logit;
+}
 
 // splitmix64 finaliser: a bijective 64-bit mix.
 IK_HOST_DEVICE inline uint64_t rng_mix64(uint64_t x) {
@@ -56,5 +93,9 @@ struct SamplerScratch {
 };
 int32_t sample_token(const float* logits, int vocab_size, const SamplingParams& params,
                      uint64_t step, SamplerScratch* scratch);
+
+// Rewrites logits[t.id] = penalized_logit(logits[t.id], t.count, params) for each of the n
+// tokens (ids < vocab size, each once). Runs before sample_token.
+void apply_penalties(float* logits, const SamplingParams& params, const PenaltyToken* tokens, int n);
 
 }  // namespace inferkit

@@ -17,6 +17,22 @@ using detail::Pending;
 using detail::seconds_since;
 using detail::Sequence;
 
+bool Engine::Impl::collect_penalties(const std::vector<Sequence*>& owners,
+                                     std::vector<int32_t>* offsets,
+                                     std::vector<PenaltyToken>* tokens) {
+  bool any = false;
+  for (Sequence* s : owners) any = any || s->penalties.active();
+  if (!any) return false;
+  offsets->assign(1, 0);
+  tokens->clear();
+  for (Sequence* s : owners) {
+    const std::vector<PenaltyToken>& t = s->penalties.tokens();
+    tokens->insert(tokens->end(), t.begin(), t.end());
+    offsets->push_back(static_cast<int32_t>(tokens->size()));
+  }
+  return true;
+}
+
 void Engine::Impl::finish(Sequence* s, FinishReason reason, const Status& error,
                           std::vector<int32_t> tokens, std::vector<Pending>* events) {
   Pending p;
@@ -107,6 +123,8 @@ void Engine::Impl::run_scheduler() {
   std::vector<uint64_t> steps;
   std::vector<int32_t> sampled;
   std::vector<Sequence*> owners;      // per output row
+  std::vector<int32_t> penalty_offsets;
+  std::vector<PenaltyToken> penalty_tokens;
   std::vector<std::pair<Sequence*, int>> prefill_chunks;
 
   for (;;) {
@@ -231,6 +249,10 @@ void Engine::Impl::run_scheduler() {
     out.sampled = sampled.data();
     out.sampling = params.data();
     out.sample_steps = steps.data();
+    if (collect_penalties(owners, &penalty_offsets, &penalty_tokens)) {
+      out.penalty_offsets = penalty_offsets.data();
+      out.penalty_tokens = penalty_tokens.data();
+    }
 
     const auto t0 = std::chrono::steady_clock::now();
     Status st;
@@ -278,6 +300,7 @@ void Engine::Impl::run_scheduler() {
       }
       s->last_token = tok;
       s->generated += 1;
+      s->penalties.add_output(tok);
       const auto& stops = s->request.stop_token_ids;
       if (std::find(stops.begin(), stops.end(), tok) != stops.end()) {
         finish(s, FinishReason::kStop, Status::Ok(), {tok}, &events);

@@ -80,6 +80,11 @@ export interface AddonSubmitRequest {
   topK?: number;
   topP?: number;
   seed?: number;
+  /** OpenAI's, over the generated tokens; in [-2, 2]. */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** transformers' rule over prompt and generated tokens; in [1e-3, 1e3], 1 = off. */
+  repetitionPenalty?: number;
   maxTokens?: number;
   stopTokenIds?: Int32Array;
 }

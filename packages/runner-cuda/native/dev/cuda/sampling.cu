@@ -10,16 +10,113 @@ version 1: copy the logits to the host and run the reference sampler (what a bac
 version 2: the engine kernel (engine/cuda/sampling.cu): one block per row, radix-select walks for
            the top-k cut, the top-p cut and the draw, fixed-point masses.
 
+Penalties (engine/cuda/sampling.cu launch_apply_penalties, before the sampler): on fixed logits,
+the kernel's logits must equal the CPU sampler's apply_penalties bit for bit and OpenAI's formula
+(+ transformers' repetition rule) computed in double within 1e-5 relative; then penalised rows
+are sampled on both sides and must give the same tokens.
+
 Run: ./sampling  (compares the two on random logits, with ties, for several parameter sets and
-many (seed, step) pairs, then times both at vocab 128256)
+many (seed, step) pairs, then times both at vocab 128256; then the penalties)
 */
+#include <map>
+#include <set>
 #include <chrono>
+#include <cstring>
 
 #include "common.h"
 #include "cuda/sampling.cu"
 #include "sampler.cpp"
 
 using namespace inferkit;
+
+// OpenAI: mu[j] -= c[j] * frequency + (c[j] > 0) * presence over the sampled tokens; before
+// that, transformers' repetition penalty over prompt and output (divide positive logits,
+// multiply negative ones).
+static std::vector<double> reference_penalties(const float* logits, int vocab, const std::vector<int32_t>& prompt,
+                                               const std::vector<int32_t>& output, const SamplingParams& p) {
+  std::map<int32_t, int> count;
+  for (int32_t t : output) count[t] += 1;
+  std::set<int32_t> seen(prompt.begin(), prompt.end());
+  seen.insert(output.begin(), output.end());
+  std::vector<double> out(logits, logits + vocab);
+  for (int j = 0; j < vocab; ++j) {
+    if (seen.count(j)) out[j] = out[j] > 0 ? out[j] / p.repetition_penalty : out[j] * p.repetition_penalty;
+    const int c = count.count(j) ? count[j] : 0;
+    out[j] = out[j] - c * static_cast<double>(p.frequency_penalty) - (c > 0 ? p.presence_penalty : 0.0);
+  }
+  return out;
+}
+
+static bool check_penalties() {
+  bool ok = true;
+  const int rows = 16, vocab = 32000;
+  std::vector<float> logits = random_floats(static_cast<size_t>(rows) * vocab, 11, 8.f);
+  std::vector<SamplingParams> ps(rows);
+  std::vector<int32_t> offsets(1, 0);
+  std::vector<PenaltyToken> tokens;
+  std::vector<std::vector<int32_t>> prompts(rows), outputs(rows);
+  uint64_t x = 77;
+  auto next = [&](int n) { x = rng_mix64(x); return static_cast<int32_t>(x % static_cast<uint64_t>(n)); };
+  for (int r = 0; r < rows; ++r) {
+    SamplingParams& p = ps[r];
+    p.temperature = r % 4 == 0 ? 0.f : 0.8f;
+    p.top_k = r % 3 == 0 ? 40 : 0;
+    p.seed = 500 + r;
+    p.presence_penalty = r % 5 == 0 ? 0.f : -2.f + 4.f * static_cast<float>(r) / rows;
+    p.frequency_penalty = r % 7 == 0 ? 0.f : 1.5f - 0.2f * r;
+    p.repetition_penalty = r % 2 == 0 ? 1.f : 0.6f + 0.1f * r;
+    // Prompt and output drawn from a small id range, so tokens repeat.
+    for (int i = 0; i < 300; ++i) prompts[r].push_back(next(400));
+    for (int i = 0; i < 120; ++i) outputs[r].push_back(next(600));
+    std::map<int32_t, int> count;
+    for (int32_t t : outputs[r]) count[t] += 1;
+    std::set<int32_t> listed;
+    auto add = [&](int32_t t) {
+      if (listed.insert(t).second) tokens.push_back({t, count.count(t) ? count[t] : 0});
+    };
+    if (p.repetition_penalty != 1.f) for (int32_t t : prompts[r]) add(t);
+    for (int32_t t : outputs[r]) add(t);
+    offsets.push_back(static_cast<int32_t>(tokens.size()));
+  }
+  // CPU: the engine's sampler code.
+  std::vector<float> cpu = logits;
+  for (int r = 0; r < rows; ++r)
+    apply_penalties(cpu.data() + static_cast<size_t>(r) * vocab, ps[r], tokens.data() + offsets[r], offsets[r + 1] - offsets[r]);
+  std::vector<double> ref;
+  for (int r = 0; r < rows; ++r) {
+    const std::vector<double> row = reference_penalties(logits.data() + static_cast<size_t>(r) * vocab, vocab, prompts[r], outputs[r], ps[r]);
+    ref.insert(ref.end(), row.begin(), row.end());
+  }
+  ok = validate("penalties cpu vs OpenAI formula", cpu, ref, 1e-5, 1e-5) && ok;
+  // GPU kernel.
+  float* dl = to_device(logits);
+  SamplingParams* dp = to_device(ps);
+  int32_t* doff = to_device(offsets);
+  PenaltyToken* dtok = to_device(tokens);
+  WB_CHECK(cuda::launch_apply_penalties(dl, rows, vocab, dp, doff, dtok, 0));
+  const std::vector<float> gpu = to_host(dl, logits.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < gpu.size(); ++i) differ += std::memcmp(&gpu[i], &cpu[i], 4) != 0;
+  std::printf("%s penalties kernel vs cpu: %zu of %zu logits differ in any bit\n", differ ? "FAIL" : "OK", differ, gpu.size());
+  ok = ok && differ == 0;
+  ok = validate("penalties kernel vs OpenAI formula", gpu, ref, 1e-5, 1e-5) && ok;
+  // Sampling the penalised rows.
+  std::vector<uint64_t> steps(rows, 3);
+  uint64_t* ds = to_device(steps);
+  int32_t* dt;
+  WB_CHECK(cudaMalloc(&dt, rows * sizeof(int32_t)));
+  WB_CHECK(cuda::launch_sample(dl, rows, vocab, dp, ds, dt, 0));
+  const std::vector<int32_t> got = to_host(dt, rows);
+  SamplerScratch scratch;
+  int same = 0;
+  for (int r = 0; r < rows; ++r) same += got[r] == sample_token(cpu.data() + static_cast<size_t>(r) * vocab, vocab, ps[r], 3, &scratch);
+  std::printf("%s penalised sampling kernel vs reference: %d/%d identical tokens\n", same == rows ? "OK" : "FAIL", same, rows);
+  ok = ok && same == rows;
+  const float ms = time_kernel([&] { WB_CHECK(cuda::launch_apply_penalties(dl, rows, vocab, dp, doff, dtok, 0)); });
+  std::printf("time penalties rows=%d, %zu listed tokens: %.4f ms\n", rows, tokens.size(), ms);
+  cudaFree(dl); cudaFree(dp); cudaFree(doff); cudaFree(dtok); cudaFree(ds); cudaFree(dt);
+  return ok;
+}
 
 int main() {
   bool ok = true;
@@ -86,6 +183,7 @@ int main() {
     }
     cudaFree(dl); cudaFree(dp); cudaFree(ds); cudaFree(dt);
   }
+  ok = check_penalties() && ok;
   std::printf("%s\n", ok ? "OK sampling" : "FAIL sampling");
   return ok ? 0 : 1;
 }

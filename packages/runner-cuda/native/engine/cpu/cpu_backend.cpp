@@ -70,6 +70,8 @@ class CpuBackend final : public Backend {
   Status to_f32(const TensorView& t, std::vector<float>* out);
   Status matrix(const TensorView& t, Matrix* out);
   Status check_batch(const StepBatch& b) const;
+  // Row r of the logits with its penalties applied (a copy in penalized_), or `row` itself.
+  const float* penalized_row(const StepOutput& out, int r, const float* row);
 
   struct MatJob {
     const Matrix* m;
@@ -113,6 +115,7 @@ class CpuBackend final : public Backend {
   ActBuffers act_[2];
   std::vector<std::vector<float>> thread_scores_;   // attention scores
   SamplerScratch sampler_;
+  std::vector<float> penalized_;
 
   size_t memory_bytes_ = 0;
   bool loaded_ = false;
@@ -421,6 +424,7 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
   if (out.sampled && (!out.sampling || !out.sample_steps)) {
     return Status::BadRequest("sampling requested without parameters");
   }
+  IK_RETURN_IF_ERROR(check_penalty_rows(out, b.n_outputs, cfg_.vocab_size));
 
   const int n = b.n_tokens;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(),
@@ -533,11 +537,23 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
   matmuls(out_h_.data(), H, m, {{&lm_head_, logits, V}});
   if (out.sampled) {
     for (int r = 0; r < m; ++r) {
-      out.sampled[r] = sample_token(logits + static_cast<int64_t>(r) * V, static_cast<int>(V),
-                                    out.sampling[r], out.sample_steps[r], &sampler_);
+      const float* row = logits + static_cast<int64_t>(r) * V;
+      if (out.penalty_offsets) row = penalized_row(out, r, row);
+      out.sampled[r] = sample_token(row, static_cast<int>(V), out.sampling[r], out.sample_steps[r],
+                                    &sampler_);
     }
   }
   return Status::Ok();
+}
+
+const float* CpuBackend::penalized_row(const StepOutput& out, int r, const float* row) {
+  const int32_t b = out.penalty_offsets[r], e = out.penalty_offsets[r + 1];
+  if (b == e) return row;
+  // The caller's logits stay the model's: penalties go to a copy.
+  const size_t V = static_cast<size_t>(cfg_.vocab_size);
+  penalized_.assign(row, row + V);
+  apply_penalties(penalized_.data(), out.sampling[r], out.penalty_tokens + b, e - b);
+  return penalized_.data();
 }
 
 }  // namespace

@@ -196,6 +196,7 @@ class CudaBackend final : public Backend {
   Status layer_attention(int layer, int rows, bool decode_only, int max_ctx, int num_tiles,
                          bool use_mm);
   // logits_ready: the persistent decode step already wrote the logits of every output row.
+  Status apply_penalties(const StepOutput& out, const std::vector<int>& out_index, int r0, int m);
   Status logits_for(const StepBatch& b, const std::vector<int32_t>& local_rows,
                     const std::vector<int>& out_index, const StepOutput& out, bool logits_ready);
   Status setup_persistent_decode();
@@ -251,6 +252,13 @@ class CudaBackend final : public Backend {
   uint64_t* d_steps_ = nullptr;
   int32_t* d_sampled_ = nullptr;
   int32_t* h_sampled_ = nullptr;    // pinned
+  // Penalty lists of one logits pass: [kMaxLogitRows + 1] offsets, pen_capacity_ tokens
+  // (every row's distinct context tokens: min(vocab, max_seq_len) each).
+  int32_t* d_pen_offsets_ = nullptr;
+  PenaltyToken* d_pen_tokens_ = nullptr;
+  size_t pen_capacity_ = 0;
+  std::vector<int32_t> pen_offsets_;
+  std::vector<PenaltyToken> pen_tokens_;
 
   std::vector<void*> device_allocs_;
   std::vector<void*> host_allocs_;
@@ -471,7 +479,8 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   const size_t scratch_bytes =
       static_cast<size_t>(chunk_cap_) * (4 * 4 + 4 * (H + (Q + 2 * KV) + Q + 2 * I) + 2 * x16_cols) +
       attn_ws_bytes_ + cuda::kMatmulWorkspaceFloats * 4 + static_cast<size_t>(kMaxLogitRows) * (V + H) * 4 +
-      2 * static_cast<size_t>(opt_.max_seq_len) * (hd / 2) * 4;
+      2 * static_cast<size_t>(opt_.max_seq_len) * (hd / 2) * 4 +
+      static_cast<size_t>(kMaxLogitRows) * std::min<int64_t>(V, opt_.max_seq_len) * sizeof(PenaltyToken);
   const size_t need = weight_bytes + kv_bytes + scratch_bytes;
   size_t free_b = 0, total_b = 0;
   IK_CUDA_LOAD(cudaMemGetInfo(&free_b, &total_b));
@@ -581,6 +590,9 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   IK_RETURN_IF_ERROR(alloc(&d_params_, kMaxLogitRows, "sampling"));
   IK_RETURN_IF_ERROR(alloc(&d_steps_, kMaxLogitRows, "sampling"));
   IK_RETURN_IF_ERROR(alloc(&d_sampled_, kMaxLogitRows, "sampling"));
+  pen_capacity_ = static_cast<size_t>(kMaxLogitRows) * std::min<int64_t>(V, opt_.max_seq_len);
+  IK_RETURN_IF_ERROR(alloc(&d_pen_offsets_, kMaxLogitRows + 1, "penalties"));
+  IK_RETURN_IF_ERROR(alloc(&d_pen_tokens_, pen_capacity_, "penalties"));
   if (cuda::experimental_kernels()) IK_RETURN_IF_ERROR(setup_persistent_decode());
   IK_CUDA_LOAD(cudaDeviceSynchronize());
   loaded_ = true;
@@ -985,6 +997,12 @@ Status CudaBackend::logits_for(const StepBatch& b, const std::vector<int32_t>& l
       else IK_CUDA(cuda::launch_rmsnorm<f16>(x_, final_norm_, static_cast<f16*>(x16_), m, H, cfg_.rms_norm_eps, stream_, d_rows));
       IK_RETURN_IF_ERROR(linear(lm_head_, V, H, nullptr, nullptr, x16_, H, m, logits_, V, false));
     }
+    if (out.logits) {
+      // Rows of this chunk are consecutive in the output (output_rows ascend). Copied before the
+      // penalties change logits_: the caller gets the model's logits.
+      IK_CUDA(cudaMemcpyAsync(out.logits + static_cast<size_t>(out_index[r0]) * V, logits_,
+                              static_cast<size_t>(m) * V * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    }
     if (out.sampled) {
       std::vector<SamplingParams> params(m);
       std::vector<uint64_t> steps(m);
@@ -994,18 +1012,43 @@ Status CudaBackend::logits_for(const StepBatch& b, const std::vector<int32_t>& l
       }
       IK_CUDA(cudaMemcpyAsync(d_params_, params.data(), m * sizeof(SamplingParams), cudaMemcpyHostToDevice, stream_));
       IK_CUDA(cudaMemcpyAsync(d_steps_, steps.data(), m * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_));
+      IK_RETURN_IF_ERROR(apply_penalties(out, out_index, static_cast<int>(r0), m));
       IK_CUDA(cuda::launch_sample(logits_, m, V, d_params_, d_steps_, d_sampled_, stream_));
       IK_CUDA(cudaMemcpyAsync(h_sampled_, d_sampled_, m * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
-    }
-    if (out.logits) {
-      // Rows of this chunk are consecutive in the output (output_rows ascend).
-      IK_CUDA(cudaMemcpyAsync(out.logits + static_cast<size_t>(out_index[r0]) * V, logits_,
-                              static_cast<size_t>(m) * V * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     }
     IK_CUDA(cudaStreamSynchronize(stream_));
     if (out.sampled)
       for (int r = 0; r < m; ++r) out.sampled[out_index[r0 + r]] = h_sampled_[r];
   }
+  return Status::Ok();
+}
+
+// The penalty lists of output rows out_index[r0 .. r0 + m) go to the device and are applied to
+// logits_ (d_params_ already holds the rows' parameters). The staging vectors are pageable, so
+// cudaMemcpyAsync has copied them before it returns.
+Status CudaBackend::apply_penalties(const StepOutput& out, const std::vector<int>& out_index,
+                                    int r0, int m) {
+  if (!out.penalty_offsets) return Status::Ok();
+  pen_offsets_.assign(1, 0);
+  pen_tokens_.clear();
+  for (int r = 0; r < m; ++r) {
+    const int row = out_index[r0 + r];
+    const int32_t b = out.penalty_offsets[row], e = out.penalty_offsets[row + 1];
+    pen_tokens_.insert(pen_tokens_.end(), out.penalty_tokens + b, out.penalty_tokens + e);
+    pen_offsets_.push_back(static_cast<int32_t>(pen_tokens_.size()));
+  }
+  if (pen_tokens_.empty()) return Status::Ok();
+  if (pen_tokens_.size() > pen_capacity_) {
+    return Status::BadRequest("penalty lists of " + std::to_string(pen_tokens_.size()) +
+                              " tokens exceed the " + std::to_string(pen_capacity_) +
+                              " the backend holds for " + std::to_string(m) + " rows");
+  }
+  IK_CUDA(cudaMemcpyAsync(d_pen_offsets_, pen_offsets_.data(), pen_offsets_.size() * sizeof(int32_t),
+                          cudaMemcpyHostToDevice, stream_));
+  IK_CUDA(cudaMemcpyAsync(d_pen_tokens_, pen_tokens_.data(), pen_tokens_.size() * sizeof(PenaltyToken),
+                          cudaMemcpyHostToDevice, stream_));
+  IK_CUDA(cuda::launch_apply_penalties(logits_, m, cfg_.vocab_size, d_params_, d_pen_offsets_,
+                                       d_pen_tokens_, stream_));
   return Status::Ok();
 }
 
@@ -1025,6 +1068,7 @@ Status CudaBackend::compute(const StepBatch& b, const StepOutput& out) {
   IK_RETURN_IF_ERROR(check_batch(b));
   if (out.sampled && (!out.sampling || !out.sample_steps))
     return Status::BadRequest("sampling requested without parameters");
+  IK_RETURN_IF_ERROR(check_penalty_rows(out, b.n_outputs, cfg_.vocab_size));
   IK_RETURN_IF_ERROR(ensure_blocks(b));
   // Chunks never split a slot's run of tokens across a decode/prefill decision incorrectly:
   // any split is fine for correctness because every chunk's keys are in the cache before the

@@ -261,6 +261,27 @@ sample_kernel(const float* __restrict__ logits, int vocab, const SamplingParams*
   if (tid == 0) tokens[blockIdx.x] = tok >= 0 ? tok : argmax;
 }
 
+// One block per row; each listed id occurs once in its row, so no two threads write one logit.
+__global__ void apply_penalties_kernel(float* __restrict__ logits, int vocab,
+                                       const SamplingParams* __restrict__ params,
+                                       const int32_t* __restrict__ offsets,
+                                       const PenaltyToken* __restrict__ tokens) {
+  float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  const SamplingParams p = params[blockIdx.x];
+  for (int i = offsets[blockIdx.x] + threadIdx.x; i < offsets[blockIdx.x + 1]; i += blockDim.x) {
+    const PenaltyToken t = tokens[i];
+    row[t.id] = penalized_logit(row[t.id], t.count, p);
+  }
+}
+
+cudaError_t launch_apply_penalties(float* logits, int rows, int vocab, const SamplingParams* params,
+                                   const int32_t* offsets, const PenaltyToken* tokens,
+                                   cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  apply_penalties_kernel<<<rows, 256, 0, stream>>>(logits, vocab, params, offsets, tokens);
+  return cudaGetLastError();
+}
+
 cudaError_t launch_sample(const float* logits, int rows, int vocab, const SamplingParams* params,
                           const uint64_t* steps, int32_t* tokens, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;

@@ -27,5 +27,12 @@ constexpr int kSamplingThreads = 1024;
 cudaError_t launch_sample(const float* logits, int rows, int vocab, const SamplingParams* params,
                           const uint64_t* steps, int32_t* tokens, cudaStream_t stream);
 
+// Penalties before launch_sample: for r < rows, every listed token t of row r
+// (tokens[offsets[r] .. offsets[r + 1])) gets logits[r * vocab + t.id] =
+// penalized_logit(that, t.count, params[r]) (../sampling.h), the CPU sampler's arithmetic.
+cudaError_t launch_apply_penalties(float* logits, int rows, int vocab, const SamplingParams* params,
+                                   const int32_t* offsets, const PenaltyToken* tokens,
+                                   cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace inferkit
