@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The runner-cuda GPU check: builds the engine with the CUDA backend and the harness, then runs
+#   0. every CUDA op against the CPU backend (../tests/test_backend_ops.cpp, NMSE per op),
 #   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16),
 #   2. parity against Hugging Face transformers on the F32 tiny test models (Llama, Qwen2, Qwen3),
 #   3. poison recovery through a planted out-of-bounds kernel, by replacing the engine's process,
@@ -134,6 +135,7 @@ for m in llama-gqa qwen2-bias qwen3-qknorm llama3-rope qwen2-mqa-hd64; do
   [ -d "$TINY/$m" ] && HF_DIRS+=("$TINY/$m")
 done
 stage hf-reference 240 "$PY" "$PKG/scripts/reference_forward.py" --engine transformers --parity "${HF_DIRS[@]}"
+stage backend-ops 120 "$BUILD/test_backend_ops" --require-cuda
 stage parity-backends 240 "$H" parity-backends "$WORK/parity_backends.json" "${PARITY_DIRS[@]}"
 stage parity-hf 180 "$H" parity-hf "$WORK/parity_hf.json" "${HF_DIRS[@]}"
 stage poison 120 "$H" poison "$WORK/poison.json" "$TINY/llama-gqa"
