@@ -154,7 +154,7 @@ function report(label: string, dir: string, ms: number) {
   console.log(`[fresh app] ${label}: npm install ${(ms / 1000).toFixed(1)} s, node_modules/@inferkit ${mb} MiB`);
 }
 
-describe.skipIf(!linuxX64)('fresh app, plain npm, no compiler on the PATH', () => {
+describe.skipIf(!linuxX64)('fresh app, plain npm (PATH: node, npm and sh unless a test says otherwise)', () => {
   test('the PATH really has no build tools', async () => {
     for (const tool of ['cmake', 'c++', 'g++', 'make', 'nvcc']) {
       const r = await run('/bin/sh', ['-c', `command -v ${tool}`], work, userEnv(), 10_000);
@@ -176,6 +176,30 @@ describe.skipIf(!linuxX64)('fresh app, plain npm, no compiler on the PATH', () =
       expect(r.chunks as number).toBeGreaterThan(1);
       expect((r.text as string).trim().length).toBeGreaterThan(0);
       expect((r.usage as { outputTokens: number }).outputTokens).toBeGreaterThan(0);
+    } finally {
+      await registry.close();
+    }
+  });
+
+  test('INFERKIT_BUILD_FROM_SOURCE=1 npm rebuild with a toolchain: progress lines, intermediates removed, and the runner prefers that build', async () => {
+    const registry = await LocalRegistry.start([tarballs.core, tarballs.runner, tarballs.cpu]);
+    try {
+      const { dir, install } = await installApp(registry);
+      expect(install.code, install.out).toBe(0);
+      // The machine's own PATH now (cmake, compiler); CPU only, to bound the time where nvcc is found.
+      const env = userEnv({ PATH: `${bin}:${process.env.PATH ?? ''}`, INFERKIT_BUILD_FROM_SOURCE: '1', INFERKIT_CUDA: 'OFF' });
+      const rebuild = await run(join(bin, 'npm'), ['rebuild', '@inferkit/runner-cuda', '--foreground-scripts'], dir, env, 1_200_000);
+      expect(rebuild.code, rebuild.out).toBe(0);
+      expect(rebuild.out).toContain('building from source (INFERKIT_BUILD_FROM_SOURCE=1): CPU backend only (INFERKIT_CUDA=OFF)');
+      expect(rebuild.out).toMatch(/inferkit: \[1\/\d+\] engine\/\S+ \(\d+/);
+      expect(rebuild.out).toMatch(/inferkit: built native\/build\/Release\/inferkit\.node in \S+; removed \d+ MB of build intermediates/);
+      const build = join(dir, 'node_modules', '@inferkit', 'runner-cuda', 'native', 'build');
+      expect(readdirSync(build).sort()).toEqual(['Release', 'build.log']);
+      expect(readdirSync(join(build, 'Release')).sort()).toEqual(['inferkit-build.json', 'inferkit.node']);
+      const r = await stream(dir);
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, binary: { source: 'local_build' } });
+      const passed = (r.binary as { passedOver: { name: string; reason: string }[] }).passedOver;
+      expect(passed).toContainEqual({ name: CPU_PKG, reason: 'works, but local build ranks first' });
     } finally {
       await registry.close();
     }

@@ -399,6 +399,9 @@ async function main() {
         return;
       }
       why = `no usable prebuilt addon: ${choice.passedOver.map((c) => `${c.name}: ${c.reason}`).join('; ')}`;
+      if (choice.passedOver.some((c) => c.reason === 'not installed')) {
+        why += ' (they are optional dependencies: --omit=optional, or a lockfile written on another platform, leaves them out)';
+      }
     }
   }
   const compiled = await build(why);
