@@ -13,8 +13,9 @@
 //
 //   node bench/install-time.mjs [--only prebuilt,source] [--before DIR]
 //
-// Prints a table (wall time, node_modules/@inferkit size, what was compiled) and writes
-// bench/out/install-time.json. Build scripts run with INFERKIT_BUILD_JOBS unset (the default).
+// Prints a table (wall time; CPU time of npm and everything it waited for, from /usr/bin/time,
+// which a loaded machine disturbs far less; node_modules/@inferkit size; what was compiled) and
+// writes bench/out/install-time.json. Build scripts run with INFERKIT_BUILD_JOBS unset (the default).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,12 +73,20 @@ async function install(name, tarballs, { env = {}, hideCuda = false } = {}) {
     args = ['-m', '--propagation', 'private', 'sh', '-c', `${mounts.join(' && ')} && exec npm install --no-package-lock`];
     cmd = 'unshare';
   }
+  const timeFile = join(work, `${name}.time`);
+  if (existsSync('/usr/bin/time')) {
+    args = ['-f', '%U %S', '-o', timeFile, cmd, ...args];
+    cmd = '/usr/bin/time';
+  }
   const t0 = process.hrtime.bigint();
   const result = await new Promise((resolve) => {
     execFile(cmd, args, { cwd: dir, env: { ...cleanEnv, ...env }, maxBuffer: 64 << 20, timeout: 3_600_000 }, (err, stdout, stderr) =>
       resolve({ ok: !err, out: `${stdout}${stderr}` }));
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = existsSync(timeFile)
+    ? readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').reduce((a, b) => a + Number(b), 0)
+    : null;
   await registry.close();
   const runner = join(dir, 'node_modules', '@inferkit', 'runner-cuda');
   const info = (() => {
@@ -93,7 +102,7 @@ async function install(name, tarballs, { env = {}, hideCuda = false } = {}) {
       ? `from source: CUDA ${info.definitions.INFERKIT_CUDA === 'OFF' ? 'off' : info.definitions.CMAKE_CUDA_ARCHITECTURES ?? 'default archs'}`
       : 'from source (no build info: an older version)'
     : 'nothing (prebuilt)';
-  return { name, ok: result.ok, seconds: Number(seconds.toFixed(1)), inferkitMiB: Number((bytes(join(dir, 'node_modules', '@inferkit')) / 2 ** 20).toFixed(1)), compiled, tail: result.ok ? undefined : result.out.slice(-2000) };
+  return { name, ok: result.ok, seconds: Number(seconds.toFixed(1)), cpuSeconds: cpu === null ? null : Number(cpu.toFixed(1)), inferkitMiB: Number((bytes(join(dir, 'node_modules', '@inferkit')) / 2 ** 20).toFixed(1)), compiled, tail: result.ok ? undefined : result.out.slice(-2000) };
 }
 
 const core = pack(join(repo, 'packages', 'inference-core'));
@@ -127,8 +136,10 @@ rmSync(work, { recursive: true, force: true });
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 console.log(`\nnpm install of @inferkit/inference-core + @inferkit/runner-cuda ${version} in a fresh app (load average now: ${load})\n`);
-console.log(`| scenario | result | wall time | node_modules/@inferkit | compiled |`);
-console.log(`|---|---|---|---|---|`);
-for (const r of rows) console.log(`| ${r.name} | ${r.ok ? 'ok' : 'failed'} | ${r.seconds} s | ${r.inferkitMiB} MiB | ${r.compiled} |`);
+console.log(`| scenario | result | wall time | CPU time | node_modules/@inferkit | compiled |`);
+console.log(`|---|---|---|---|---|---|`);
+for (const r of rows) {
+  console.log(`| ${r.name} | ${r.ok ? 'ok' : 'failed'} | ${r.seconds} s | ${r.cpuSeconds ?? '?'} s | ${r.inferkitMiB} MiB | ${r.compiled} |`);
+}
 mkdirSync(join(here, 'out'), { recursive: true });
 writeFileSync(join(here, 'out', 'install-time.json'), JSON.stringify({ version, load, rows }, null, 1));
