@@ -1,6 +1,7 @@
 import type { CircuitBreakerConfig } from './circuit-breaker-config.js';
 import { type Clock, realClock } from './clock.js';
 import { InferenceError } from './inference-error.js';
+import type { BreakerGate } from './policy-store.js';
 
 /** Breaker state. */
 export type CircuitState = 'closed' | 'open' | 'half_open';
@@ -65,7 +66,7 @@ class Ticket implements CircuitTicket {
  * `halfOpenMaxProbes` concurrent probes → a failed probe re-opens with the open duration doubled
  * (capped by `maxOpenDurationMs`) → a successful probe closes and resets the duration.
  */
-export class CircuitBreaker {
+export class CircuitBreaker implements BreakerGate {
   private readonly clock: Clock;
   private readonly name: string | undefined;
   private readonly onTransition: ((t: CircuitTransition) => void) | undefined;

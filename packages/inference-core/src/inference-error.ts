@@ -17,7 +17,7 @@
  * | `unauthorized`            | no        | no              | missing/invalid credentials (HTTP 401)      |
  * | `forbidden`               | no        | no              | credentials lack access (HTTP 403)          |
  * | `not_found`               | no        | no              | unknown model/endpoint (HTTP 404)           |
- * | `backpressure`            | yes       | no              | local queue full or max wait exceeded       |
+ * | `backpressure`            | yes       | no              | local queue full, max wait exceeded, or a shared store down (fail closed) |
  * | `budget_exceeded`         | no        | no              | USD budget for the window spent             |
  * | `network_error`           | yes       | yes             | connection reset/refused, DNS, TLS          |
  * | `server_error`            | yes       | yes             | HTTP 5xx / engine-reported failure          |
@@ -104,8 +104,11 @@ export interface InferenceErrorDetailsByKind {
   };
   backpressure: {
     /** `queue_full`: too many waiters; `max_wait`: waited too long; `capacity`: no slot and
-     * queueing disabled. */
-    reason: 'queue_full' | 'max_wait' | 'capacity';
+     * queueing disabled; `store_unavailable`: the shared `PolicyStore` cannot be reached and the
+     * policy fails closed (`policy` says which). */
+    reason: 'queue_full' | 'max_wait' | 'capacity' | 'store_unavailable';
+    /** With `store_unavailable`: the policy that failed closed. */
+    policy?: 'rate_limits' | 'budget' | 'circuit_breaker';
     /** Waiters at the time of rejection. */
     queueLength?: number;
     /** How long this request waited (ms). */
@@ -116,6 +119,8 @@ export interface InferenceErrorDetailsByKind {
     window: 'hour' | 'day';
     /** Spend in the window (USD). */
     spentUsd: number;
+    /** Estimated cost of requests in flight, counted against the limit too (USD). */
+    reservedUsd?: number;
     /** Limit of the window (USD). */
     limitUsd: number;
   };

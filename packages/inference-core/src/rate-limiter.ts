@@ -2,6 +2,7 @@ import { type Clock, type ClockTimer, realClock } from './clock.js';
 import { InferenceError } from './inference-error.js';
 import type { RateLimits } from './rate-limits.js';
 import { abortError } from './abort-error.js';
+import type { RateGate } from './policy-store.js';
 
 /** What one request costs the limiter. */
 export interface RateLimitCost {
@@ -33,6 +34,12 @@ export interface RateLimitObservation {
 export interface RateLimiterOptions {
   /** Time source (default `realClock`). */
   clock?: Clock;
+  /**
+   * Whether the RPM / TPM buckets refill with time (default true). `false`: they hold only what
+   * `setLevels` puts in them, for a store that hands out capacity claimed from a shared bucket
+   * (`@inferkit/store-redis`'s approximate mode).
+   */
+  refill?: boolean;
 }
 
 class Permit implements RateLimitPermit {
@@ -68,7 +75,7 @@ interface Waiter {
  * (`backpressure`). A request larger than a whole bucket is admitted when that bucket is full and
  * drives it negative, so it is paid back before the next one.
  */
-export class RateLimiter {
+export class RateLimiter implements RateGate {
   private readonly clock: Clock;
   private readonly reqCap: number;
   private readonly reqRate: number; // per ms
@@ -77,6 +84,7 @@ export class RateLimiter {
   private readonly tokRate: number; // per ms
   private tokLevel: number;
   private lastRefill: number;
+  private readonly refills: boolean;
   private maxConcurrentValue: number;
   private readonly maxWaitMs: number | undefined;
   private readonly maxQueueLength: number | undefined;
@@ -96,6 +104,7 @@ export class RateLimiter {
     this.tokRate = this.tokCap / 60_000;
     this.tokLevel = this.tokCap;
     this.lastRefill = this.clock.now();
+    this.refills = options?.refill !== false;
     this.maxConcurrentValue = limits.maxConcurrent ?? Infinity;
     this.maxWaitMs = limits.maxWaitMs;
     this.maxQueueLength = limits.maxQueueLength;
@@ -194,6 +203,25 @@ export class RateLimiter {
     });
   }
 
+  /**
+   * Sets the levels of the RPM / TPM buckets (`undefined`: unchanged), capped at their size; a
+   * negative level is a debt paid back before the next admission. For a store that keeps the
+   * real bucket elsewhere (`RateLimiterOptions.refill`). Waiters that fit now are admitted.
+   */
+  /** Current levels of the RPM / TPM buckets (`Infinity` for no limit). */
+  get levels(): { requests: number; tokens: number } {
+    this.refill(this.clock.now());
+    return { requests: this.reqLevel, tokens: this.tokLevel };
+  }
+
+  setLevels(levels: { requests?: number; tokens?: number }): void {
+    this.refill(this.clock.now());
+    const { requests, tokens } = levels;
+    if (requests !== undefined && Number.isFinite(requests) && this.reqCap !== Infinity) this.reqLevel = Math.min(this.reqCap, requests);
+    if (tokens !== undefined && Number.isFinite(tokens) && this.tokCap !== Infinity) this.tokLevel = Math.min(this.tokCap, tokens);
+    this.drain();
+  }
+
   /** Feeds provider-reported limits: buckets never hold more than the provider says remains. */
   observe(observation: RateLimitObservation): void {
     const now = this.clock.now();
@@ -219,7 +247,7 @@ export class RateLimiter {
 
   private refill(now: number): void {
     const dt = now - this.lastRefill;
-    if (dt <= 0) return;
+    if (dt <= 0 || !this.refills) return;
     this.lastRefill = now;
     if (this.reqLevel < this.reqCap) this.reqLevel = Math.min(this.reqCap, this.reqLevel + dt * this.reqRate);
     if (this.tokLevel < this.tokCap) this.tokLevel = Math.min(this.tokCap, this.tokLevel + dt * this.tokRate);
@@ -260,7 +288,7 @@ export class RateLimiter {
       }
       return;
     }
-    if (this.inFlightCount >= this.maxConcurrentValue) return; // a release wakes us
+    if (this.inFlightCount >= this.maxConcurrentValue || !this.refills) return; // a release (or setLevels) wakes us
     // Head is blocked by a bucket or a provider reset: wake when enough has refilled.
     let wait = Math.max(0, this.blockedUntil - now);
     const needReq = Math.min(head.requests, this.reqCap) - this.reqLevel;

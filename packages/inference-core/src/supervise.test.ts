@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.js';
+import type { BudgetTracker } from './budget-tracker.js';
 import { InferenceError } from './inference-error.js';
 import type { ExecuteBatch } from './execute-batch.js';
 import type { ModelRunner } from './model-runner.js';
@@ -134,7 +135,7 @@ describe('supervise', () => {
       budget: { hourlyUsd: 1, onExceeded: 'reject' },
     });
     for (let i = 0; i < 2; i++) await drain(await drive(clock, sup.execute(batch())));
-    expect(sup.budget!.spent('hour')).toBeCloseTo(1.2);
+    expect((sup.budget as BudgetTracker).spent('hour')).toBeCloseTo(1.2);
     const err = await sup.execute(batch()).catch((e: unknown) => e);
     expect(err).toMatchObject({ kind: 'budget_exceeded', details: { window: 'hour', limitUsd: 1 } });
     expect(events.some((e) => e.type === 'budget_exceeded' && e.action === 'reject')).toBe(true);

@@ -1,12 +1,13 @@
 import type { Budget } from './budget.js';
 import { adoptRunHandle } from './adopt-run-handle.js';
-import { BudgetTracker } from './budget-tracker.js';
-import { CircuitBreaker, type CircuitTicket } from './circuit-breaker.js';
+import { budgetExceededError } from './budget-tracker.js';
+import type { CircuitTicket } from './circuit-breaker.js';
 import type { CircuitBreakerConfig } from './circuit-breaker-config.js';
 import { type Clock, type ClockTimer, realClock } from './clock.js';
 import type { ExecuteBatch } from './execute-batch.js';
 import { InferenceError, liftInternal } from './inference-error.js';
 import type { ExecuteOptions, LoadWeightsOptions, ModelRunner } from './model-runner.js';
+import { memoryPolicyStore, type BreakerGate, type BudgetAdmission, type BudgetLedger, type PolicyStore, type RateGate } from './policy-store.js';
 import { RateLimiter, type RateLimitObservation, type RateLimitPermit } from './rate-limiter.js';
 import type { RateLimits } from './rate-limits.js';
 import { raceAbort } from './race-abort.js';
@@ -18,6 +19,7 @@ import type { RunnerCapabilities } from './runner-capabilities.js';
 import type { RuntimeKind } from './runtime-kind.js';
 import { DEFAULT_ABANDONED_HANDLE_MS, type Serving } from './serving.js';
 import type { SessionRebuildCause } from './session-rebuild-cause.js';
+import { SPAN_KIND_CLIENT, SPAN_STATUS_ERROR, type SpanTracer, type TraceSpan } from './span-tracer.js';
 import { rebuildCauseOf, SessionHealer } from './session-healer.js';
 import { abortError } from './abort-error.js';
 import { sleep } from './sleep.js';
@@ -47,8 +49,18 @@ export interface SupervisePolicy {
   serving?: Serving;
   /** Automatic `rebuildSession` after session failures; default none. See `RebuildPolicy`. */
   rebuild?: RebuildPolicy;
-  /** Name used for the breaker and in errors. */
+  /** Name used for the breaker and in errors; with a shared `store`, the key of the shared state. */
   name?: string;
+  /**
+   * Where the rate limits, breaker and budget keep their state (default `memoryPolicyStore`: this
+   * process). Processes sharing a store and a `name` share one limit, one breaker and one budget.
+   */
+  store?: PolicyStore;
+  /**
+   * Emits one span per request (an OpenTelemetry `Tracer`, e.g. `trace.getTracer('app')`),
+   * following the GenAI semantic conventions, with events for retries and rebuilds.
+   */
+  tracer?: SpanTracer;
   /** Time source (default `realClock`). */
   clock?: Clock;
   /** RNG for retry jitter (default `Math.random`). */
@@ -99,14 +111,14 @@ export function supervise(runner: ModelRunner, policy: SupervisePolicy = {}): Su
 export class SupervisedRunner implements ModelRunner {
   /** The wrapped runner. */
   readonly runner: ModelRunner;
-  /** The breaker, if configured. */
-  readonly breaker: CircuitBreaker | undefined;
-  /** The rate limiter (policy or runner limits), if any. */
-  readonly limiter: RateLimiter | undefined;
-  /** Serving concurrency, if `serving.maxConcurrent` is set. */
+  /** The breaker, if configured (a `CircuitBreaker` with the default store). */
+  readonly breaker: BreakerGate | undefined;
+  /** The rate limiter (policy or runner limits), if any (a `RateLimiter` with the default store). */
+  readonly limiter: RateGate | undefined;
+  /** Serving concurrency, if `serving.maxConcurrent` is set (always in this process). */
   readonly capacity: RateLimiter | undefined;
-  /** Budget tracker, if a budget is configured. */
-  readonly budget: BudgetTracker | undefined;
+  /** The spend ledger, if a budget is configured (a `BudgetTracker` with the default store). */
+  readonly budget: BudgetLedger | undefined;
   /** Optional `loadWeights`, present when the runner has one. */
   readonly loadWeights?: (source: WeightSource, options?: LoadWeightsOptions) => Promise<void>;
 
@@ -119,6 +131,7 @@ export class SupervisedRunner implements ModelRunner {
   private stopObserving: (() => void) | null;
   private readonly abandonedHandleMs: number;
   private readonly healer: SessionHealer | null;
+  private readonly tracer: SpanTracer | undefined;
 
   constructor(runner: ModelRunner, policy: SupervisePolicy = {}) {
     checkPolicy(policy);
@@ -129,17 +142,21 @@ export class SupervisedRunner implements ModelRunner {
     this.timeouts = policy.timeouts;
     this.onEvent = policy.onEvent;
     this.abandonedHandleMs = policy.serving?.abandonedHandleMs ?? DEFAULT_ABANDONED_HANDLE_MS;
+    this.tracer = policy.tracer;
     this.healer = policy.rebuild !== undefined ? new SessionHealer(runner, policy.rebuild, this.clock, (e) => this.emit(e)) : null;
+    const store = policy.store ?? memoryPolicyStore;
+    const key = policy.name ?? '';
+    const clock = this.clock;
     this.breaker =
       policy.circuitBreaker !== undefined
-        ? new CircuitBreaker(policy.circuitBreaker, {
-            clock: this.clock,
+        ? store.circuitBreaker(key, policy.circuitBreaker, {
+            clock,
             name: policy.name,
             onTransition: (transition) => this.emit({ type: 'breaker', atMs: transition.atMs, transition }),
           })
         : undefined;
     const limits = policy.rateLimits ?? runner.rateLimits?.();
-    this.limiter = limits !== undefined ? new RateLimiter(limits, { clock: this.clock }) : undefined;
+    this.limiter = limits !== undefined ? store.rateLimiter(key, limits, { clock }) : undefined;
     // What the runner learns about its limits (a provider's rate-limit headers) feeds the limiter.
     const limiter = this.limiter;
     this.stopObserving =
@@ -161,7 +178,7 @@ export class SupervisedRunner implements ModelRunner {
       if (policy.budget.onExceeded === 'throttle' && this.capacity === undefined) {
         throw new RangeError("supervise: budget.onExceeded 'throttle' needs serving.maxConcurrent");
       }
-      this.budget = new BudgetTracker(policy.budget, { clock: this.clock });
+      this.budget = store.budgetLedger(key, policy.budget, { clock });
     }
     if (typeof runner.loadWeights === 'function') {
       this.loadWeights = (source, options) => runner.loadWeights!(source, options);
@@ -212,6 +229,7 @@ export class SupervisedRunner implements ModelRunner {
     const requestId = batch.requestId;
     const startedAt = clock.now();
     this.emit({ type: 'request_start', requestId, atMs: startedAt });
+    let span = this.tracer !== undefined ? startSpan(this.tracer, this.runner, batch) : null;
 
     // Deadlines share one controller whose signal also carries the caller's.
     let signal = options?.signal;
@@ -224,8 +242,9 @@ export class SupervisedRunner implements ModelRunner {
 
     const healer = this.healer;
     let capacityPermit: RateLimitPermit | null = null;
+    let admission: BudgetAdmission | null = null;
     try {
-      this.applyBudget(requestId);
+      if (this.budget !== undefined) admission = await this.admitBudget(batch);
       // Arriving during a rebuild: wait for it before taking a slot.
       if (healer !== null && healer.busy) await healer.ready(signal, requestId);
       if (this.capacity !== undefined) capacityPermit = await this.capacity.acquire({ requests: 1 }, { signal });
@@ -236,8 +255,14 @@ export class SupervisedRunner implements ModelRunner {
         let session = -1; // the session the runner was called on; -1 = not called
         try {
           if (signal?.aborted) throw abortError(signal, requestId);
-          if (healer !== null && healer.busy) await healer.ready(signal, requestId);
-          if (this.breaker !== undefined) ticket = this.breaker.acquire();
+          if (healer !== null && healer.busy) {
+            span?.addEvent('gen_ai.inferkit.rebuild_wait');
+            await healer.ready(signal, requestId);
+          }
+          if (this.breaker !== undefined) {
+            const t = this.breaker.acquire();
+            ticket = t instanceof Promise ? await t : t;
+          }
           if (this.limiter !== undefined) {
             ratePermit = await this.limiter.acquire({ requests: 1, tokens: batch.estimatedTokens }, { signal });
           }
@@ -259,8 +284,10 @@ export class SupervisedRunner implements ModelRunner {
           deadline?.firstChunkArrived();
           const now = clock.now();
           if (!first.done) this.emit({ type: 'first_token', requestId, atMs: now, latencyMs: now - startedAt, attempts: attempt });
-          const watch = new RunWatch(this, batch, startedAt, ticket, ratePermit, capacityPermit, deadline, handle, signal, session);
-          capacityPermit = null; // owned by the watch now
+          const watch = new RunWatch(this, batch, startedAt, ticket, ratePermit, capacityPermit, deadline, handle, signal, session, admission, span);
+          capacityPermit = null; // owned by the watch now, as are these
+          admission = null;
+          span = null;
           if (!first.done) {
             watch.chunk(first.value);
             handle[kUnshift](first);
@@ -277,8 +304,10 @@ export class SupervisedRunner implements ModelRunner {
           if (signal?.aborted) throw err;
           if (healer !== null && session >= 0) {
             if (healer.failed(err, session)) {
+              span?.addEvent('gen_ai.inferkit.rebuild', { 'error.type': err.kind, 'gen_ai.inferkit.rebuild.cause': rebuildCauseOf(err.kind) });
               // Rebuilt (or being rebuilt) since this attempt began: the next attempt waits for it.
               if (!this.mayRetryAfterRebuild(attempt)) throw err;
+              span?.addEvent('gen_ai.inferkit.retry', { 'gen_ai.inferkit.retry.number': attempt, 'gen_ai.inferkit.retry.delay_ms': 0, 'error.type': err.kind });
               this.emit({ type: 'retry', requestId, atMs: clock.now(), retry: attempt, delayMs: 0, error: err });
               continue;
             }
@@ -286,6 +315,7 @@ export class SupervisedRunner implements ModelRunner {
           }
           const decision = this.retry !== undefined ? decideRetry(err, attempt - 1, this.retry, this.random) : null;
           if (decision === null || !decision.retry) throw err;
+          span?.addEvent('gen_ai.inferkit.retry', { 'gen_ai.inferkit.retry.number': attempt, 'gen_ai.inferkit.retry.delay_ms': decision.delayMs, 'error.type': err.kind });
           this.emit({ type: 'retry', requestId, atMs: clock.now(), retry: attempt, delayMs: decision.delayMs, error: err });
           await sleep(clock, decision.delayMs, signal);
         }
@@ -293,7 +323,9 @@ export class SupervisedRunner implements ModelRunner {
     } catch (e) {
       const err = liftInternal(e, requestId);
       capacityPermit?.release();
+      admission?.settle(undefined);
       deadline?.clear();
+      if (span !== null) endSpan(span, err, undefined, undefined, undefined, 0);
       const now = clock.now();
       this.emit({ type: 'request_error', requestId, atMs: now, durationMs: now - startedAt, error: err, afterFirstChunk: false });
       throw err;
@@ -326,28 +358,37 @@ export class SupervisedRunner implements ModelRunner {
     }
   }
 
-  /** @internal Records spend at the end of a request. */
-  chargeBudget(requestId: string, batch: ExecuteBatch, costUsd: number | undefined): number | undefined {
-    const tracker = this.budget;
-    if (tracker === undefined) return costUsd;
+  /** @internal Settles the request's budget admission with what it spent, once, at its end. */
+  chargeBudget(requestId: string, batch: ExecuteBatch, costUsd: number | undefined, admission: BudgetAdmission | null): number | undefined {
+    if (admission === null) return costUsd;
     const cost = costUsd ?? this.runner.estimateCostUsd?.(batch);
     if (cost === undefined) this.emit({ type: 'budget_unknown_cost', requestId, atMs: this.clock.now() });
-    else tracker.record(cost);
+    admission.settle(cost);
     return cost;
   }
 
-  private applyBudget(requestId: string): void {
-    const tracker = this.budget;
-    if (tracker === undefined) return;
-    const excess = tracker.exceeded();
-    const action = tracker.budget.onExceeded;
+  /**
+   * Admits the request into the budget once (however many attempts follow), reserving its
+   * estimated cost; `reject` throws `budget_exceeded`, `throttle` halves serving concurrency.
+   */
+  private async admitBudget(batch: ExecuteBatch): Promise<BudgetAdmission> {
+    const ledger = this.budget!;
+    const requestId = batch.requestId;
+    const pending = ledger.admit(this.runner.estimateCostUsd?.(batch));
+    const admission = pending instanceof Promise ? await pending : pending;
+    const excess = admission.excess;
+    const action = ledger.budget.onExceeded;
     if (action === 'throttle') {
       const base = this.baseConcurrency!;
       this.capacity!.setMaxConcurrent(excess !== undefined ? Math.max(1, Math.floor(base / 2)) : base);
     }
-    if (excess === undefined) return;
+    if (excess === undefined) return admission;
     this.emit({ type: 'budget_exceeded', requestId, atMs: this.clock.now(), excess, action });
-    if (action === 'reject') tracker.check();
+    if (action === 'reject') {
+      admission.settle(undefined);
+      throw budgetExceededError(excess, requestId);
+    }
+    return admission;
   }
 }
 
@@ -409,6 +450,9 @@ class RunWatch implements RunObserver {
   private handle: RunHandle | null;
   private signal: AbortSignal | undefined;
   private readonly session: number;
+  private admission: BudgetAdmission | null;
+  private span: TraceSpan | null;
+  private finishReason: string | undefined;
   private settled: boolean;
   private abandonTimer: ClockTimer | null;
   private returnedAt: number;
@@ -426,6 +470,8 @@ class RunWatch implements RunObserver {
     handle: RunHandle,
     signal: AbortSignal | undefined,
     session: number,
+    admission: BudgetAdmission | null,
+    span: TraceSpan | null,
   ) {
     this.sup = sup;
     this.batch = batch;
@@ -439,6 +485,9 @@ class RunWatch implements RunObserver {
     this.handle = handle;
     this.signal = signal;
     this.session = session;
+    this.admission = admission;
+    this.span = span;
+    this.finishReason = undefined;
     this.settled = false;
     this.abandonTimer = null;
     this.returnedAt = 0;
@@ -488,6 +537,7 @@ class RunWatch implements RunObserver {
     // Two property checks per chunk; usage/cost usually arrive once, on the last chunk.
     if (chunk.costUsd !== undefined) this.costUsd = chunk.costUsd;
     if (chunk.usage !== undefined) this.usage = mergeUsage(this.usage, chunk.usage);
+    if (chunk.finishReason !== undefined) this.finishReason = chunk.finishReason;
   }
 
   settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {
@@ -516,8 +566,14 @@ class RunWatch implements RunObserver {
     this.ratePermit = null;
     this.capacityPermit?.release();
     this.capacityPermit = null;
-    const cost = sup.chargeBudget(requestId, this.batch, this.costUsd);
+    const cost = sup.chargeBudget(requestId, this.batch, this.costUsd, this.admission);
+    this.admission = null;
     const now = sup['clock'].now();
+    if (this.span !== null) {
+      const failed = outcome === 'failed' || (outcome === 'cancelled' && error !== null && error.kind !== 'cancelled');
+      endSpan(this.span, failed ? (error ?? undefined) : undefined, u, cost, this.finishReason, 1);
+      this.span = null;
+    }
     // A deadline cancels the handle with its `timeout`: reported as the error it is.
     if (outcome === 'failed' || (outcome === 'cancelled' && error !== null && error.kind !== 'cancelled')) {
       const err = error ?? new InferenceError('internal', 'stream failed', { requestId });
@@ -526,6 +582,57 @@ class RunWatch implements RunObserver {
     } else {
       sup.emit({ type: 'request_finish', requestId, atMs: now, durationMs: now - this.startedAt, outcome, costUsd: cost, usage: u });
     }
+  }
+}
+
+/**
+ * The request's span, named and attributed as the OpenTelemetry GenAI conventions say for an
+ * inference call (`{gen_ai.operation.name} {gen_ai.request.model}`, kind CLIENT). It covers the
+ * whole logical request, retries included. A tracer that throws costs the request nothing.
+ */
+function startSpan(tracer: SpanTracer, runner: ModelRunner, batch: ExecuteBatch): TraceSpan | null {
+  try {
+    const transport = runner.transportKind();
+    const s = batch.sampling;
+    return tracer.startSpan(`chat ${batch.model}`, {
+      kind: SPAN_KIND_CLIENT,
+      attributes: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': transport.kind === 'remote' ? transport.provider : runner.runtimeKind(),
+        'gen_ai.request.model': batch.model,
+        'gen_ai.request.max_tokens': s?.maxTokens,
+        'gen_ai.request.temperature': s?.temperature,
+        'gen_ai.request.top_p': s?.topP,
+        'gen_ai.inferkit.request_id': batch.requestId,
+      },
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** Ends a request's span with its usage, finish reason, cost, or its error (`error.type` = the kind). */
+function endSpan(
+  span: TraceSpan,
+  error: InferenceError | undefined,
+  usage: TokenUsage | undefined,
+  costUsd: number | undefined,
+  finishReason: string | undefined,
+  delivered: number,
+): void {
+  try {
+    if (usage?.inputTokens !== undefined) span.setAttribute('gen_ai.usage.input_tokens', usage.inputTokens);
+    if (usage?.outputTokens !== undefined) span.setAttribute('gen_ai.usage.output_tokens', usage.outputTokens);
+    if (finishReason !== undefined) span.setAttribute('gen_ai.response.finish_reasons', [finishReason]);
+    if (costUsd !== undefined) span.setAttribute('gen_ai.inferkit.cost_usd', costUsd);
+    if (error !== undefined) {
+      span.setAttribute('error.type', error.kind);
+      if (delivered > 0) span.setAttribute('gen_ai.inferkit.after_first_chunk', true);
+      span.setStatus({ code: SPAN_STATUS_ERROR, message: error.message });
+    }
+    span.end();
+  } catch {
+    // Tracing must not break requests.
   }
 }
 
@@ -555,6 +662,9 @@ function checkPolicy(policy: SupervisePolicy): void {
   positive(policy.timeouts?.firstChunkMs, 'timeouts.firstChunkMs');
   positive(policy.timeouts?.totalMs, 'timeouts.totalMs');
   positive(policy.serving?.abandonedHandleMs, 'serving.abandonedHandleMs');
+  if (policy.store !== undefined && policy.store !== memoryPolicyStore && !(typeof policy.name === 'string' && policy.name.length > 0)) {
+    throw new RangeError('supervise: name is required with a shared store (it is the key of the shared state)');
+  }
   const r = policy.rebuild;
   if (r !== undefined) {
     if (typeof r !== 'object' || r === null) throw new RangeError('supervise: rebuild must be an object { maxRebuilds, windowMs }');
