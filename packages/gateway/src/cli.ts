@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import type { SupervisePolicy } from '@inferkit/inference-core';
 import { loadGatewayModels } from './config/load-gateway-models.js';
+import { loadPolicyStore, type ClosablePolicyStore } from './config/load-policy-store.js';
 import { GatewayConfigError, parseGatewayConfig } from './config/parse-gateway-config.js';
 import { createGateway } from './gateway.js';
 import type { GatewayLogRecord } from './log/gateway-logger.js';
 import { Redactor } from './log/redactor.js';
+import { openTelemetryTracing } from './telemetry/gateway-tracing.js';
 
 const USAGE = `usage: inferkit-gateway --config <file.json> [--host <addr>] [--port <n>] [--allowed-hosts <name,...>]
 
@@ -14,6 +17,10 @@ const USAGE = `usage: inferkit-gateway --config <file.json> [--host <addr>] [--p
 
 Serves the models of the config file over an OpenAI-compatible HTTP API:
   POST /v1/chat/completions   GET /v1/models   GET /healthz   GET /metrics
+
+With "store" in the config, the models' rate limits, breakers and budgets are shared with every
+gateway using the same store. With @opentelemetry/api installed, requests emit spans (register an
+SDK with node --import to export them).
 `;
 
 function log(msg: string): void {
@@ -88,9 +95,31 @@ async function main(): Promise<number> {
     }
   }
 
+  let store: ClosablePolicyStore | undefined;
+  if (config.store !== undefined) {
+    try {
+      store = await loadPolicyStore(config.store, config.baseDir, {
+        onEvent: (e: { type: string; policy?: string; key?: string; action?: string; message?: string }) => {
+          // The store's messages never hold its password.
+          const what = [e.policy, e.key !== undefined ? `model=${e.key}` : undefined, e.action].filter((x) => x !== undefined).join(' ');
+          log(`store ${e.type}${what.length > 0 ? ` ${what}` : ''}${e.message !== undefined ? `: ${e.message}` : ''}`);
+        },
+      });
+    } catch (e) {
+      log((e as Error).message);
+      return e instanceof GatewayConfigError ? 2 : 1;
+    }
+    log(`policy store: ${store.description}`);
+  }
+  const tracing = await openTelemetryTracing();
+  const shared: Pick<SupervisePolicy, 'store' | 'tracer'> = {};
+  if (store !== undefined) shared.store = store;
+  if (tracing !== undefined) shared.tracer = tracing.tracer;
+
   let loaded;
   try {
     loaded = await loadGatewayModels(config, {
+      shared,
       onProgress: (model, p) => {
         const pct = p.totalBytes !== undefined && p.totalBytes > 0 ? ` ${Math.floor((100 * p.loadedBytes) / p.totalBytes)}%` : '';
         log(`${model}: ${p.phase}${pct}${p.file !== undefined ? ` ${p.file}` : ''}`);
@@ -108,6 +137,7 @@ async function main(): Promise<number> {
     });
   } catch (e) {
     log(e instanceof GatewayConfigError ? e.message : `cannot create runners: ${Redactor.fromEnvironment().redact((e as Error).message)}`);
+    await store?.close?.().catch(() => undefined);
     return 1;
   }
   for (const [name, m] of Object.entries(loaded.models)) {
@@ -124,6 +154,7 @@ async function main(): Promise<number> {
     ...(config.maxBodyBytes !== undefined ? { maxBodyBytes: config.maxBodyBytes } : {}),
     ...(config.shutdownGraceMs !== undefined ? { shutdownGraceMs: config.shutdownGraceMs } : {}),
     logger: (r) => log(formatRecord(r)),
+    ...(tracing !== undefined ? { tracing } : {}),
   });
   let address;
   try {
@@ -131,6 +162,7 @@ async function main(): Promise<number> {
   } catch (e) {
     log(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
     await loaded.close().catch(() => undefined);
+    await store?.close?.().catch(() => undefined);
     return 1;
   }
   const names = Object.entries(loaded.models);
@@ -147,6 +179,7 @@ async function main(): Promise<number> {
       gateway
         .close()
         .then(() => loaded.close())
+        .then(() => store?.close?.())
         .catch((e: unknown) => log(`shutdown: ${(e as Error).message}`))
         .finally(resolve);
     };

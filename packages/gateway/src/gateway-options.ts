@@ -1,3 +1,4 @@
+import type { GatewayTracing } from './telemetry/gateway-tracing.js';
 import type { Clock, ModelRunner } from '@inferkit/inference-core';
 import type { ModelHealth } from './health/model-health.js';
 import type { GatewayLogger } from './log/gateway-logger.js';
@@ -71,6 +72,11 @@ export interface GatewayOptions {
    * `stderrJsonLogger` (one JSON object per line on stderr). Never receives prompts or outputs.
    */
   logger?: GatewayLogger;
+  /**
+   * Spans: a SERVER span per chat request, under which the models' `supervise` spans nest
+   * (`openTelemetryTracing()` builds one from `@opentelemetry/api`). Default none.
+   */
+  tracing?: GatewayTracing;
 }
 
 /** Default `maxBodyBytes`: room for long multi-turn prompts; images should be URLs, not inline. */

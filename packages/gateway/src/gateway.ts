@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InferenceError, realClock, type Clock } from '@inferkit/inference-core';
+import { InferenceError, realClock, SPAN_STATUS_ERROR, type Clock, type TraceSpan } from '@inferkit/inference-core';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SHUTDOWN_GRACE_MS, type GatewayOptions } from './gateway-options.js';
 import { GatewayError } from './http/gateway-error.js';
 import { HostAllowlist, isLoopbackAddress } from './http/host-allowlist.js';
@@ -13,6 +13,10 @@ import { ModelEntry } from './model-entry.js';
 import { chatCompletions, type ChatRoute, type RequestContext } from './routes/chat-completions.js';
 import { health } from './routes/health.js';
 import { listModels } from './routes/models.js';
+import type { GatewayTracing } from './telemetry/gateway-tracing.js';
+
+/** `SpanKind.SERVER` of `@opentelemetry/api`. */
+const SPAN_KIND_SERVER = 1;
 
 /**
  * An OpenAI-compatible HTTP front for inferkit runners. `handle` is a plain node:http request
@@ -34,6 +38,7 @@ export class Gateway {
   private readonly shutdownGraceMs: number;
   private readonly logger: GatewayLogger;
   private readonly allowedHosts: string[] | undefined;
+  private readonly tracing: GatewayTracing | null;
   // Checked on every request when set: from `allowedHosts`, or the loopback default of listen().
   private hosts: HostAllowlist | null;
   private server: Server | null;
@@ -100,6 +105,7 @@ export class Gateway {
         }
       },
     };
+    this.tracing = options.tracing ?? null;
     this.handle = this.handle.bind(this);
   }
 
@@ -116,6 +122,7 @@ export class Gateway {
     const method = req.method ?? 'GET';
     if (path === '/v1/chat/completions') {
       if (method !== 'POST') return this.methodNotAllowed(req, res, 'POST');
+      if (this.tracing !== null) return this.tracedChat(this.tracing, req, res);
       // chatCompletions answers every failure itself; this only guards against a bug there
       // turning into an unhandled rejection that would take the whole process down.
       chatCompletions(this.chat, req, res).catch(() => res.destroy());
@@ -148,6 +155,34 @@ export class Gateway {
     }
     req.resume();
     sendError(res, new GatewayError(404, 'invalid_request_error', 'unknown_url', `Invalid URL (${method} ${path})`));
+  }
+
+  /**
+   * A chat request under a SERVER span that is active while it runs, so `supervise`'s spans (and
+   * the runner's HTTP client spans, if instrumented) are its children. A tracer that throws costs
+   * the request nothing.
+   */
+  private tracedChat(tracing: GatewayTracing, req: IncomingMessage, res: ServerResponse): void {
+    let span: TraceSpan;
+    try {
+      span = tracing.tracer.startSpan('POST /v1/chat/completions', {
+        kind: SPAN_KIND_SERVER,
+        attributes: { 'http.request.method': 'POST', 'url.path': '/v1/chat/completions', 'gen_ai.operation.name': 'chat' },
+      });
+    } catch {
+      chatCompletions(this.chat, req, res).catch(() => res.destroy());
+      return;
+    }
+    res.once('close', () => {
+      try {
+        span.setAttribute('http.response.status_code', res.statusCode);
+        if (res.statusCode >= 500 || !res.writableFinished) span.setStatus({ code: SPAN_STATUS_ERROR });
+        span.end();
+      } catch {
+        // Tracing must not break requests.
+      }
+    });
+    tracing.withSpan(span, () => chatCompletions(this.chat, req, res).catch(() => res.destroy()));
   }
 
   /**

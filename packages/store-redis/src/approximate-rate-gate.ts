@@ -9,7 +9,7 @@ import {
   type RateLimits,
 } from '@inferkit/inference-core';
 import { RATE_SYNC } from './lua-scripts.js';
-import { LuaScript } from './redis-connection.js';
+import { isSlowReply, LuaScript } from './redis-connection.js';
 import type { StoreContext } from './store-context.js';
 import { StrictRateGate } from './strict-rate-gate.js';
 
@@ -43,9 +43,10 @@ class ApproximatePermit implements RateLimitPermit {
  * that another process holds or that was not claimed yet. Concurrency slots stay strict
  * (leases, one store call per request): an approximate slot count is no limit.
  *
- * The store unreachable: `fail_open` admits through a process-local `RateLimiter` with the same
- * limits (each process then enforces the whole limit by itself); `fail_closed` rejects with
- * `backpressure` (`store_unavailable`) once no sync succeeded for three `syncMs`.
+ * The store unreachable (a sync failed for another reason than a slow reply): `fail_open` admits
+ * through a process-local `RateLimiter` with the same limits (each process then enforces the
+ * whole limit by itself), `fail_closed` rejects with `backpressure` (`store_unavailable`), until
+ * a sync succeeds again.
  */
 export class ApproximateRateGate implements RateGate {
   private readonly ctx: StoreContext;
@@ -62,7 +63,8 @@ export class ApproximateRateGate implements RateGate {
   private usedRequests: number;
   private usedTokens: number;
   private syncing: boolean;
-  private lastSyncAt: number;
+  // The last sync failed for another reason than slowness: the store is down.
+  private storeDown: boolean;
   private readonly timer: ReturnType<typeof setInterval> | null;
 
   constructor(ctx: StoreContext, key: string, limits: RateLimits, clock: Clock) {
@@ -85,7 +87,7 @@ export class ApproximateRateGate implements RateGate {
     this.usedRequests = 0;
     this.usedTokens = 0;
     this.syncing = false;
-    this.lastSyncAt = clock.now();
+    this.storeDown = false;
     this.timer = null;
     if (this.hasBuckets) {
       this.sync();
@@ -106,8 +108,7 @@ export class ApproximateRateGate implements RateGate {
     const signal = options?.signal;
     if (signal?.aborted) throw abortError(signal);
     let local: RateLimitPermit;
-    if (this.hasBuckets && this.clock.now() - this.lastSyncAt > 3 * this.ctx.syncMs + this.ctx.conn.commandTimeoutMs) {
-      // No claim for a while: the store is down.
+    if (this.hasBuckets && this.storeDown) {
       if (this.ctx.action('rate_limits') === 'fail_closed') throw this.ctx.unavailable('rate_limits');
       local = await this.fallback.acquire(cost, options);
     } else {
@@ -148,7 +149,6 @@ export class ApproximateRateGate implements RateGate {
     const perRequest = usedReq > 0 ? usedTok / usedReq : 0;
     const wantReq = Math.max(1, 2 * usedReq + waiting);
     const wantTok = Math.max(perRequest, 2 * usedTok + waiting * perRequest);
-    const started = this.clock.now();
     this.ctx
       .run(SYNC, [this.bucketKey, this.membersKey], [this.ctx.now(), this.reqCap, this.tokCap, giveReq, giveTok, wantReq, wantTok, this.ctx.processId, 3 * this.ctx.syncMs + 1000])
       .then(
@@ -159,13 +159,15 @@ export class ApproximateRateGate implements RateGate {
           // Corrections from permits released meanwhile are in the local levels already.
           const now = this.local.levels;
           this.local.setLevels({ requests: now.requests + Number(cr), tokens: now.tokens + Number(ct) });
-          this.lastSyncAt = started;
+          this.storeDown = false;
         },
         (e: unknown) => {
           this.syncing = false;
           // Not given back: keep it (the store did not take it).
           const now = this.local.levels;
           this.local.setLevels({ requests: now.requests + giveReq, tokens: now.tokens + giveTok });
+          if (isSlowReply(e) && this.ctx.conn.ready) return; // slow, not down: the next sync tries again
+          this.storeDown = true;
           this.ctx.failed('rate_limits', this.key, e);
         },
       );

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createClient } from 'redis';
+import { createClient, TimeoutError } from 'redis';
 import type { ResolvedRedisUrl } from './redis-url.js';
 import type { RedisStoreEvent } from './redis-store-event.js';
 
@@ -194,5 +194,15 @@ export class RedisConnection {
 }
 
 export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  if (isSlowReply(e)) return 'no reply within commandTimeoutMs';
+  return e instanceof Error ? e.message || e.name : String(e);
+}
+
+/**
+ * A command that got no reply in time while connected: the store is slow (or this process's event
+ * loop is), not gone, and the command may still have run. Rate gates wait and ask again instead of
+ * failing over.
+ */
+export function isSlowReply(e: unknown): boolean {
+  return e instanceof TimeoutError;
 }

@@ -95,7 +95,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const syncMs = o.number('syncMs', { min: 5, max: 60_000 }) ?? 50;
   const leaseMs = o.number('leaseMs', { min: 100, max: 3_600_000 }) ?? 10_000;
   const connectTimeoutMs = o.number('connectTimeoutMs', { min: 1, max: 600_000 }) ?? 2_000;
-  const commandTimeoutMs = o.number('commandTimeoutMs', { min: 1, max: 600_000 }) ?? 1_000;
+  const commandTimeoutMs = o.number('commandTimeoutMs', { min: 1, max: 600_000 }) ?? 2_000;
   const actions = readActions(o);
   const clock = o.raw.clock as RedisStoreOptions['clock'];
   if (clock !== undefined && (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function')) throw o.error('clock', 'must be a Clock');

@@ -36,7 +36,11 @@ export interface RedisStoreOptions {
   onStoreError?: StoreErrorAction | { rateLimits?: StoreErrorAction; budget?: StoreErrorAction; circuitBreaker?: StoreErrorAction };
   /** Longest wait for the first connection (ms, default 2,000). */
   connectTimeoutMs?: number;
-  /** Longest wait for one script call before it counts as a store error (ms, default 1,000). */
+  /**
+   * Longest wait for one script call (ms, default 2,000). Past it a budget or breaker call counts
+   * as a store error; a rate gate keeps the request waiting (bounded by its `maxWaitMs`) and asks
+   * again, since a slow reply is not a dead store.
+   */
   commandTimeoutMs?: number;
   /**
    * Time source of every window, bucket and lease. Default: the Redis server's `TIME`, one clock

@@ -11,7 +11,7 @@ import {
   type RateLimits,
 } from '@inferkit/inference-core';
 import { RATE_ACQUIRE, RATE_OBSERVE, RATE_RELEASE } from './lua-scripts.js';
-import { LuaScript } from './redis-connection.js';
+import { isSlowReply, LuaScript } from './redis-connection.js';
 import type { StoreContext } from './store-context.js';
 
 const ACQUIRE = new LuaScript(RATE_ACQUIRE);
@@ -23,6 +23,8 @@ const MAX_PARALLEL_ATTEMPTS = 256;
 // Longest a waiter for a slot sleeps before asking again: a release normally wakes it at once
 // (pub/sub), this covers a missed message and a lease that expired without one.
 const SLOT_POLL_MS = 200;
+// After a reply that came too late, the head asks again after this long.
+const SLOW_RETRY_MS = 20;
 
 interface Waiter {
   requests: number;
@@ -260,6 +262,18 @@ export class StrictRateGate implements RateGate {
     w.attempting = false;
     if (w.gone) {
       this.pump();
+      return;
+    }
+    if (isSlowReply(error) && this.ctx.conn.ready) {
+      // Slow, not down: the waiter keeps its place, bounded by its own maxWaitMs and signal. The
+      // late command may still have granted (its token is lost; a slot lease expires unrenewed).
+      this.blocked = true;
+      if (this.queue[0] === w && this.wakeTimer === null) {
+        this.wakeTimer = this.clock.setTimeout(() => {
+          this.wakeTimer = null;
+          this.pump();
+        }, SLOW_RETRY_MS);
+      }
       return;
     }
     const action = this.ctx.failed('rate_limits', this.key, error);

@@ -43,9 +43,31 @@ export interface GatewayConfig {
   models: Record<string, ModelConfig>;
   /** Entries that route over other entries (`"route": { … }`), by name; names are unique across both maps. */
   routes: Record<string, RouteConfig>;
+  /**
+   * Where the models' `supervise` policies keep their rate-limit, breaker and budget state, so
+   * that several gateways share them (`undefined`: each process alone, in memory).
+   */
+  store: StoreConfig | undefined;
   /** Directory of the config file; relative paths resolve from here. */
   baseDir: string;
 }
+
+/**
+ * `"store": { "redis": { "url": "redis://127.0.0.1:6379", "prefix": "inferkit:", "mode": "strict" } }`:
+ * the package (resolved from the config's directory, like runners) and the options its
+ * `policyStoreFactory.create` validates.
+ */
+export interface StoreConfig {
+  /** The kind named in the config (`redis`). */
+  kind: string;
+  /** The package that provides it. */
+  module: string;
+  /** Handed to `policyStoreFactory.create` as written. */
+  options: Record<string, unknown>;
+}
+
+/** Store kinds the config may name, and their packages. */
+export const STORE_KINDS: Readonly<Record<string, string>> = { redis: '@inferkit/store-redis' };
 
 /** Where a model's `runnerFactory` comes from. */
 export interface RunnerReference {

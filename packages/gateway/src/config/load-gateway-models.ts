@@ -27,6 +27,12 @@ export interface LoadModelsOptions {
   onEvent?: (model: string, event: SuperviseEvent) => void;
   /** `route()`'s events, per routed model (routes and replica groups): failovers, resumes, targets down and up. */
   onRouteEvent?: (model: string, event: RouteEvent) => void;
+  /**
+   * Added to every `supervise` policy: the config's shared `store`, a `tracer`. The policy's
+   * `name`, the key of its shared state, is the model's (a replica's: `local#1`) unless the config
+   * sets one.
+   */
+  shared?: Pick<SupervisePolicy, 'store' | 'tracer'>;
 }
 
 /** The runners created from a config, plus a way to close them all. */
@@ -166,7 +172,7 @@ export async function loadGatewayModels(config: GatewayConfig, options: LoadMode
         const at = `config.models.${replica ? name.slice(0, name.lastIndexOf('#')) : name}.supervise`;
         try {
           // Nested fields are supervise's to check: it throws a RangeError naming the field.
-          runner = supervise(raw, { ...(policy as SupervisePolicy), onEvent: observe });
+          runner = supervise(raw, { name, ...(policy as SupervisePolicy), ...options.shared, onEvent: observe });
         } catch (e) {
           throw new GatewayConfigError(at, (e as Error).message);
         }

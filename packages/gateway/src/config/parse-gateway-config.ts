@@ -9,6 +9,8 @@ import {
   type RouteConfig,
   type RouteTargetConfig,
   type RunnerReference,
+  STORE_KINDS,
+  type StoreConfig,
 } from './gateway-config.js';
 
 /** A config file that cannot be used; `path` points at the offending field. */
@@ -268,11 +270,29 @@ function checkRoutes(models: Record<string, ModelConfig>, routes: Record<string,
   for (const name of Object.keys(routes)) if (!state.has(name)) visit(name);
 }
 
+function parseStore(v: unknown): StoreConfig | undefined {
+  if (v === undefined) return undefined;
+  const at = 'config.store';
+  if (!isObj(v)) throw new GatewayConfigError(at, `must be an object naming one store kind (${Object.keys(STORE_KINDS).join(', ')})`);
+  const kinds = Object.keys(v);
+  if (kinds.length !== 1) throw new GatewayConfigError(at, `must name exactly one store kind (${Object.keys(STORE_KINDS).join(', ')})`);
+  const kind = kinds[0]!;
+  const module = STORE_KINDS[kind];
+  if (module === undefined) throw new GatewayConfigError(`${at}.${kind}`, `unknown store kind (known: ${Object.keys(STORE_KINDS).join(', ')})`);
+  const options = v[kind];
+  if (!isObj(options)) throw new GatewayConfigError(`${at}.${kind}`, 'must be an object of options');
+  // Caught here so a typo fails before anything connects; the store validates the rest.
+  if (options.mode !== undefined && options.mode !== 'strict' && options.mode !== 'approximate') {
+    throw new GatewayConfigError(`${at}.${kind}.mode`, "must be 'strict' or 'approximate'");
+  }
+  return { kind, module, options };
+}
+
 /** Validates a parsed config document. `file` is its path (relative paths resolve from its directory). */
 export function parseGatewayConfig(doc: unknown, file: string): GatewayConfig {
   const baseDir = dirname(resolve(file));
   if (!isObj(doc)) throw new GatewayConfigError('config', 'must be a JSON object');
-  checkKeys(doc, ['host', 'port', 'apiKeysEnv', 'allowedHosts', 'maxBodyBytes', 'shutdownGraceMs', 'models'], 'config');
+  checkKeys(doc, ['host', 'port', 'apiKeysEnv', 'allowedHosts', 'maxBodyBytes', 'shutdownGraceMs', 'store', 'models'], 'config');
   if (!isObj(doc.models) || Object.keys(doc.models).length === 0) {
     throw new GatewayConfigError('config.models', 'must name at least one model');
   }
@@ -295,6 +315,7 @@ export function parseGatewayConfig(doc: unknown, file: string): GatewayConfig {
     shutdownGraceMs: optInt(doc, 'shutdownGraceMs', 'config', 0, 10 * 60_000),
     models,
     routes,
+    store: parseStore(doc.store),
     baseDir,
   };
 }
