@@ -62,6 +62,11 @@ export class ApproximateRateGate implements RateGate {
   private readonly hasBuckets: boolean;
   private usedRequests: number;
   private usedTokens: number;
+  // Requests (and their tokens) waiting in the local limiter: demand for the next claim.
+  private waitingRequests: number;
+  private waitingTokens: number;
+  // Tokens per request lately: an idle process claims room for one such request.
+  private tokensPerRequest: number;
   private syncing: boolean;
   // The last sync failed for another reason than slowness: the store is down.
   private storeDown: boolean;
@@ -86,6 +91,9 @@ export class ApproximateRateGate implements RateGate {
     this.hasBuckets = limits.requestsPerMinute !== undefined || limits.tokensPerMinute !== undefined;
     this.usedRequests = 0;
     this.usedTokens = 0;
+    this.waitingRequests = 0;
+    this.waitingTokens = 0;
+    this.tokensPerRequest = 0;
     this.syncing = false;
     this.storeDown = false;
     this.timer = null;
@@ -112,9 +120,18 @@ export class ApproximateRateGate implements RateGate {
       if (this.ctx.action('rate_limits') === 'fail_closed') throw this.ctx.unavailable('rate_limits');
       local = await this.fallback.acquire(cost, options);
     } else {
-      local = await this.local.acquire(cost, options);
-      this.usedRequests += cost?.requests ?? 1;
-      this.usedTokens += local.tokens;
+      const requests = cost?.requests ?? 1;
+      const tokens = cost?.tokens ?? 0;
+      this.waitingRequests += requests;
+      this.waitingTokens += tokens;
+      try {
+        local = await this.local.acquire(cost, options);
+      } finally {
+        this.waitingRequests -= requests;
+        this.waitingTokens -= tokens;
+      }
+      this.usedRequests += requests;
+      this.usedTokens += tokens;
     }
     let slot: RateLimitPermit | null = null;
     if (this.slots !== null) {
@@ -141,14 +158,13 @@ export class ApproximateRateGate implements RateGate {
     const giveReq = this.reqCap === '-1' ? 0 : held.requests;
     const giveTok = this.tokCap === '-1' ? 0 : held.tokens;
     this.local.setLevels({ requests: 0, tokens: 0 });
-    const waiting = this.local.queueLength;
     const usedReq = this.usedRequests;
     const usedTok = this.usedTokens;
     this.usedRequests = 0;
     this.usedTokens = 0;
-    const perRequest = usedReq > 0 ? usedTok / usedReq : 0;
-    const wantReq = Math.max(1, 2 * usedReq + waiting);
-    const wantTok = Math.max(perRequest, 2 * usedTok + waiting * perRequest);
+    if (usedReq > 0) this.tokensPerRequest = usedTok / usedReq;
+    const wantReq = Math.max(1, 2 * usedReq + this.waitingRequests);
+    const wantTok = Math.max(this.tokensPerRequest, 2 * usedTok + this.waitingTokens);
     this.ctx
       .run(SYNC, [this.bucketKey, this.membersKey], [this.ctx.now(), this.reqCap, this.tokCap, giveReq, giveTok, wantReq, wantTok, this.ctx.processId, 3 * this.ctx.syncMs + 1000])
       .then(

@@ -183,7 +183,10 @@ export class StrictRateGate implements RateGate {
   _release(leaseId: string, charged: number, actualTokens: number | undefined, refund: number): void {
     this.inFlightCount--;
     this.ctx.dropLease(leaseId);
-    const actual = actualTokens !== undefined && Number.isFinite(actualTokens) ? String(actualTokens) : '';
+    const correct = actualTokens !== undefined && Number.isFinite(actualTokens) && actualTokens !== charged && this.tokCap !== '-1';
+    // Nothing to free, correct or give back: no store call at all.
+    if (!correct && this.channel === '' && refund === 0) return;
+    const actual = correct ? String(actualTokens) : '';
     this.ctx
       .run(RELEASE, [this.bucketKey, this.slotKey], [this.ctx.now(), this.reqCap, this.tokCap, leaseId, charged, actual, refund, this.channel])
       // Not released: the lease expires by itself within leaseMs.
