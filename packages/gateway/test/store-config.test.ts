@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GatewayConfigError, loadPolicyStore, parseGatewayConfig } from '../src/index.js';
 
-const models = { m: { runner: 'openai', options: {} } };
+const models = { m: { runner: 'remote', options: { provider: 'openai' } } };
 
 function parse(store: unknown) {
   return parseGatewayConfig({ models, store }, '/tmp/gateway.json');

@@ -41,10 +41,18 @@ function config(u: MockUpstream, supervise: Record<string, unknown>, store: Reco
       Object.entries(models).map(([name, policy]) => [
         name,
         {
-          runner: 'openai-compatible',
+          runner: 'remote',
           runnerModel: 'mock-model',
-          // Output tokens cost $1,250 per million: 40 tokens = $0.05 a request, estimate included.
-          options: { preset: 'custom', baseUrl: u.baseUrl, pricing: { 'mock-model': { inputPerMTok: 0, outputPerMTok: 1250 } } },
+          // The provider's runner alone ("policy": false): the gateway's supervise, with the
+          // shared store, is the only policy. Output tokens cost $1,250 per million: 40 tokens =
+          // $0.05 a request, estimate included.
+          options: {
+            provider: 'openai-compatible',
+            preset: 'custom',
+            baseUrl: u.baseUrl,
+            pricing: { 'mock-model': { inputPerMTok: 0, outputPerMTok: 1250 } },
+            policy: false,
+          },
           supervise: policy,
         },
       ]),
@@ -252,7 +260,7 @@ describe('issue #17: three gateways, one redis', () => {
     const u = await upstream();
     const unreachable = writeConfig({
       store: { redis: { url: `redis://:\${INFERKIT_TEST_REDIS_PASSWORD}@127.0.0.1:${redis.port === 65535 ? 1 : redis.port + 1}`, connectTimeoutMs: 500 } },
-      models: { mock: { runner: 'openai-compatible', options: { preset: 'custom', baseUrl: u.baseUrl }, supervise: {} } },
+      models: { mock: { runner: 'remote', options: { provider: 'openai-compatible', preset: 'custom', baseUrl: u.baseUrl, policy: false }, supervise: {} } },
     });
     const g1 = GatewayProcess.spawn(unreachable, { INFERKIT_TEST_REDIS_PASSWORD: 'hunter2-secret' });
     expect(await g1.exited).toBe(1);
@@ -260,7 +268,7 @@ describe('issue #17: three gateways, one redis', () => {
     expect(g1.log).not.toContain('hunter2-secret');
     const wrongMode = writeConfig({
       store: { redis: { url: redis.url, mode: 'eventual' } },
-      models: { mock: { runner: 'openai-compatible', options: { preset: 'custom', baseUrl: u.baseUrl }, supervise: {} } },
+      models: { mock: { runner: 'remote', options: { provider: 'openai-compatible', preset: 'custom', baseUrl: u.baseUrl, policy: false }, supervise: {} } },
     });
     const g2 = GatewayProcess.spawn(wrongMode);
     expect(await g2.exited).toBe(2);
