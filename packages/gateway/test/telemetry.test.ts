@@ -34,7 +34,7 @@ describe('OpenTelemetry spans (SDK in-memory exporter)', () => {
           ? [{ error: new InferenceError('server_error', 'upstream 500') }]
           : [{ text: 'hello' }, { finish: 'stop', usage: { inputTokens: 12, outputTokens: 3 } }],
     });
-    const model = supervise(runner, { name: 'm', retry: { maxRetries: 2, baseDelayMs: 1 }, tracer: tracing.tracer });
+    const model = supervise(runner, { name: 'm', retry: { maxRetries: 2, initialDelayMs: 1 }, tracer: tracing.tracer });
     const h = await startGateway({ models: { m: { runner: model } }, tracing });
     try {
       const r = await h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16, temperature: 0.5 });
@@ -71,7 +71,7 @@ describe('OpenTelemetry spans (SDK in-memory exporter)', () => {
     const runner = new ScriptedRunner({
       script: (_batch, call) => (call === 1 ? [{ error: new InferenceError('runtime_crashed', 'worker died') }] : [{ error: new InferenceError('bad_request', 'nope') }]),
     });
-    const model = supervise(runner, { name: 'local', retry: { maxRetries: 1, baseDelayMs: 1 }, rebuild: { maxRebuilds: 2, windowMs: 60_000 }, tracer: tracing.tracer });
+    const model = supervise(runner, { name: 'local', retry: { maxRetries: 1, initialDelayMs: 1 }, rebuild: { maxRebuilds: 2, windowMs: 60_000 }, tracer: tracing.tracer });
     const h = await startGateway({ models: { local: { runner: model } }, tracing });
     try {
       await expect(h.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 400 });

@@ -72,7 +72,7 @@ describe('supervise with a PolicyStore', () => {
     const sup = supervise(runner, {
       name: 'shared-key',
       store,
-      retry: { maxRetries: 1, baseDelayMs: 1 },
+      retry: { maxRetries: 1, initialDelayMs: 1 },
       rateLimits: { requestsPerMinute: 100 },
       circuitBreaker: { failureThreshold: 5, windowMs: 1000, openDurationMs: 1000 },
       budget: { hourlyUsd: 0.3, onExceeded: 'reject' },

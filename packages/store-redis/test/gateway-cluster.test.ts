@@ -134,7 +134,7 @@ describe('issue #17: three gateways, one redis', () => {
     const u = await upstream();
     await u.control({ delayMs: 30 });
     const prefix = `c${prefixSeq}:`;
-    const gs = await cluster(config(u, { budget: { hourlyUsd: 1, onExceeded: 'reject' }, retry: { maxRetries: 2, baseDelayMs: 10 } }, {}));
+    const gs = await cluster(config(u, { budget: { hourlyUsd: 1, onExceeded: 'reject' }, retry: { maxRetries: 2, initialDelayMs: 10 } }, {}));
     const spend = async (): Promise<number> => {
       const c = createClient({ url: redis.url });
       await c.connect();
