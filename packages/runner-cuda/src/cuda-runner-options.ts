@@ -31,6 +31,14 @@ export interface CudaRunnerOptions {
   /** Positions per sequence (prompt + output). Default: min(`max_position_embeddings`, 4096). */
   maxSeqLen?: number;
   /**
+   * Reuse the KV cache of a prompt prefix across requests: the cache's blocks of 16 positions are
+   * kept, keyed by their tokens and everything before them, after their request ends, and shared
+   * read-only by later requests that start with the same tokens (evicted least recently used when
+   * memory is needed). Outputs are the same either way; usage reports the reused prompt tokens as
+   * `cachedTokens`. Default true.
+   */
+  prefixCache?: boolean;
+  /**
    * Convert weights once at load. `true`: F16/BF16 matrices to F32 (faster CPU decode, twice the
    * memory). `'q8_0'`: F32/F16/BF16 matrices to 8-bit Q8_0 blocks as llama.cpp's quantizer writes
    * them (about half of BF16's memory traffic, so faster memory-bound decode; logits move by
@@ -44,7 +52,7 @@ export interface CudaRunnerOptions {
   engineProcess?: CudaRunnerEngineProcess;
 }
 
-const OPTION_KEYS = ['device', 'threads', 'maxBatch', 'maxSeqLen', 'convertAtLoad', 'binaryPath', 'engineProcess'] as const;
+const OPTION_KEYS = ['device', 'threads', 'maxBatch', 'maxSeqLen', 'prefixCache', 'convertAtLoad', 'binaryPath', 'engineProcess'] as const;
 const DEVICE_PATTERN = /^(auto|cuda|cpu|cuda:(0|[1-9][0-9]{0,2}))$/;
 // Upper bounds that keep the engine's allocations (maxBatch x maxSeqLen KV positions) from
 // overflowing a size computation long before memory runs out.
@@ -60,6 +68,7 @@ export interface ResolvedCudaRunnerOptions {
   threads: number | undefined;
   maxBatch: number | undefined;
   maxSeqLen: number | undefined;
+  prefixCache: boolean;
   convertAtLoad: boolean | 'q8_0';
   binaryPath: string | undefined;
   engineProcess: CudaRunnerEngineProcess;
@@ -104,6 +113,7 @@ export function resolveCudaRunnerOptions(
     threads,
     maxBatch: o.integer('maxBatch', { min: 1, max: MAX_BATCH }),
     maxSeqLen: o.integer('maxSeqLen', { min: 1, max: MAX_SEQ_LEN }),
+    prefixCache: o.boolean('prefixCache') ?? true,
     convertAtLoad: convertAtLoadOption(o, options === undefined ? undefined : (options as Record<string, unknown>).convertAtLoad),
     binaryPath: o.string('binaryPath', { nonEmpty: true }),
     engineProcess,

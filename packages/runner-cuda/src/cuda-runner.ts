@@ -299,7 +299,7 @@ export class CudaRunner implements ModelRunner {
   ): Promise<EngineHandle> {
     const o = this.options;
     const verdict = this.verdict!;
-    const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, convertAtLoad: o.convertAtLoad };
+    const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, prefixCache: o.prefixCache, convertAtLoad: o.convertAtLoad };
     const load = async (device: 'cpu' | 'cuda'): Promise<EngineHandle> => {
       const options: AddonLoadOptions = { ...base, device };
       const inChild = o.engineProcess === 'child' || (o.engineProcess === 'auto' && device === 'cuda');
@@ -465,7 +465,9 @@ export class CudaRunner implements ModelRunner {
   ): (ev: AddonTokenEvent) => void {
     const stopIds = new Set(model.stopTokenIds);
     let generated = 0;
+    let cachedTokens: number | undefined;
     let done = false;
+    const usage = () => (cachedTokens !== undefined ? { inputTokens: promptTokens, outputTokens: generated, cachedTokens } : { inputTokens: promptTokens, outputTokens: generated });
     const onEvent = (ev: AddonTokenEvent): void => {
       if (ev.finishReason === 'error') {
         const err = ev.error;
@@ -487,6 +489,7 @@ export class CudaRunner implements ModelRunner {
         );
         return;
       }
+      if (ev.cachedTokens !== undefined) cachedTokens = ev.cachedTokens;
       const tokens = ev.tokens;
       // The engine reports the stop token itself; it is never part of the text.
       const textEnd = ev.finishReason === 'stop' && tokens.length > 0 && stopIds.has(tokens[tokens.length - 1]!) ? tokens.length - 1 : tokens.length;
@@ -505,7 +508,7 @@ export class CudaRunner implements ModelRunner {
             tokenIds: out.ids,
             finishReason: 'stop',
             rawFinishReason: 'stop_string',
-            usage: { inputTokens: promptTokens, outputTokens: generated },
+            usage: usage(),
           });
           controller.end();
           return;
@@ -521,7 +524,7 @@ export class CudaRunner implements ModelRunner {
           tokenIds: out.ids,
           finishReason: out.stopped || ev.finishReason !== 'length' ? 'stop' : 'length',
           rawFinishReason: out.stopped ? 'stop_string' : ev.finishReason,
-          usage: { inputTokens: promptTokens, outputTokens: generated },
+          usage: usage(),
         });
         controller.end();
       }

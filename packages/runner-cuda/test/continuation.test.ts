@@ -56,7 +56,10 @@ for (const engineProcess of ['in-process', 'child'] as const) {
           expect([...headIds, ...rest.flatMap((c) => c.tokenIds ?? [])], `after ${n} chunks`).toEqual(wholeIds);
           const final = rest[rest.length - 1]!;
           expect(final.finishReason).toBe('length');
-          expect(final.usage).toEqual({ inputTokens: promptTokens + headIds.length, outputTokens: TOTAL - headIds.length });
+          // The prompt is the uninterrupted run's context: its whole blocks come from the prefix
+          // cache, generated tokens included (all but the last prompt token, in blocks of 16).
+          const cachedTokens = Math.floor((promptTokens + headIds.length - 1) / 16) * 16;
+          expect(final.usage).toEqual({ inputTokens: promptTokens + headIds.length, outputTokens: TOTAL - headIds.length, cachedTokens });
         }
       } finally {
         await runner.close();
@@ -75,7 +78,7 @@ describe('continuation by text and bad continuations', () => {
       expect(t.finishReason).toBe('length');
       // The prompt is the conversation with the assistant turn open after its content (no <|im_end|>).
       const prompt = tok.encode('<|begin_of_text|><|im_start|>user\nTell me a long story about a fox.<|im_end|>\n<|im_start|>assistant\nOnce upon a time', false);
-      expect(t.usage).toEqual({ inputTokens: prompt.length, outputTokens: 8 });
+      expect(t.usage).toEqual({ inputTokens: prompt.length, outputTokens: 8, cachedTokens: 0 });
       expect(t.text).toBe(tok.decode(await engineGreedy(runner._engine!, prompt, 8)));
     } finally {
       await runner.close();

@@ -55,7 +55,7 @@ describe('CudaRunner on the CPU backend', () => {
     const chunks = await chunksOf(runner, userBatch('hello there', { maxTokens: 12, temperature: 0 }));
     const final = chunks[chunks.length - 1]!;
     expect(final.finishReason).toBe('length');
-    expect(final.usage).toEqual({ inputTokens: promptIds.length, outputTokens: 12 });
+    expect(final.usage).toMatchObject({ inputTokens: promptIds.length, outputTokens: 12 });
     expect(chunks.slice(0, -1).every((c) => c.finishReason === undefined && c.usage === undefined)).toBe(true);
     expect(chunks.map((c) => c.textDelta).join('')).toBe(tok.decode(expected));
   });
@@ -138,6 +138,7 @@ describe('CudaRunner on the CPU backend', () => {
       userBatch('x', { stop: Array.from({ length: 65 }, (_, i) => `s${i}`) }),
       userBatch('x', { presencePenalty: 2.5 }),
       userBatch('x', { frequencyPenalty: -3 }),
+      userBatch('x', { repetitionPenalty: 0 }),
       { ...userBatch('x'), messages: [{ role: 'user' as const, content: [{ type: 'image_url' as const, url: 'https://example.com/a.png' }] }] },
       { ...userBatch('x'), continuationTokenIds: [1, 2] },
       { ...userBatch('x'), messages: [] },
@@ -189,7 +190,7 @@ describe('stop tokens', () => {
       const t = await (await runner.execute(userBatch('eos', { maxTokens: 30 }))).collect();
       expect(t.finishReason).toBe('stop');
       expect(t.rawFinishReason).toBe('stop');
-      expect(t.usage).toEqual({ inputTokens: promptIds.length, outputTokens: 2 });
+      expect(t.usage).toEqual({ inputTokens: promptIds.length, outputTokens: 2, cachedTokens: 0 });
       expect(t.text).toBe(tok.decode([first]));
     } finally {
       await runner.close();

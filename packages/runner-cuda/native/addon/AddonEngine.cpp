@@ -139,6 +139,14 @@ Napi::Value AddonEngine::Load(const Napi::CallbackInfo& info) {
       !read_int(env, o, "maxSeqLen", 0, 1 << 24, &opts.max_seq_len)) {
     return env.Undefined();
   }
+  Napi::Value pc = o.Get("prefixCache");
+  if (!pc.IsUndefined() && !pc.IsNull()) {
+    if (!pc.IsBoolean()) {
+      make_error(env, "bad_request", "prefixCache must be a boolean").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    opts.prefix_cache = pc.As<Napi::Boolean>().Value();
+  }
   Napi::Value cal = o.Get("convertAtLoad");
   if (!cal.IsUndefined() && !cal.IsNull()) {
     if (cal.IsBoolean()) {
@@ -241,6 +249,11 @@ Napi::Value AddonEngine::Stats(const Napi::CallbackInfo& info) {
   o.Set("generatedTokens", static_cast<double>(s.generated_tokens));
   o.Set("prefillSeconds", s.prefill_seconds);
   o.Set("decodeSeconds", s.decode_seconds);
+  o.Set("cachedPromptTokens", static_cast<double>(s.cached_prompt_tokens));
+  o.Set("kvBlocks", s.kv_blocks);
+  o.Set("kvBlocksInUse", s.kv_blocks_in_use);
+  o.Set("kvBlocksCached", s.kv_blocks_cached);
+  o.Set("kvEvictions", static_cast<double>(s.kv_evictions));
   o.Set("memoryBytes", static_cast<double>(s.memory_bytes));
   return o;
 }

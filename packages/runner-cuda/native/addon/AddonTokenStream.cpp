@@ -11,9 +11,11 @@ void AddonTokenStream::CallJs(Napi::Env env, Napi::Function on_event, AddonEngin
   std::vector<int32_t> tokens;
   inferkit::FinishReason finish;
   inferkit::Status error;
+  int cached = -1;
   {
     std::lock_guard<std::mutex> lock(stream->mu);
     tokens.swap(stream->tokens);
+    cached = stream->cached_tokens;
     finish = stream->finish;
     error = stream->error;
     stream->call_queued = false;
@@ -23,6 +25,7 @@ void AddonTokenStream::CallJs(Napi::Env env, Napi::Function on_event, AddonEngin
   Napi::Int32Array arr = Napi::Int32Array::New(env, tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) arr[i] = tokens[i];
   event.Set("tokens", arr);
+  if (cached >= 0) event.Set("cachedTokens", Napi::Number::New(env, cached));
   if (finish != inferkit::FinishReason::kNone) {
     event.Set("finishReason", Napi::String::New(env, inferkit::finish_reason_name(finish)));
     if (finish == inferkit::FinishReason::kError) event.Set("error", error_object(env, error));
@@ -55,6 +58,7 @@ inferkit::TokenCallback AddonTokenStream::Create(Napi::Env env, Napi::Function o
     {
       std::lock_guard<std::mutex> lock(stream->mu);
       stream->tokens.insert(stream->tokens.end(), ev.tokens.begin(), ev.tokens.end());
+      if (ev.cached_tokens >= 0) stream->cached_tokens = ev.cached_tokens;
       if (ev.finish != inferkit::FinishReason::kNone) {
         stream->finish = ev.finish;
         stream->error = ev.error;

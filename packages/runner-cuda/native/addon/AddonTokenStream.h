@@ -18,6 +18,7 @@ class AddonEngine;
 struct AddonTokenStream {
   std::mutex mu;
   std::vector<int32_t> tokens;
+  int cached_tokens = -1;  // TokenEvent::cached_tokens, the latest seen
   inferkit::FinishReason finish = inferkit::FinishReason::kNone;
   inferkit::Status error;
   bool call_queued = false;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model_config.h"
 #include "model_weights.h"
@@ -28,6 +29,10 @@
 #include "status.h"
 
 namespace inferkit {
+
+// Positions per KV cache block. The engine's KvBlockPool hands out blocks; backends store K/V by
+// block and read every position through StepBatch::block_tables.
+constexpr int kKvBlockTokens = 16;
 
 // The ops a forward pass is made of; supports_op() lets the engine refuse a model the device
 // cannot run before loading weights.
@@ -37,7 +42,7 @@ enum class Op {
   kMatMul,      // y = x W^T (+ b), W in its stored dtype, f32 accumulation
   kQkNorm,      // per-head RMSNorm of q and k (qwen3)
   kRope,        // HF split halves (dim i with i + head_dim/2), or adjacent pairs (rope_interleaved)
-  kAttention,   // causal GQA attention over the slot's KV cache
+  kAttention,   // causal GQA attention over the slot's KV cache blocks
   kSwiGlu,      // silu(gate) * up
   kSample,      // on-device sampling (see sampling.h for the algorithm)
 };
@@ -54,14 +59,20 @@ struct BackendOptions {
   int threads = 0;               // CPU worker threads; 0 = cores this process may use
   int max_slots = 1;             // KV cache slots = max concurrent sequences
   int max_seq_len = 2048;        // KV cache positions per slot
+  int kv_blocks = 0;             // KV cache blocks of kKvBlockTokens positions; 0: one slot's worth
+                                 // (kv_blocks_per_seq()) for each slot
   WeightConversion convert_at_load = WeightConversion::kNone;
   int device_index = 0;          // CUDA device ordinal
 };
 
+// Block-table row length: the blocks one sequence of max_seq_len positions needs.
+inline int kv_blocks_per_seq(int max_seq_len) { return (max_seq_len + kKvBlockTokens - 1) / kKvBlockTokens; }
+
 // The tokens of one scheduler step, flattened across sequences. Within a batch, the tokens of
 // one slot appear in increasing, contiguous position order; every position below a token's
-// position in its slot has been computed in an earlier step or earlier in this batch.
-// Attention for a token at position p in slot s covers positions 0..p of slot s.
+// position in its slot has been computed in an earlier step or earlier in this batch (or is in
+// a block the slot shares: see block_tables). Attention for a token at position p in slot s
+// covers positions 0..p of slot s.
 struct StepBatch {
   int n_tokens = 0;
   const int32_t* tokens = nullptr;       // [n_tokens] token ids, < vocab_size
@@ -71,6 +82,13 @@ struct StepBatch {
   const int32_t* output_rows = nullptr;  // [n_outputs] ascending indexes into tokens: rows
                                          // whose logits are needed (last token of each sequence
                                          // in decode/prefill, every row for logits())
+  // Paged KV cache: block_tables[slot * kv_blocks_per_seq(max_seq_len) + i] is the block (in
+  // [0, kv_blocks)) that holds positions [i * kKvBlockTokens, (i + 1) * kKvBlockTokens) of the
+  // slot's sequence; every block up to a token's position must be assigned. Blocks may be
+  // shared by several slots (the prefix cache): a backend writes K/V only at the batch's own
+  // positions, which the engine never places in a shared block. Null: slot s owns blocks
+  // s * kv_blocks_per_seq .. (needs kv_blocks >= max_slots * kv_blocks_per_seq).
+  const int32_t* block_tables = nullptr;
 };
 
 // What compute() returns for the output rows. Either or both of `logits` and `sampled` may be
@@ -105,18 +123,14 @@ class Backend {
   virtual std::string device_description() const = 0;
 
   // Copies/converts the weights into backend memory (or keeps host views, for CPU with
-  // F32 weights or no convert_at_load) and allocates the KV cache for
-  // max_slots x max_seq_len positions. Called once per backend instance.
+  // F32 weights or no convert_at_load) and allocates the KV cache: kv_blocks blocks of
+  // kKvBlockTokens positions. Called once per backend instance.
   virtual Status load(const ModelConfig& config, const ModelWeights& weights,
                       const BackendOptions& options) = 0;
 
-  // Runs the forward pass for the batch, writing K/V for every token into its slot, and fills
+  // Runs the forward pass for the batch, writing K/V for every token into its block, and fills
   // the requested outputs. Fails fast with kPoisoned once poisoned.
   virtual Status compute(const StepBatch& batch, const StepOutput& out) = 0;
-
-  // The slot's sequence finished; its KV contents may be overwritten by the next user.
-  // (optional: backends whose cache needs no reset return Ok.)
-  virtual Status release_slot(int slot) = 0;
 
   // Whether this backend can run `op` with weights stored as `weight_dtype`.
   virtual bool supports_op(Op op, DType weight_dtype) const = 0;
@@ -134,6 +148,12 @@ class Backend {
                               " backend");
   }
 };
+
+// The block table StepBatch::block_tables stands for (the fixed layout when it is null) after
+// checking that every block up to each token's position is assigned and inside the pool; `out`
+// receives max_slots * kv_blocks_per_seq(max_seq_len) entries, unassigned ones -1.
+Status resolve_block_tables(const StepBatch& b, int max_slots, int max_seq_len, int kv_blocks,
+                            std::vector<int32_t>* out);
 
 // Checks StepOutput's penalty lists for n_outputs rows (offsets ascending from 0, ids < vocab,
 // counts >= 0); Ok when there are none. Every backend calls it before applying them.

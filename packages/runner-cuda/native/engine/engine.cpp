@@ -57,6 +57,10 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   bo.threads = opts.threads;
   bo.max_slots = opts.max_batch;
   bo.max_seq_len = opts.max_seq_len;
+  // One sequence's worth of blocks per slot: a running sequence always finds a free or
+  // evictable block (kv_block_pool.h), and the cache holds what running sequences do not.
+  const int bps = kv_blocks_per_seq(opts.max_seq_len);
+  bo.kv_blocks = opts.max_batch * bps;
   bo.convert_at_load = opts.convert_at_load;
   const std::vector<DType> wtypes = matrix_dtypes(m->weights);
   static const Op kOps[] = {Op::kEmbedding, Op::kRmsNorm, Op::kMatMul, Op::kRope,
@@ -111,12 +115,14 @@ Status Engine::Impl::load_locked(const std::string& dir, const EngineOptions& op
   }
   free_slots.clear();
   for (int s = opts.max_batch - 1; s >= 0; --s) free_slots.push_back(s);
+  kv.reset(bo.kv_blocks, opts.max_batch, bps, opts.prefix_cache);
   {
     std::lock_guard<std::mutex> lock(mu);
     poison = Status::Ok();
     stopping = false;
     stats = EngineStats();
     stats.loaded = true;
+    update_kv_stats();
     stats.memory_bytes = info.memory_bytes;
     loaded = true;
   }

@@ -28,6 +28,7 @@ struct EngineOptions {
   int max_seq_len = 0;           // positions per sequence; 0 = min(max_position_embeddings, 4096)
   WeightConversion convert_at_load = WeightConversion::kNone;  // see backend.h
   int max_queued = 1024;         // waiting requests beyond max_batch before kBackpressure
+  bool prefix_cache = true;      // reuse the KV cache of shared prompt prefixes (kv_block_pool.h)
 };
 
 // Load progress: fraction in [0, 1] and a short stage name ("config", "weights", "backend").
@@ -72,6 +73,9 @@ inline const char* finish_reason_name(FinishReason r) {
 struct TokenEvent {
   uint64_t request_id = 0;
   std::vector<int32_t> tokens;
+  // Prompt tokens whose KV cache came from the prefix cache (a multiple of 16, below the prompt
+  // length); -1 until the request has a slot, so on every event that carries tokens.
+  int cached_tokens = -1;
   FinishReason finish = FinishReason::kNone;
   Status error;  // set when finish == kError
 };
@@ -83,7 +87,12 @@ struct EngineStats {
   int active_sequences = 0;   // holding a KV slot
   int queued_sequences = 0;   // waiting for a slot
   uint64_t steps = 0;         // scheduler steps run
-  uint64_t prompt_tokens = 0; // tokens prefilled
+  uint64_t prompt_tokens = 0; // prompt tokens computed (prefilled)
+  uint64_t cached_prompt_tokens = 0;  // prompt tokens taken from the prefix cache instead
+  int kv_blocks = 0;          // KV cache blocks of 16 positions (KvBlockPool::Stats)
+  int kv_blocks_in_use = 0;   // held by running sequences
+  int kv_blocks_cached = 0;   // held by none, kept for prefix hits
+  uint64_t kv_evictions = 0;  // cached blocks taken for new content
   uint64_t generated_tokens = 0;
   double prefill_seconds = 0; // wall time inside compute() for steps with prefill tokens
   double decode_seconds = 0;  // wall time inside compute() for decode-only steps

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "kv_block_pool.h"
 #include "model_loader.h"
 #include "penalty_tracker.h"
 
@@ -30,7 +31,10 @@ struct Sequence {
   GenerateRequest request;
   TokenCallback callback;
   int slot = -1;
-  int prefilled = 0;           // prompt tokens already in the KV cache
+  int prefilled = 0;           // prompt tokens already in the KV cache (computed or cached)
+  int cached_tokens = -1;      // prompt tokens the prefix cache gave; -1 before admission
+  int kv_len = 0;              // positions whose K/V is in the cache
+  std::vector<int32_t> context;  // prompt + sampled tokens: the tokens at the cache's positions
   int generated = 0;           // tokens sampled so far
   int32_t last_token = -1;     // the newest sampled token, fed at the next decode step
   PenaltyTracker penalties;    // the tokens this sequence's penalties apply to
@@ -97,6 +101,8 @@ struct Engine::Impl {
   std::deque<std::unique_ptr<detail::Sequence>> waiting;
   std::vector<std::unique_ptr<detail::Sequence>> active;  // touched only by the scheduler thread
   std::vector<int> free_slots;
+  // The paged KV cache's blocks and tables; scheduler thread only (and close() after it joined).
+  KvBlockPool kv;
   std::unordered_set<uint64_t> live;       // submitted and not yet finished
   std::unordered_set<uint64_t> cancelled;  // cancel() requests not yet applied
   std::deque<detail::LogitsJob*> jobs;
@@ -110,6 +116,11 @@ struct Engine::Impl {
   void run_scheduler();
   void fail_everything(const Status& why, std::vector<detail::Pending>* events);
   void run_logits_job(detail::LogitsJob* job, int slot);
+  // Gives a newly admitted sequence its slot's cached prefix.
+  void admit(detail::Sequence* s);
+  // Returns a finished or failed sequence's slot and KV blocks.
+  void release(detail::Sequence* s);
+  void update_kv_stats();  // caller holds mu
   // Penalties: the token list of every output row into offsets/tokens (StepOutput's layout);
   // false, leaving them alone, when no row has a penalty.
   bool collect_penalties(const std::vector<detail::Sequence*>& owners,

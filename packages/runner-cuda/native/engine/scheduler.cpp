@@ -33,12 +33,37 @@ bool Engine::Impl::collect_penalties(const std::vector<Sequence*>& owners,
   return true;
 }
 
+void Engine::Impl::admit(Sequence* s) {
+  const auto& prompt = s->request.prompt;
+  s->context = prompt;
+  s->cached_tokens = kv.attach_prefix(s->slot, prompt.data(), static_cast<int>(prompt.size()));
+  s->prefilled = s->kv_len = s->cached_tokens;
+  if (s->cached_tokens > 0) {
+    std::lock_guard<std::mutex> lock(mu);
+    stats.cached_prompt_tokens += static_cast<uint64_t>(s->cached_tokens);
+  }
+}
+
+void Engine::Impl::release(Sequence* s) {
+  kv.release(s->slot);
+  free_slots.push_back(s->slot);
+}
+
+void Engine::Impl::update_kv_stats() {
+  const KvBlockPool::Stats k = kv.stats();
+  stats.kv_blocks = k.blocks;
+  stats.kv_blocks_in_use = k.in_use;
+  stats.kv_blocks_cached = k.cached;
+  stats.kv_evictions = k.evictions;
+}
+
 void Engine::Impl::finish(Sequence* s, FinishReason reason, const Status& error,
                           std::vector<int32_t> tokens, std::vector<Pending>* events) {
   Pending p;
   p.callback = std::move(s->callback);
   p.event.request_id = s->id;
   p.event.tokens = std::move(tokens);
+  p.event.cached_tokens = s->cached_tokens;
   p.event.finish = reason;
   p.event.error = error;
   events->push_back(std::move(p));
@@ -59,11 +84,7 @@ void Engine::Impl::fail_everything(const Status& why, std::vector<Pending>* even
     dead_jobs.swap(jobs);
   }
   for (auto& s : active) {
-    if (s->slot >= 0) {
-      std::lock_guard<std::mutex> bl(backend_mu);
-      backend->release_slot(s->slot);
-      free_slots.push_back(s->slot);
-    }
+    if (s->slot >= 0) release(s.get());
     doomed.push_back(std::move(s));
   }
   active.clear();
@@ -81,6 +102,7 @@ void Engine::Impl::fail_everything(const Status& why, std::vector<Pending>* even
     active_count = 0;
     stats.active_sequences = 0;
     stats.queued_sequences = 0;
+    update_kv_stats();
   }
   job_done.notify_all();
 }
@@ -96,17 +118,21 @@ void Engine::Impl::run_logits_job(LogitsJob* job, int slot) {
   b.slots = slots.data();
   b.n_outputs = n;
   b.output_rows = rows.data();
+  b.block_tables = kv.tables();
   job->out->assign(static_cast<size_t>(n) * info.config.vocab_size, 0.0f);
   StepOutput out;
   out.logits = job->out->data();
   Status st;
   Status sticky;
-  {
+  // Fresh blocks, never published: a forward pass for the caller, not a sequence to share.
+  if (!kv.reserve(slot, n)) {
+    st = Status::Internal("KV cache pool exhausted");
+  } else {
     std::lock_guard<std::mutex> bl(backend_mu);
     st = guarded("backend compute", [&] { return backend->compute(b, out); });
-    backend->release_slot(slot);
     sticky = backend->poisoned();
   }
+  kv.release(slot);
   std::lock_guard<std::mutex> lock(mu);
   if (!st.ok() && (st.code() == StatusCode::kPoisoned || !sticky.ok())) {
     poison = sticky.ok() ? st : sticky;
@@ -126,6 +152,9 @@ void Engine::Impl::run_scheduler() {
   std::vector<int32_t> penalty_offsets;
   std::vector<PenaltyToken> penalty_tokens;
   std::vector<std::pair<Sequence*, int>> prefill_chunks;
+  std::vector<Sequence*> admitted;        // given a slot this iteration
+  std::vector<Sequence*> stepped;         // sequences with tokens in this step
+  std::vector<Sequence*> no_blocks;       // could not get KV blocks for this step
 
   for (;;) {
     LogitsJob* job = nullptr;
@@ -155,11 +184,7 @@ void Engine::Impl::run_scheduler() {
     for (auto& s : cancelled_waiting) finish(s.get(), FinishReason::kCancelled, Status::Ok(), {}, &events);
     for (auto it = active.begin(); it != active.end();) {
       if (std::find(cancel_ids.begin(), cancel_ids.end(), (*it)->id) != cancel_ids.end()) {
-        {
-          std::lock_guard<std::mutex> bl(backend_mu);
-          backend->release_slot((*it)->slot);
-        }
-        free_slots.push_back((*it)->slot);
+        release(it->get());
         finish(it->get(), FinishReason::kCancelled, Status::Ok(), {}, &events);
         it = active.erase(it);
       } else {
@@ -185,6 +210,7 @@ void Engine::Impl::run_scheduler() {
         waiting.pop_front();
         s->slot = free_slots.back();
         free_slots.pop_back();
+        admitted.push_back(s.get());
         active.push_back(std::move(s));
       }
       active_count = static_cast<int>(active.size());
@@ -192,6 +218,8 @@ void Engine::Impl::run_scheduler() {
       stats.queued_sequences = static_cast<int>(waiting.size());
     }
     deliver(&events);
+    for (Sequence* s : admitted) admit(s);
+    admitted.clear();
 
     if (job) {
       run_logits_job(job, job_slot);
@@ -204,10 +232,16 @@ void Engine::Impl::run_scheduler() {
     // Build the step: one token per decoding sequence, then prompt chunks up to the budget.
     tokens.clear(); positions.clear(); slots.clear(); rows.clear();
     params.clear(); steps.clear(); owners.clear(); prefill_chunks.clear();
+    stepped.clear(); no_blocks.clear();
     int prefill_tokens = 0;
     for (auto& s : active) {
       const int plen = static_cast<int>(s->request.prompt.size());
       if (s->prefilled < plen) continue;
+      if (!kv.reserve(s->slot, plen + s->generated)) {
+        no_blocks.push_back(s.get());
+        continue;
+      }
+      stepped.push_back(s.get());
       rows.push_back(static_cast<int32_t>(tokens.size()));
       tokens.push_back(s->last_token);
       positions.push_back(plen + s->generated - 1);
@@ -222,6 +256,11 @@ void Engine::Impl::run_scheduler() {
       const int budget = kPrefillBudget - prefill_tokens;
       if (budget <= 0) break;
       const int chunk = std::min(budget, plen - s->prefilled);
+      if (!kv.reserve(s->slot, s->prefilled + chunk)) {
+        no_blocks.push_back(s.get());
+        continue;
+      }
+      stepped.push_back(s.get());
       for (int i = 0; i < chunk; ++i) {
         tokens.push_back(s->request.prompt[s->prefilled + i]);
         positions.push_back(s->prefilled + i);
@@ -237,6 +276,17 @@ void Engine::Impl::run_scheduler() {
       }
     }
 
+    // Only with a pool smaller than the slots need (KvBlockPool::reserve): fail, never stall.
+    for (Sequence* s : no_blocks) {
+      release(s);
+      finish(s, FinishReason::kError, Status::Internal("KV cache pool exhausted"), {}, &events);
+      active.erase(std::find_if(active.begin(), active.end(), [s](const std::unique_ptr<Sequence>& a) { return a.get() == s; }));
+    }
+    if (tokens.empty()) {
+      deliver(&events);
+      continue;
+    }
+
     StepBatch b;
     b.n_tokens = static_cast<int>(tokens.size());
     b.tokens = tokens.data();
@@ -244,6 +294,7 @@ void Engine::Impl::run_scheduler() {
     b.slots = slots.data();
     b.n_outputs = static_cast<int>(rows.size());
     b.output_rows = rows.data();
+    b.block_tables = kv.tables();
     sampled.assign(rows.size(), -1);
     StepOutput out;
     out.sampled = sampled.data();
@@ -272,11 +323,7 @@ void Engine::Impl::run_scheduler() {
       }
       // A non-sticky failure affects only this step's sequences: all active ones.
       for (auto& s : active) {
-        {
-          std::lock_guard<std::mutex> bl(backend_mu);
-          backend->release_slot(s->slot);
-        }
-        free_slots.push_back(s->slot);
+        release(s.get());
         finish(s.get(), FinishReason::kError, st, {}, &events);
       }
       active.clear();
@@ -284,7 +331,18 @@ void Engine::Impl::run_scheduler() {
       continue;
     }
 
-    for (auto& pc : prefill_chunks) pc.first->prefilled += pc.second;
+    for (auto& pc : prefill_chunks) {
+      pc.first->prefilled += pc.second;
+      pc.first->kv_len = pc.first->prefilled;
+    }
+    for (Sequence* s : stepped) {
+      const int plen = static_cast<int>(s->request.prompt.size());
+      // Decoding: this step fed the newest token, at position plen + generated - 1.
+      if (s->prefilled >= plen) s->kv_len = plen + s->generated;
+      // Full blocks become shareable as soon as they are computed, so a request arriving while
+      // this one still runs finds them too.
+      kv.publish(s->slot, s->context.data(), s->kv_len);
+    }
     std::unordered_set<Sequence*> done;
     for (size_t i = 0; i < owners.size(); ++i) {
       Sequence* s = owners[i];
@@ -300,6 +358,7 @@ void Engine::Impl::run_scheduler() {
       }
       s->last_token = tok;
       s->generated += 1;
+      s->context.push_back(tok);
       s->penalties.add_output(tok);
       const auto& stops = s->request.stop_token_ids;
       if (std::find(stops.begin(), stops.end(), tok) != stops.end()) {
@@ -313,16 +372,13 @@ void Engine::Impl::run_scheduler() {
         p.callback = s->callback;
         p.event.request_id = s->id;
         p.event.tokens = {tok};
+        p.event.cached_tokens = s->cached_tokens;
         events.push_back(std::move(p));
       }
     }
     for (auto it = active.begin(); it != active.end();) {
       if (done.count(it->get())) {
-        {
-          std::lock_guard<std::mutex> bl(backend_mu);
-          backend->release_slot((*it)->slot);
-        }
-        free_slots.push_back((*it)->slot);
+        release(it->get());
         it = active.erase(it);
       } else {
         ++it;
@@ -332,6 +388,7 @@ void Engine::Impl::run_scheduler() {
       std::lock_guard<std::mutex> lock(mu);
       stats.steps += 1;
       stats.prompt_tokens += static_cast<uint64_t>(prefill_tokens);
+      update_kv_stats();
       stats.generated_tokens += owners.size();
       if (prefill_tokens > 0) stats.prefill_seconds += dt;
       else stats.decode_seconds += dt;

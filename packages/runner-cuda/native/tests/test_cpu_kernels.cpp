@@ -105,8 +105,8 @@ TEST(attention_kernels_all_variants) {
         std::vector<float> kt(D * tstride, 0.0f);
         for (int j = 0; j < len; ++j)
           for (int d = 0; d < D; ++d) kt[d * tstride + j + 3] = kv[j * stride + 2 + d];
-        k->attn_scores(q.data(), nq, D, kt.data() + 3, tstride, len, 0.5f, scores.data());
-        k->attn_values(p.data(), nq, len, kv.data() + 2, stride, D, out.data());
+        k->attn_scores(q.data(), nq, D, kt.data() + 3, tstride, len, 0.5f, scores.data(), len);
+        k->attn_values(p.data(), len, nq, len, kv.data() + 2, stride, D, out.data(), false);
         double e1 = 0, e2 = 0;
         for (int r = 0; r < nq; ++r) {
           for (int j = 0; j < len; ++j) {
@@ -122,6 +122,21 @@ TEST(attention_kernels_all_variants) {
         }
         CHECK(e1 < 1e-4);
         CHECK(e2 < 1e-4);
+        // The same in pieces of 16 positions, as over KV cache blocks: scores written at their
+        // offsets of rows `len` apart, values accumulated piece by piece.
+        std::vector<float> scores2(nq * len, NAN), out2(nq * D, NAN);
+        for (int j0 = 0; j0 < len; j0 += 16) {
+          const int n = std::min(16, len - j0);
+          k->attn_scores(q.data(), nq, D, kt.data() + 3 + j0, tstride, n, 0.5f, scores2.data() + j0, len);
+          k->attn_values(p.data() + j0, len, nq, n, kv.data() + 2 + static_cast<size_t>(j0) * stride, stride, D,
+                         out2.data(), j0 > 0);
+        }
+        // NaN (a position never written) fails the comparison.
+        bool same_scores = true, same_out = true;
+        for (int i = 0; i < nq * len; ++i) same_scores = same_scores && std::fabs(scores2[i] - scores[i]) <= 1e-5f;
+        for (int i = 0; i < nq * D; ++i) same_out = same_out && std::fabs(out2[i] - out[i]) <= 1e-4f;
+        CHECK(same_scores);
+        CHECK(same_out);
       }
     }
   }

@@ -21,10 +21,10 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
   return m;
 }
 
-// Loads `spec` into an engine and compares logits() for kPrompt against the reference.
+// Loads `spec` into an engine and compares logits() for `prompt` against the reference.
 void check_parity(const tiny::Spec& spec, const std::string& tag,
                   WeightConversion convert_at_load = WeightConversion::kNone,
-                  int threads = 2) {
+                  int threads = 2, const std::vector<int32_t>& prompt = kPrompt) {
   tiny::Model model = tiny::make_model(spec);
   std::string dir = tiny::make_temp_dir(tag);
   CHECK(tiny::write_model(model, dir));
@@ -32,12 +32,12 @@ void check_parity(const tiny::Spec& spec, const std::string& tag,
   EngineOptions opts;
   opts.threads = threads;
   opts.max_batch = 2;
-  opts.max_seq_len = 64;
+  opts.max_seq_len = 96;
   opts.convert_at_load = convert_at_load;
   CHECK_OK(engine.load(dir, opts));
   std::vector<float> logits;
-  CHECK_OK(engine.logits(kPrompt, &logits));
-  std::vector<double> ref = tiny::reference_logits(model, kPrompt);
+  CHECK_OK(engine.logits(prompt, &logits));
+  std::vector<double> ref = tiny::reference_logits(model, prompt);
   double diff = max_abs_diff(logits, ref);
   double scale = 0;
   for (double r : ref) scale = std::max(scale, std::fabs(r));
@@ -104,6 +104,28 @@ TEST(mistral_sliding_window) {
   s.sliding_window = 4;  // shorter than the 13-token prompt, so the window matters
   s.seed = 4;
   check_parity(s, "mistralsw");
+}
+
+// 77 positions: attention reads five KV cache blocks of 16 (the last one partial), and the
+// window of 20 straddles block boundaries.
+std::vector<int32_t> long_prompt() {
+  std::vector<int32_t> p;
+  for (int i = 0; i < 77; ++i) p.push_back((i * 37 + 11) % 90 + 4);
+  return p;
+}
+
+TEST(long_prompt_spans_kv_blocks) {
+  tiny::Spec s;
+  s.seed = 8;
+  check_parity(s, "llamalong", WeightConversion::kNone, 2, long_prompt());
+}
+
+TEST(sliding_window_across_kv_blocks) {
+  tiny::Spec s;
+  s.arch = "mistral";
+  s.sliding_window = 20;
+  s.seed = 9;
+  check_parity(s, "mistralswlong", WeightConversion::kNone, 2, long_prompt());
 }
 
 TEST(qwen2_biases_tied) {

@@ -4,6 +4,7 @@
 #   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16),
 #   2. parity against Hugging Face transformers on the F32 tiny test models (Llama, Qwen2, Qwen3),
 #   3. poison recovery through a planted out-of-bounds kernel, by replacing the engine's process,
+#   3b. the prefix cache and the penalties on CUDA (and time to first token with a shared prefix),
 #   4. the Llama-3.2-1B-shaped bench (inferkit and transformers eager, same GPU, same run),
 #   5. checks 1, 2 and 4 again with INFERKIT_CUDA_EXPERIMENTAL=1 (kernels not yet proven here),
 #   6. the kernel workbench (dev/cuda: validate, then time),
@@ -139,8 +140,10 @@ stage backend-ops 120 "$BUILD/test_backend_ops" --require-cuda
 stage parity-backends 240 "$H" parity-backends "$WORK/parity_backends.json" "${PARITY_DIRS[@]}"
 stage parity-hf 180 "$H" parity-hf "$WORK/parity_hf.json" "${HF_DIRS[@]}"
 stage poison 120 "$H" poison "$WORK/poison.json" "$TINY/llama-gqa"
+stage prefix-penalties 120 "$H" prefix-penalties "$WORK/prefix_penalties.json" "${PARITY_DIRS[@]}"
 stage bench-model 240 "$PY" "$PKG/scripts/bench_model.py" "$BENCH" --shape "$BENCH_SHAPE"
 stage bench 240 "$H" bench "$WORK/bench.json" "$BENCH/hf" 2048 128
+stage prefix-ttft 90 "$H" prefix-ttft "$WORK/prefix_ttft.json" "$BENCH/hf"
 # The same checks with the kernels that have not yet passed this harness
 # (INFERKIT_CUDA_EXPERIMENTAL=1), under short limits: a kernel that hangs must not eat the budget
 # of the stages after it.

@@ -7,6 +7,8 @@
 //   gpu_harness poison OUT.json MODEL_DIR               planted fault -> poisoned -> new process
 //   gpu_harness poison-child faulted|fresh OUT.json DIR (run by `poison` itself)
 //   gpu_harness bench OUT.json MODEL_DIR                decode/prefill throughput, HBM bandwidth
+//   gpu_harness prefix-penalties OUT.json MODEL_DIR...  prefix cache and penalties on CUDA
+//   gpu_harness prefix-ttft OUT.json MODEL_DIR          TTFT with a shared 1,000-token prefix
 //
 // Tolerances (documented in tools/README.md and copied into every report):
 //   F32 weights:      greedy tokens identical over 64 steps; logits max |diff| <= 1e-3.
@@ -763,7 +765,6 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
       const double t = now_s();
       st = be->compute(b, o);
       times.push_back(now_s() - t);
-      be->release_slot(0);
     }
     if (!st.ok()) return -1;
     std::sort(times.begin() + 1, times.end());  // the first run is warm-up
@@ -827,7 +828,6 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
         for (int s = 0; s < B; ++s) ++dp[s];
       }
       const double t = now_s() - t0;
-      for (int s = 0; s < B; ++s) be->release_slot(s);
       if (!st.ok()) return Status(st.code(), std::string(mode) + " decode batch " + std::to_string(B) + ": " + st.message());
       const double step_s = t / steps;
       const double tps = B * steps / t;
@@ -877,10 +877,278 @@ int bench(const std::string& out_path, const std::string& dir, int prompt_len, i
   return st.ok() && gs.ok() ? 0 : 1;
 }
 
+// ---- prefix-penalties -------------------------------------------------------------------------
+
+// The prefix cache and the penalties on the CUDA backend (issue #16), per tiny model:
+//   prefix: requests sharing a 150-token system prompt, one at a time and then all at once, on a
+//     CUDA engine with the prefix cache and one without: the second and later requests report 144
+//     cached tokens (9 blocks), and with F32 weights every greedy output is identical (16-bit
+//     weights: the suffix may take the matmul path in one run and the matrix-vector path in the
+//     other, so agreement is reported); a continuation by token ids reuses the generated blocks
+//     and continues identically (F32).
+//   penalties: greedy with presence / frequency / repetition penalties, CUDA vs CPU backend:
+//     identical tokens with F32 weights, agreement reported otherwise.
+struct Run {
+  std::vector<int32_t> tokens;
+  int cached = -1;
+  Status status;
+};
+
+Run run_one(Engine& e, const std::vector<int32_t>& prompt, int max_tokens, const SamplingParams& sp = SamplingParams()) {
+  Run out;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  GenerateRequest r;
+  r.prompt = prompt;
+  r.max_tokens = max_tokens;
+  r.sampling = sp;
+  uint64_t id = 0;
+  out.status = e.submit(std::move(r), [&](const TokenEvent& ev) {
+    std::lock_guard<std::mutex> lock(mu);
+    out.tokens.insert(out.tokens.end(), ev.tokens.begin(), ev.tokens.end());
+    if (ev.cached_tokens >= 0) out.cached = ev.cached_tokens;
+    if (ev.finish != FinishReason::kNone) {
+      if (ev.finish == FinishReason::kError) out.status = ev.error;
+      done = true;
+      cv.notify_all();
+    }
+  }, &id);
+  if (!out.status.ok()) return out;
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return out;
+}
+
+std::vector<int32_t> random_ids(int n, uint32_t seed, int vocab) {
+  std::vector<int32_t> v;
+  for (int i = 0; i < n; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    v.push_back(static_cast<int32_t>((seed >> 8) % static_cast<uint32_t>(vocab)));
+  }
+  return v;
+}
+
+int prefix_penalties(const std::string& out_path, const std::vector<std::string>& dirs) {
+  std::vector<std::string> reports;
+  bool all_ok = true;
+  for (const std::string& dir : dirs) {
+    Obj rep;
+    rep.str("model", base_name(dir));
+    Engine on, off, cpu;
+    EngineOptions o;
+    o.device = Device::kCuda;
+    o.threads = 8;
+    o.max_batch = 8;
+    o.max_seq_len = 256;
+    Status st = on.load(dir, o);
+    o.prefix_cache = false;
+    if (st.ok()) st = off.load(dir, o);
+    o.device = Device::kCpu;
+    if (st.ok()) st = cpu.load(dir, o);
+    if (!st.ok()) {
+      rep.boolean("pass", false).str("error", st.to_string());
+      reports.push_back(rep.dump());
+      all_ok = false;
+      std::fprintf(stderr, "prefix-penalties %s: %s\n", dir.c_str(), st.to_string().c_str());
+      continue;
+    }
+    const int vocab = on.info().config.vocab_size;
+    const bool exact = on.info().weight_dtype == "F32";
+    rep.str("weight_dtype", on.info().weight_dtype).str("device", on.info().device_description);
+    std::vector<std::string> errors;
+    auto note = [&](const Status& s, const char* what) {
+      if (!s.ok()) errors.push_back(std::string(what) + ": " + s.to_string());
+    };
+
+    // Prefix cache: one at a time, then all at once.
+    const std::vector<int32_t> system = random_ids(150, 77, vocab);
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < 4; ++i) {
+      std::vector<int32_t> p = system;
+      const std::vector<int32_t> q = random_ids(3 + 6 * i, 900 + i, vocab);
+      p.insert(p.end(), q.begin(), q.end());
+      prompts.push_back(p);
+    }
+    int same_solo = 0, same_batch = 0, cached_ok = 0, tok_same = 0, tok_total = 0;
+    std::vector<std::vector<int32_t>> want;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const Run a = run_one(off, prompts[i], kGreedySteps);
+      const Run b = run_one(on, prompts[i], kGreedySteps);
+      note(a.status, "prefix cache off");
+      note(b.status, "prefix cache on");
+      want.push_back(a.tokens);
+      same_solo += a.tokens == b.tokens;
+      cached_ok += b.cached == (i == 0 ? 0 : 144);
+      for (size_t t = 0; t < a.tokens.size() && t < b.tokens.size(); ++t) {
+        ++tok_total;
+        tok_same += a.tokens[t] == b.tokens[t];
+      }
+    }
+    const std::vector<Gen> batch = generate(on, prompts, kGreedySteps);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      note(batch[i].status, "prefix cache on, batched");
+      same_batch += batch[i].tokens == want[i];
+    }
+    // Continuation by token ids: prompt + 40 generated tokens as the new prompt.
+    std::vector<int32_t> resumed = prompts[0];
+    resumed.insert(resumed.end(), want[0].begin(), want[0].begin() + std::min<size_t>(40, want[0].size()));
+    const Run cont = run_one(on, resumed, kGreedySteps - 40);
+    note(cont.status, "continuation");
+    const int cont_expect = (static_cast<int>(resumed.size()) - 1) / 16 * 16;
+    const bool cont_same = want[0].size() >= 40 &&
+                           cont.tokens == std::vector<int32_t>(want[0].begin() + 40, want[0].end());
+
+    // Penalties, CUDA vs CPU.
+    struct P { const char* name; float presence, frequency, repetition; };
+    const P sets[] = {{"presence1.5", 1.5f, 0, 1}, {"frequency2", 0, 2.0f, 1}, {"repetition2", 0, 0, 2.0f},
+                      {"all", 0.7f, 0.9f, 1.4f}};
+    const auto pprompts = make_prompts(vocab);
+    int pen_same = 0, pen_total = 0, pen_tok = 0, pen_tok_total = 0;
+    for (const P& p : sets) {
+      SamplingParams sp;
+      sp.presence_penalty = p.presence;
+      sp.frequency_penalty = p.frequency;
+      sp.repetition_penalty = p.repetition;
+      const auto gc = generate(cpu, pprompts, 32, sp);
+      const auto gg = generate(on, pprompts, 32, sp);
+      for (size_t i = 0; i < pprompts.size(); ++i) {
+        note(gc[i].status, p.name);
+        note(gg[i].status, p.name);
+        ++pen_total;
+        pen_same += gc[i].tokens == gg[i].tokens;
+        for (size_t t = 0; t < gc[i].tokens.size() && t < gg[i].tokens.size(); ++t) {
+          ++pen_tok_total;
+          pen_tok += gc[i].tokens[t] == gg[i].tokens[t];
+        }
+      }
+    }
+    const int n = static_cast<int>(prompts.size());
+    bool pass = errors.empty() && cached_ok == n && cont.cached == cont_expect;
+    if (exact) pass = pass && same_solo == n && same_batch == n && cont_same && pen_same == pen_total;
+    all_ok = all_ok && pass;
+    std::vector<std::string> errs;
+    for (const std::string& e : errors) errs.push_back(jstr(e));
+    rep.boolean("pass", pass)
+        .num("prefix_identical_one_at_a_time", same_solo)
+        .num("prefix_identical_batched", same_batch)
+        .num("prefix_token_agreement", tok_total ? static_cast<double>(tok_same) / tok_total : 0)
+        .num("prefix_cached_as_expected", cached_ok)
+        .num("requests", n)
+        .num("continuation_cached", cont.cached)
+        .num("continuation_cached_expected", cont_expect)
+        .boolean("continuation_identical", cont_same)
+        .num("penalty_sequences_identical_to_cpu", pen_same)
+        .num("penalty_sequences", pen_total)
+        .num("penalty_token_agreement", pen_tok_total ? static_cast<double>(pen_tok) / pen_tok_total : 0)
+        .str("criterion", exact ? "cached tokens as expected; identical greedy tokens with and without the cache, "
+                                  "after a continuation, and CUDA vs CPU with penalties"
+                                : "cached tokens as expected; token agreement reported")
+        .set("errors", jarr(errs));
+    std::fprintf(stderr,
+                 "prefix-penalties %-16s %s: prefix identical %d+%d/%d (cached ok %d/%d, continuation %d/%d %s), "
+                 "penalties identical to cpu %d/%d\n",
+                 base_name(dir).c_str(), pass ? "PASS" : "FAIL", same_solo, same_batch, 2 * n, cached_ok, n,
+                 cont.cached, cont_expect, cont_same ? "same" : "differs", pen_same, pen_total);
+    for (const std::string& e : errors) std::fprintf(stderr, "  %s\n", e.c_str());
+    reports.push_back(rep.dump());
+  }
+  write_file(out_path, Obj().str("check", "prefix-penalties").boolean("pass", all_ok)
+                            .str("device", device_name()).set("models", jarr(reports)).dump());
+  return all_ok ? 0 : 1;
+}
+
+// ---- prefix-ttft --------------------------------------------------------------------------------
+
+// Time to first token on the CUDA backend for a 1,000-token system prompt + 24 tokens: the first
+// request (cold) and a second one sharing the system prompt (warm), with the prefix cache and
+// without; a fresh system prompt per repeat, median of 5. Reported, not judged.
+int prefix_ttft(const std::string& out_path, const std::string& dir) {
+  Obj rep;
+  rep.str("check", "prefix-ttft").str("device", device_name());
+  std::vector<std::string> rows;
+  bool ok = true;
+  for (bool cache : {true, false}) {
+    Engine e;
+    EngineOptions o;
+    o.device = Device::kCuda;
+    o.max_batch = 8;
+    o.max_seq_len = 1280;
+    o.prefix_cache = cache;
+    Status st = e.load(dir, o);
+    if (!st.ok()) {
+      rep.str("error", st.to_string());
+      ok = false;
+      break;
+    }
+    const int vocab = e.info().config.vocab_size;
+    auto first_token = [&](const std::vector<int32_t>& prompt, int* cached) {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool got = false, done = false;
+      double t_first = 0;
+      GenerateRequest r;
+      r.prompt = prompt;
+      r.max_tokens = 1;
+      uint64_t id = 0;
+      const double t0 = now_s();
+      Status s = e.submit(std::move(r), [&](const TokenEvent& ev) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!ev.tokens.empty() && !got) {
+          got = true;
+          t_first = now_s();
+        }
+        if (ev.cached_tokens >= 0) *cached = ev.cached_tokens;
+        if (ev.finish != FinishReason::kNone) {
+          if (ev.finish == FinishReason::kError) st = ev.error;
+          done = true;
+          cv.notify_all();
+        }
+      }, &id);
+      if (!s.ok()) {
+        st = s;
+        return -1.0;
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return done; });
+      return got ? t_first - t0 : -1.0;
+    };
+    int cached = 0;
+    first_token(random_ids(64, 1, vocab), &cached);  // warm-up
+    std::vector<double> cold, warm;
+    int warm_cached = 0;
+    for (int r = 0; r < 5 && st.ok(); ++r) {
+      std::vector<int32_t> sys = random_ids(1000, 100 + r, vocab), a = sys, b = sys;
+      const std::vector<int32_t> qa = random_ids(24, 500 + r, vocab), qb = random_ids(24, 600 + r, vocab);
+      a.insert(a.end(), qa.begin(), qa.end());
+      b.insert(b.end(), qb.begin(), qb.end());
+      cold.push_back(first_token(a, &cached));
+      warm.push_back(first_token(b, &warm_cached));
+    }
+    if (!st.ok()) {
+      rep.str("error", st.to_string());
+      ok = false;
+      break;
+    }
+    std::sort(cold.begin(), cold.end());
+    std::sort(warm.begin(), warm.end());
+    Obj row;
+    row.boolean("prefix_cache", cache).num("ttft_cold_ms", cold[2] * 1e3).num("ttft_warm_ms", warm[2] * 1e3)
+        .num("warm_over_cold", warm[2] / cold[2]).num("warm_cached_tokens", warm_cached);
+    rows.push_back(row.dump());
+    std::fprintf(stderr, "prefix-ttft: prefix cache %-3s cold %.2f ms, warm %.2f ms (%.3fx, %d cached)\n",
+                 cache ? "on" : "off", cold[2] * 1e3, warm[2] * 1e3, warm[2] / cold[2], warm_cached);
+  }
+  rep.set("rows", jarr(rows)).boolean("pass", ok);
+  write_file(out_path, rep.dump());
+  return ok ? 0 : 1;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: gpu_harness parity-backends OUT.json DIR... | parity-hf OUT.json DIR... |\n"
-               "       poison OUT.json DIR | bench OUT.json DIR [PROMPT_TOKENS [STEPS]]\n");
+               "       poison OUT.json DIR | bench OUT.json DIR [PROMPT_TOKENS [STEPS]] |\n"
+               "       prefix-penalties OUT.json DIR... | prefix-ttft OUT.json DIR\n");
   return 2;
 }
 
@@ -893,6 +1161,8 @@ int main(int argc, char** argv) {
   if (cmd == "parity-backends") return parity_backends(out, dirs);
   if (cmd == "parity-hf") return parity_hf(out, dirs);
   if (cmd == "poison") return poison(out, dirs[0]);
+  if (cmd == "prefix-penalties") return prefix_penalties(out, dirs);
+  if (cmd == "prefix-ttft") return prefix_ttft(out, dirs[0]);
   if (cmd == "poison-child") {
     if (argc < 5) return usage();
     return poison_child(argv[2], argv[3], argv[4]);

@@ -3,7 +3,7 @@
 
 Usage: python3 summarize.py OUTDIR COMMAND_LINE
 Reads OUTDIR/{stages.tsv, parity_backends.json, parity_hf.json, poison.json, bench.json,
-hf_bench.json, workbench.txt} and the *_experimental.json runs of the same checks; any of them may be missing (that stage failed or was skipped),
+hf_bench.json, prefix_penalties.json, prefix_ttft.json, workbench.txt} and the *_experimental.json runs of the same checks; any of them may be missing (that stage failed or was skipped),
 and the summary says so instead of inventing a figure.
 """
 import json
@@ -122,6 +122,42 @@ def bench_md(md, b, hf, title):
     md.append("")
 
 
+def prefix_md(md, pp, pt, title):
+    md.append(title)
+    md.append("")
+    if pp and "models" in pp:
+        md.append("Prefix cache: 4 requests sharing a 150-token system prompt, one at a time and batched, CUDA engine "
+                  "with and without the cache (cached tokens must be 0, then 144); a continuation by token ids after "
+                  "40 generated tokens. Penalties: 6 prompts x 4 settings, 32 greedy steps, CUDA vs CPU backend. "
+                  "F32 weights: every output identical; 16-bit: agreement reported.")
+        md.append("")
+        md.append("| model | weights | pass | prefix identical (solo, batched) | prefix token agreement | cached as expected | continuation cached | continuation identical | penalties = cpu | penalty token agreement |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for m in pp["models"]:
+            md.append(f"| {m.get('model')} | {m.get('weight_dtype', '?')} | {m.get('pass')} | "
+                      f"{m.get('prefix_identical_one_at_a_time', 'n/a')}, {m.get('prefix_identical_batched', 'n/a')} of {m.get('requests', '?')} | "
+                      f"{fmt(m.get('prefix_token_agreement'), '.4f')} | {m.get('prefix_cached_as_expected', 'n/a')}/{m.get('requests', '?')} | "
+                      f"{m.get('continuation_cached', 'n/a')} (expected {m.get('continuation_cached_expected', '?')}) | "
+                      f"{m.get('continuation_identical', 'n/a')} | {m.get('penalty_sequences_identical_to_cpu', 'n/a')}/{m.get('penalty_sequences', '?')} | "
+                      f"{fmt(m.get('penalty_token_agreement'), '.4f')} |"
+                      + (f" errors: {m['errors']}" if m.get('errors') else "") + (f" error: {m['error']}" if 'error' in m else ""))
+    else:
+        md.append(f"not available: {pp}")
+    md.append("")
+    md.append("Time to first token, 1,000-token system prompt + 24 tokens, Llama-3.2-1B shape (median of 5; warm = a "
+              "second request sharing the system prompt):")
+    md.append("")
+    if pt and "rows" in pt:
+        md.append("| prefix cache | TTFT cold (ms) | TTFT warm (ms) | warm / cold | cached tokens (warm) |")
+        md.append("| --- | --- | --- | --- | --- |")
+        for row in pt["rows"]:
+            md.append(f"| {row.get('prefix_cache')} | {fmt(row.get('ttft_cold_ms'), '.2f')} | {fmt(row.get('ttft_warm_ms'), '.2f')} | "
+                      f"{fmt(row.get('warm_over_cold'), '.3f')} | {row.get('warm_cached_tokens')} |")
+    else:
+        md.append(f"not available: {pt}")
+    md.append("")
+
+
 def main():
     outdir, command = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
     stages = []
@@ -133,7 +169,7 @@ def main():
                 if len(parts) == 3:
                     stages.append({"stage": parts[0], "exit_code": int(parts[1]), "seconds": float(parts[2])})
     r = {name: load(outdir, f"{name}.json") for name in
-         ("parity_backends", "parity_hf", "poison", "bench", "hf_bench", "env",
+         ("parity_backends", "parity_hf", "poison", "bench", "hf_bench", "env", "prefix_penalties", "prefix_ttft",
           "parity_backends_experimental", "parity_hf_experimental", "bench_experimental")}
     env = r["env"] or {}
     results = {"command": command, "stages": stages, **r}
@@ -171,6 +207,7 @@ def main():
     md.append("")
 
     bench_md(md, r["bench"], r["hf_bench"], "## 4. Bench: Llama-3.2-1B shape, random BF16 weights")
+    prefix_md(md, r["prefix_penalties"], r["prefix_ttft"], "## 4b. Prefix cache and penalties (issue #16)")
     # Kernels that compiled in CI but had not yet passed this harness run behind
     # INFERKIT_CUDA_EXPERIMENTAL=1; gpu-check.sh checks and times them in the same run.
     x = "INFERKIT_CUDA_EXPERIMENTAL=1"

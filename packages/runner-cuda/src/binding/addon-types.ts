@@ -22,6 +22,8 @@ export interface AddonLoadOptions {
   threads?: number;
   maxBatch?: number;
   maxSeqLen?: number;
+  /** Reuse the KV cache of shared prompt prefixes (default true). */
+  prefixCache?: boolean;
   /** `true`: F16/BF16 matrices to F32 at load; `'q8_0'`: F32/F16/BF16 matrices to Q8_0 blocks. */
   convertAtLoad?: boolean | 'q8_0';
 }
@@ -70,6 +72,14 @@ export interface AddonEngineStats {
   generatedTokens: number;
   prefillSeconds: number;
   decodeSeconds: number;
+  /** Prompt tokens taken from the prefix cache instead of being computed (not in promptTokens). */
+  cachedPromptTokens: number;
+  /** KV cache blocks of 16 positions: the pool, held by running sequences, cached for reuse. */
+  kvBlocks: number;
+  kvBlocksInUse: number;
+  kvBlocksCached: number;
+  /** Cached blocks taken for new content. */
+  kvEvictions: number;
   memoryBytes: number;
 }
 
@@ -99,6 +109,11 @@ export type AddonFinishReason = 'stop' | 'length' | 'cancelled' | 'error';
  */
 export interface AddonTokenEvent {
   tokens: Int32Array;
+  /**
+   * Prompt tokens whose KV cache came from the prefix cache instead of being computed; on every
+   * event once the request has a slot (so with its first tokens).
+   */
+  cachedTokens?: number;
   finishReason?: AddonFinishReason;
   error?: { kind: string; message: string; details?: Record<string, unknown> };
 }

@@ -44,9 +44,9 @@ function flush(): void {
   send(message);
 }
 
-function deliver(id: number, tokens: Int32Array, finishReason?: AddonTokenEvent['finishReason'], error?: WireError): void {
+function deliver(id: number, tokens: Int32Array, cachedTokens: number | undefined, finishReason?: AddonTokenEvent['finishReason'], error?: WireError): void {
   if (finishReason !== undefined) open.delete(id);
-  packed.push(id, FINISH_CODES.indexOf(finishReason), tokens.length);
+  packed.push(id, FINISH_CODES.indexOf(finishReason), cachedTokens ?? -1, tokens.length);
   for (let i = 0; i < tokens.length; i++) packed.push(tokens[i]!);
   if (error !== undefined) (errors ??= {})[id] = error;
   if (!flushScheduled) {
@@ -88,12 +88,12 @@ function handle(message: ParentMessage): void {
       try {
         if (engine === null) throw notLoaded();
         const requestId = engine.submit(message.request, (ev: AddonTokenEvent) =>
-          deliver(id, ev.tokens, ev.finishReason, ev.error === undefined ? undefined : wireError(ev.error)),
+          deliver(id, ev.tokens, ev.cachedTokens, ev.finishReason, ev.error === undefined ? undefined : wireError(ev.error)),
         );
         // The addon calls back through a thread-safe function, so nothing was delivered yet.
         open.set(id, requestId);
       } catch (e) {
-        deliver(id, new Int32Array(0), 'error', wireError(e));
+        deliver(id, new Int32Array(0), undefined, 'error', wireError(e));
       }
       return;
     }

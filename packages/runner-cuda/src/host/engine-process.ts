@@ -175,15 +175,20 @@ class Connection {
     for (let i = 0; i < packed.length; ) {
       const id = packed[i]!;
       const finishReason = FINISH_CODES[packed[i + 1]!];
-      const n = packed[i + 2]!;
-      const tokens = packed.subarray(i + 3, i + 3 + n);
-      i += 3 + n;
+      const cached = packed[i + 2]!;
+      const n = packed[i + 3]!;
+      const tokens = packed.subarray(i + 4, i + 4 + n);
+      i += 4 + n;
       const onEvent = this.streams.get(id);
       if (onEvent === undefined) continue;
       if (finishReason !== undefined) this.streams.delete(id);
       const error = errors?.[id];
       if (error?.kind === 'cuda_context_poisoned' && this.poison === null) this.poison = fromWire(error);
-      onEvent(finishReason === undefined ? { tokens } : error === undefined ? { tokens, finishReason } : { tokens, finishReason, error });
+      const event: AddonTokenEvent = { tokens };
+      if (cached >= 0) event.cachedTokens = cached;
+      if (finishReason !== undefined) event.finishReason = finishReason;
+      if (error !== undefined) event.error = error;
+      onEvent(event);
     }
   }
 

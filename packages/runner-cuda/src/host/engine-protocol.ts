@@ -26,7 +26,8 @@ export type ParentMessage =
 
 /**
  * Token deliveries, packed so that one message costs one typed-array copy however many streams
- * it carries: per delivery `[stream id, finish code, n, ...n token ids]` (see `FINISH_CODES`).
+ * it carries: per delivery `[stream id, finish code, cached tokens (-1: not known yet), n, ...n
+ * token ids]` (see `FINISH_CODES`).
  * An `error` delivery's error travels in `errors`, keyed by stream id.
  * @internal
  */

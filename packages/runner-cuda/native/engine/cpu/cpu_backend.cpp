@@ -53,10 +53,6 @@ class CpuBackend final : public Backend {
   Status load(const ModelConfig& config, const ModelWeights& w,
               const BackendOptions& options) override;
   Status compute(const StepBatch& batch, const StepOutput& out) override;
-  Status release_slot(int slot) override {
-    if (slot < 0 || slot >= opt_.max_slots) return Status::BadRequest("slot out of range");
-    return Status::Ok();
-  }
   // Every op runs on the CPU, in every weight dtype (sampling on the host).
   bool supports_op(Op, DType) const override { return true; }
   Status poisoned() const override { return poisoned_; }
@@ -84,6 +80,11 @@ class CpuBackend final : public Backend {
   void matmuls(const float* x, int64_t ldx, int n, std::initializer_list<MatJob> jobs);
   void rmsnorm_rows(const float* x, int n, const float* w, float* y);
   void attention(const StepBatch& b, int layer);
+  // Offset of block `block` of layer `layer` in k_cache_ / v_cache_.
+  size_t block_base(int layer, int32_t block) const {
+    return (static_cast<size_t>(layer) * opt_.kv_blocks + static_cast<size_t>(block)) * kKvBlockTokens *
+           static_cast<size_t>(cfg_.kv_dim());
+  }
 
   ModelConfig cfg_;
   BackendOptions opt_;
@@ -96,10 +97,12 @@ class CpuBackend final : public Backend {
   Matrix lm_head_;
   std::vector<CpuLayer> layers_;
 
-  // K is stored transposed, [layers][slots][kv_heads][head_dim][max_seq_len], so attention
-  // scores are outer products over contiguous positions (no horizontal sums); V is
-  // [layers][slots][max_seq_len][kv_dim].
+  // Paged: [layers][kv_blocks] blocks of kKvBlockTokens positions. Within a block K is stored
+  // transposed, [kv_heads][head_dim][16], so attention scores are outer products over
+  // contiguous positions (no horizontal sums); V is [16][kv_dim].
   std::unique_ptr<float[]> k_cache_, v_cache_;
+  int bps_ = 0;                      // block-table row length
+  std::vector<int32_t> tables_;      // this step's block tables (resolve_block_tables)
   std::vector<float> rope_cos_, rope_sin_;     // [max_seq_len][head_dim / 2]
 
   // Per-step activations, grown on demand.
@@ -235,10 +238,13 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
     IK_RETURN_IF_ERROR(matrix(s.down_proj, &d.down));
   }
 
-  // KV cache: pages are committed by the OS only as positions are written, so a generous
-  // max_seq_len costs address space, not memory, until used.
-  const size_t per_cache = static_cast<size_t>(cfg_.num_layers) * opt_.max_slots *
-                           opt_.max_seq_len * cfg_.kv_dim();
+  // KV cache: pages are committed by the OS only as blocks are written, so a generous pool
+  // costs address space, not memory, until used.
+  bps_ = kv_blocks_per_seq(opt_.max_seq_len);
+  if (opt_.kv_blocks == 0) opt_.kv_blocks = opt_.max_slots * bps_;
+  if (opt_.kv_blocks < 1) return Status::BadRequest("kv_blocks must be positive");
+  const size_t per_cache = static_cast<size_t>(cfg_.num_layers) * opt_.kv_blocks *
+                           kKvBlockTokens * cfg_.kv_dim();
   const size_t limit = static_cast<size_t>(1) << 40;
   if (per_cache == 0 || per_cache > limit / sizeof(float)) {
     return Status::BadRequest("KV cache of " + std::to_string(per_cache) +
@@ -370,7 +376,7 @@ Status CpuBackend::check_batch(const StepBatch& b) const {
 void CpuBackend::attention(const StepBatch& b, int layer) {
   const int n = b.n_tokens;
   const int D = cfg_.head_dim, KVH = cfg_.num_kv_heads, rep = cfg_.num_heads / KVH;
-  const int64_t KV = cfg_.kv_dim(), Q = cfg_.q_dim(), S = opt_.max_seq_len;
+  const int64_t KV = cfg_.kv_dim(), Q = cfg_.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const Kernels& k = *kernels_;
   // Cost: QK and PV over every cached position of every token's heads.
@@ -387,11 +393,16 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
       const int p = b.positions[i];
       const int start = cfg_.sliding_window > 0 ? std::max(0, p - cfg_.sliding_window + 1) : 0;
       const int len = p - start + 1;
-      const size_t base = ((static_cast<size_t>(layer) * opt_.max_slots + b.slots[i]) * S) * KV;
-      const float* kt = k_cache_.get() + base + static_cast<size_t>(g) * D * S;
-      const float* vc = v_cache_.get() + base + g * D;
+      const int32_t* row = tables_.data() + static_cast<size_t>(b.slots[i]) * bps_;
       const float* qi = q_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
-      k.attn_scores(qi, rep, D, kt + start, S, len, scale, scores);
+      // Block by block: positions [j0, j1) of block j / 16, scores at j0 - start of each row.
+      for (int j0 = start; j0 <= p;) {
+        const int j1 = std::min(p + 1, (j0 / kKvBlockTokens + 1) * kKvBlockTokens);
+        const float* kt = k_cache_.get() + block_base(layer, row[j0 / kKvBlockTokens]) +
+                          static_cast<size_t>(g) * D * kKvBlockTokens + j0 % kKvBlockTokens;
+        k.attn_scores(qi, rep, D, kt, kKvBlockTokens, j1 - j0, scale, scores + (j0 - start), len);
+        j0 = j1;
+      }
       for (int r = 0; r < rep; ++r) {
         float* s = scores + r * len;
         float mx = s[0];
@@ -404,8 +415,14 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
         const float inv = 1.0f / sum;
         for (int j = 0; j < len; ++j) s[j] *= inv;
       }
-      k.attn_values(scores, rep, len, vc + static_cast<size_t>(start) * KV, KV, D,
-                    att_.data() + i * Q + static_cast<int64_t>(g) * rep * D);
+      float* out = att_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
+      for (int j0 = start; j0 <= p;) {
+        const int j1 = std::min(p + 1, (j0 / kKvBlockTokens + 1) * kKvBlockTokens);
+        const float* vc = v_cache_.get() + block_base(layer, row[j0 / kKvBlockTokens]) +
+                          static_cast<size_t>(j0 % kKvBlockTokens) * KV + g * D;
+        k.attn_values(scores + (j0 - start), len, rep, j1 - j0, vc, KV, D, out, j0 != start);
+        j0 = j1;
+      }
     }
   };
   if (workers == 1) body(0);
@@ -425,10 +442,11 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
     return Status::BadRequest("sampling requested without parameters");
   }
   IK_RETURN_IF_ERROR(check_penalty_rows(out, b.n_outputs, cfg_.vocab_size));
+  IK_RETURN_IF_ERROR(resolve_block_tables(b, opt_.max_slots, opt_.max_seq_len, opt_.kv_blocks, &tables_));
 
   const int n = b.n_tokens;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(),
-                KV = cfg_.kv_dim(), D = cfg_.head_dim, V = cfg_.vocab_size, S = opt_.max_seq_len;
+                KV = cfg_.kv_dim(), D = cfg_.head_dim, V = cfg_.vocab_size;
   const int half = cfg_.head_dim / 2;
   auto grow = [](std::vector<float>& v, size_t sz) {
     if (v.size() < sz) v.resize(sz);
@@ -479,10 +497,11 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
         };
         rotate(qi, cfg_.num_heads);
         rotate(ki, cfg_.num_kv_heads);
-        const size_t base = (static_cast<size_t>(l) * opt_.max_slots + b.slots[i]) * S * KV;
-        float* kt = k_cache_.get() + base + b.positions[i];
-        for (int64_t j = 0; j < KV; ++j) kt[j * S] = ki[j];  // [kv_head][d] rows of length S
-        std::memcpy(v_cache_.get() + base + static_cast<size_t>(b.positions[i]) * KV, vi,
+        const int pos = b.positions[i];
+        const size_t base = block_base(l, tables_[static_cast<size_t>(b.slots[i]) * bps_ + pos / kKvBlockTokens]);
+        float* kt = k_cache_.get() + base + pos % kKvBlockTokens;
+        for (int64_t j = 0; j < KV; ++j) kt[j * kKvBlockTokens] = ki[j];  // [kv_head][d] rows of 16
+        std::memcpy(v_cache_.get() + base + static_cast<size_t>(pos % kKvBlockTokens) * KV, vi,
                     sizeof(float) * KV);
       }
     };

@@ -28,16 +28,18 @@ struct Kernels {
   // Widens n values of any weight type (dequantizes block types; n a multiple of the block).
   void (*convert_row)(const void* src, DType type, float* dst, int64_t n);
 
-  // Attention for the nq query heads that share one KV head, over `len` cached positions.
-  //   scores[r * len + j] = scale * sum_d q[r * D + d] * kt[d * d_stride + j]   (attn_scores)
-  //   out[r * D + d] = sum_j p[r * len + j] * v[j * kv_stride + d]           (attn_values)
+  // Attention for the nq query heads that share one KV head, over `len` cached positions (one
+  // KV cache block's run of them: rows are ld_scores / ld_p apart).
+  //   scores[r * ld_scores + j] = scale * sum_d q[r * D + d] * kt[d * d_stride + j]   (attn_scores)
+  //   out[r * D + d] (+)= sum_j p[r * ld_p + j] * v[j * kv_stride + d]             (attn_values;
+  //   added to out when accumulate)
   // K comes transposed (one row of positions per dimension), so scores are accumulated as
   // outer products over contiguous positions, shared by the group's heads, with no horizontal
   // sums. The output row is accumulated in registers across all positions.
   void (*attn_scores)(const float* q, int nq, int D, const float* kt, int64_t d_stride, int len,
-                      float scale, float* scores);
-  void (*attn_values)(const float* p, int nq, int len, const float* v, int64_t kv_stride, int D,
-                      float* out);
+                      float scale, float* scores, int64_t ld_scores);
+  void (*attn_values)(const float* p, int64_t ld_p, int nq, int len, const float* v,
+                      int64_t kv_stride, int D, float* out, bool accumulate);
 
   // Quantized weights (quant_blocks.h). quantize_act writes rows [t0, t1) of x ([*, K], row
   // stride ldx) into `a` in a.format, with llama.cpp's values (identical in every variant).

@@ -56,6 +56,8 @@
 
 namespace inferkit {
 
+static_assert(cuda::kKvBlockTokens == kKvBlockTokens, "the kernels' KV block is the engine's");
+
 namespace {
 
 using cuda::bf16;
@@ -159,7 +161,6 @@ class CudaBackend final : public Backend {
   Status load(const ModelConfig& config, const ModelWeights& weights,
               const BackendOptions& options) override;
   Status compute(const StepBatch& batch, const StepOutput& out) override;
-  Status release_slot(int slot) override;
   bool supports_op(Op op, DType weight_dtype) const override {
     (void)op;
     return weight_dtype == DType::kF32 || weight_dtype == DType::kBF16 || weight_dtype == DType::kF16;
@@ -182,7 +183,8 @@ class CudaBackend final : public Backend {
   Status upload_bias(const std::vector<const TensorView*>& parts, const std::vector<int64_t>& sizes,
                      float** out);
   Status check_batch(const StepBatch& b) const;
-  Status ensure_blocks(const StepBatch& b);
+  // Brings the device block table up to date with the step's (resolve_block_tables).
+  Status upload_block_tables(const StepBatch& b);
   Status run_chunk(const StepBatch& b, int t0, int t1, const StepOutput& out);
   // Launches embedding + every layer for n rows already described in d_meta_ (no sync, no
   // copies), so the sequence can be captured into a graph.
@@ -225,11 +227,10 @@ class CudaBackend final : public Backend {
   void* v_pool_ = nullptr;
   size_t layer_pool_elems_ = 0;
   int blocks_per_slot_ = 0;
-  std::vector<int32_t> block_table_;  // host mirror, -1 = unassigned
-  std::vector<int32_t> table_upload_; // what the device gets: unassigned entries read block 0
-  std::vector<int32_t> free_blocks_;
+  std::vector<int32_t> step_tables_;  // this step's tables, -1 = unassigned
+  std::vector<int32_t> table_upload_; // what the device holds: unassigned entries read block 0
   int32_t* d_block_table_ = nullptr;
-  bool table_dirty_ = false;
+  bool table_uploaded_ = false;
 
   // Per-chunk buffers (capacity kMaxChunkTokens rows unless noted)
   int chunk_cap_ = 0;
@@ -467,8 +468,10 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   const bool tied = w.lm_head.data == w.embed_tokens.data;
   const size_t weight_bytes =
       static_cast<size_t>((V * H) * (tied ? 1 : 2) + L * ((Q + 2 * KV) * H + H * Q + 3 * I * H)) * wsize_;
-  blocks_per_slot_ = (opt_.max_seq_len + cuda::kKvBlockTokens - 1) / cuda::kKvBlockTokens;
-  const int64_t total_blocks = static_cast<int64_t>(blocks_per_slot_) * opt_.max_slots;
+  blocks_per_slot_ = kv_blocks_per_seq(opt_.max_seq_len);
+  if (opt_.kv_blocks == 0) opt_.kv_blocks = opt_.max_slots * blocks_per_slot_;
+  if (opt_.kv_blocks < 1) return Status::BadRequest("kv_blocks must be positive");
+  const int64_t total_blocks = opt_.kv_blocks;
   layer_pool_elems_ = static_cast<size_t>(total_blocks) * cfg_.num_kv_heads * cuda::kKvBlockTokens * hd;
   const size_t kv_bytes = 2 * static_cast<size_t>(L) * layer_pool_elems_ * kv_elem;
   chunk_cap_ = static_cast<int>(std::min<int64_t>(kMaxChunkTokens,
@@ -548,12 +551,12 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
     IK_RETURN_IF_ERROR(alloc(&vp, static_cast<size_t>(L) * layer_pool_elems_ * kv_elem, "KV cache"));
     k_pool_ = kp;
     v_pool_ = vp;
-    block_table_.assign(static_cast<size_t>(total_blocks), -1);
-    free_blocks_.clear();
-    for (int64_t b = total_blocks - 1; b >= 0; --b) free_blocks_.push_back(static_cast<int32_t>(b));
-    IK_RETURN_IF_ERROR(alloc(&d_block_table_, block_table_.size(), "block table"));
+    const size_t table_entries = static_cast<size_t>(opt_.max_slots) * blocks_per_slot_;
+    table_upload_.assign(table_entries, 0);
+    table_uploaded_ = false;
+    IK_RETURN_IF_ERROR(alloc(&d_block_table_, table_entries, "block table"));
     // Unassigned entries point at block 0 on the device: a stray read stays in bounds.
-    IK_CUDA_LOAD(cudaMemset(d_block_table_, 0, block_table_.size() * sizeof(int32_t)));
+    IK_CUDA_LOAD(cudaMemset(d_block_table_, 0, table_entries * sizeof(int32_t)));
   }
 
   // Activations
@@ -679,18 +682,6 @@ Status CudaBackend::launch_persistent_decode(int n, int n_logits) {
   return Status::Ok();
 }
 
-Status CudaBackend::release_slot(int slot) {
-  if (slot < 0 || slot >= opt_.max_slots) return Status::BadRequest("slot out of range");
-  int32_t* row = block_table_.data() + static_cast<size_t>(slot) * blocks_per_slot_;
-  for (int i = 0; i < blocks_per_slot_; ++i) {
-    if (row[i] >= 0) {
-      free_blocks_.push_back(row[i]);
-      row[i] = -1;
-    }
-  }
-  return Status::Ok();
-}
-
 Status CudaBackend::check_batch(const StepBatch& b) const {
   if (b.n_tokens <= 0 || !b.tokens || !b.positions || !b.slots)
     return Status::BadRequest("empty step batch");
@@ -710,28 +701,20 @@ Status CudaBackend::check_batch(const StepBatch& b) const {
   return Status::Ok();
 }
 
-// Assigns cache blocks for every position up to each token's (all earlier positions too, so a
-// read below the current position never meets an unassigned block).
-Status CudaBackend::ensure_blocks(const StepBatch& b) {
-  for (int i = 0; i < b.n_tokens; ++i) {
-    int32_t* row = block_table_.data() + static_cast<size_t>(b.slots[i]) * blocks_per_slot_;
-    const int last = b.positions[i] / cuda::kKvBlockTokens;
-    for (int j = 0; j <= last; ++j) {
-      if (row[j] >= 0) continue;
-      if (free_blocks_.empty()) return Status::Internal("KV cache block pool exhausted");
-      row[j] = free_blocks_.back();
-      free_blocks_.pop_back();
-      table_dirty_ = true;
-    }
+Status CudaBackend::upload_block_tables(const StepBatch& b) {
+  IK_RETURN_IF_ERROR(resolve_block_tables(b, opt_.max_slots, opt_.max_seq_len, opt_.kv_blocks, &step_tables_));
+  bool changed = !table_uploaded_;
+  for (size_t i = 0; i < step_tables_.size(); ++i) {
+    const int32_t e = step_tables_[i] < 0 ? 0 : step_tables_[i];
+    changed = changed || e != table_upload_[i];
+    table_upload_[i] = e;
   }
-  if (table_dirty_) {
+  if (changed) {
     // Pageable source: cudaMemcpyAsync returns once the bytes are staged, so the host table can
     // change right after.
-    table_upload_.resize(block_table_.size());
-    for (size_t i = 0; i < block_table_.size(); ++i) table_upload_[i] = block_table_[i] < 0 ? 0 : block_table_[i];
     IK_CUDA(cudaMemcpyAsync(d_block_table_, table_upload_.data(), table_upload_.size() * sizeof(int32_t),
                             cudaMemcpyHostToDevice, stream_));
-    table_dirty_ = false;
+    table_uploaded_ = true;
   }
   return Status::Ok();
 }
@@ -1069,7 +1052,7 @@ Status CudaBackend::compute(const StepBatch& b, const StepOutput& out) {
   if (out.sampled && (!out.sampling || !out.sample_steps))
     return Status::BadRequest("sampling requested without parameters");
   IK_RETURN_IF_ERROR(check_penalty_rows(out, b.n_outputs, cfg_.vocab_size));
-  IK_RETURN_IF_ERROR(ensure_blocks(b));
+  IK_RETURN_IF_ERROR(upload_block_tables(b));
   // Chunks never split a slot's run of tokens across a decode/prefill decision incorrectly:
   // any split is fine for correctness because every chunk's keys are in the cache before the
   // next chunk attends to them.
