@@ -406,7 +406,7 @@ std::vector<float> cpu_attention(const cpu::Kernels& k, const backend_ops::Atten
           vc[static_cast<size_t>(j) * D + d] = vv[src];
         }
       const float* q = c.q.data() + static_cast<size_t>(t) * c.nq * D + static_cast<size_t>(g) * rep * D;
-      k.attn_scores(q, rep, D, kt.data() + start, S, len, scale, scores.data());
+      k.attn_scores(q, rep, D, kt.data() + start, S, len, scale, scores.data(), len);
       for (int r = 0; r < rep; ++r) {
         float* s = scores.data() + static_cast<size_t>(r) * len;
         float mx = s[0];
@@ -418,8 +418,8 @@ std::vector<float> cpu_attention(const cpu::Kernels& k, const backend_ops::Atten
         }
         for (int j = 0; j < len; ++j) s[j] /= sum;
       }
-      k.attn_values(scores.data(), rep, len, vc.data() + static_cast<size_t>(start) * D, D, D,
-                    out.data() + static_cast<size_t>(t) * c.nq * D + static_cast<size_t>(g) * rep * D);
+      k.attn_values(scores.data(), len, rep, len, vc.data() + static_cast<size_t>(start) * D, D, D,
+                    out.data() + static_cast<size_t>(t) * c.nq * D + static_cast<size_t>(g) * rep * D, false);
     }
   }
   return out;
