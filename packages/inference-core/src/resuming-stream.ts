@@ -5,7 +5,8 @@ import { InferenceError, liftInternal } from './inference-error.js';
 import type { Message } from './message.js';
 import { messageText } from './message-text.js';
 import type { RouteTargetState } from './route-target-state.js';
-import { estimateOf, withAttempts, type Needs, type RouteAttempt, type Router } from './router.js';
+import { endRouteSpan, estimateOf, spanEvent, withAttempts, type Needs, type RouteAttempt, type Router } from './router.js';
+import type { TraceSpan } from './span-tracer.js';
 import type { ClockTimer } from './clock.js';
 import { kUnread, RunHandle } from './run-handle.js';
 import type { RunHandleController } from './run-handle-controller.js';
@@ -57,8 +58,10 @@ export class ResumingStream {
   private attemptUsage: TokenUsage | undefined;
   private attemptCost: number | undefined;
   private abandonTimer: ClockTimer | null;
+  private span: TraceSpan | null;
 
-  constructor(router: Router, batch: ExecuteBatch, signal: AbortSignal | undefined, needs: Needs, first: Omit<Attempt, 'estimate'> & { first: TokenChunk }) {
+  constructor(router: Router, batch: ExecuteBatch, signal: AbortSignal | undefined, needs: Needs, first: Omit<Attempt, 'estimate'> & { first: TokenChunk }, span: TraceSpan | null = null) {
+    this.span = span;
     this.router = router;
     this.batch = batch;
     this.signal = signal;
@@ -230,6 +233,7 @@ export class ResumingStream {
           deliveredChars: this.text.length,
           error,
         });
+        spanEvent(this.span, 'gen_ai.inferkit.resumed', { 'gen_ai.inferkit.route.from': failed.target.name, 'gen_ai.inferkit.route.target': target.name, 'error.type': error.kind });
         this.current = { target, ticket, handle: r.handle, estimate: estimateOf(batch) };
         if (r.first.done === true) {
           this.endAttempt('ended', null);
@@ -314,13 +318,21 @@ export class ResumingStream {
 
   /** The stream is complete: no more abandonment check (the caller reads what is buffered). */
   private finish(): void {
+    this.endSpan(undefined);
     this.clearAbandonTimer();
     this.controller.end();
   }
 
   private failWith(error: InferenceError): void {
+    this.endSpan(error);
     this.clearAbandonTimer();
     this.controller.fail(error);
+  }
+
+  private endSpan(error: InferenceError | undefined): void {
+    const span = this.span;
+    this.span = null;
+    endRouteSpan(span, error);
   }
 
   private clearAbandonTimer(): void {
@@ -337,6 +349,7 @@ export class ResumingStream {
   private stop(reason: InferenceError): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.endSpan(undefined);
     this.clearAbandonTimer();
     const cur = this.current;
     if (cur === null) return;

@@ -2,6 +2,7 @@ import type { CircuitBreakerConfig } from './circuit-breaker-config.js';
 import type { Clock } from './clock.js';
 import type { InferenceErrorKind } from './inference-error.js';
 import type { RouteEvent } from './route-event.js';
+import type { SpanTracer } from './span-tracer.js';
 
 /** How `route()` orders the targets for a request. */
 export type RouteStrategy = 'fallback' | 'least_loaded' | 'cheapest';
@@ -44,6 +45,12 @@ export interface RouteOptions {
   clock?: Clock;
   /** Receives events; called synchronously, exceptions are swallowed. */
   onEvent?: (event: RouteEvent) => void;
+  /**
+   * Emits one span per routed request (`route <name>`, an OpenTelemetry `Tracer`) with an event
+   * per target tried (`gen_ai.inferkit.routed`), failover and resume; ended when the stream
+   * settles. The targets' own supervisors emit their CLIENT spans as usual.
+   */
+  tracer?: SpanTracer;
 }
 
 /** Failover kinds when `fallbackOn` is not given: the backend is busy, broken or unreachable. */

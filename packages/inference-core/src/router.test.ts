@@ -396,6 +396,57 @@ describe('route(): an abandoned resuming handle gives its slot back', () => {
   });
 });
 
+describe('route(): spans', () => {
+  interface Recorded { name: string; events: Array<{ name: string; attributes?: Record<string, unknown> }>; attributes: Record<string, unknown>; status?: { code: number }; ended: number }
+  const recorder = (): { spans: Recorded[]; tracer: { startSpan(name: string, o?: { attributes?: Record<string, unknown> }): unknown } } => {
+    const spans: Recorded[] = [];
+    return {
+      spans,
+      tracer: {
+        startSpan(name, o) {
+          const r: Recorded = { name, events: [], attributes: { ...o?.attributes }, ended: 0 };
+          spans.push(r);
+          return {
+            setAttribute: (k: string, v: unknown) => (r.attributes[k] = v),
+            addEvent: (n: string, a?: Record<string, unknown>) => r.events.push({ name: n, attributes: a }),
+            setStatus: (st: { code: number }) => (r.status = st),
+            end: () => r.ended++,
+          };
+        },
+      },
+    };
+  };
+
+  it('one span per request with routed, failover and resumed events, ended once when the stream settles', async () => {
+    const { spans, tracer } = recorder();
+    const a = failing('server_error');
+    const b = resumable(() => [{ text: 'x' }, { error: err('timeout') }]);
+    const c = resumable(() => [{ text: 'y' }, { finish: 'stop' }]);
+    const router = route([{ runner: a, name: 'a' }, { runner: b, name: 'b' }, { runner: c, name: 'c' }], { strategy: 'fallback', resume: { maxResumes: 1 }, tracer: tracer as never, name: 'chat' });
+    const out = await (await router.execute(batch())).collect();
+    expect(out.text).toBe('xy');
+    expect(spans).toHaveLength(1);
+    expect(spans[0]!.name).toBe('route chat');
+    expect(spans[0]!.events.map((e) => e.name)).toEqual(['gen_ai.inferkit.routed', 'gen_ai.inferkit.failover', 'gen_ai.inferkit.routed', 'gen_ai.inferkit.resumed']);
+    expect(spans[0]!.ended).toBe(1);
+    expect(spans[0]!.status).toBeUndefined();
+  });
+
+  it('a request that fails everywhere ends its span with error.type', async () => {
+    const { spans, tracer } = recorder();
+    const router = route([failing('server_error'), failing('timeout')], { strategy: 'fallback', tracer: tracer as never });
+    await expect(router.execute(batch())).rejects.toMatchObject({ kind: 'timeout' });
+    expect(spans[0]!.ended).toBe(1);
+    expect(spans[0]!.attributes['error.type']).toBe('timeout');
+    expect(spans[0]!.status?.code).toBe(2);
+  });
+
+  it('a tracer that throws costs the request nothing', async () => {
+    const router = route([ok('fine')], { strategy: 'fallback', tracer: { startSpan: () => { throw new Error('broken tracer'); } } });
+    expect((await (await router.execute(batch())).collect()).text).toBe('fine');
+  });
+});
+
 describe('route(): bad input is refused at construction, naming the field', () => {
   const r = ok();
   it.each([

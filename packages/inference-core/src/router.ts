@@ -10,6 +10,7 @@ import { raceAbort } from './race-abort.js';
 import { ResumingStream } from './resuming-stream.js';
 import type { RouteEvent } from './route-event.js';
 import { DEFAULT_ABANDONED_HANDLE_MS } from './serving.js';
+import { SPAN_STATUS_ERROR, type SpanTracer, type TraceSpan } from './span-tracer.js';
 import { DEFAULT_FALLBACK_KINDS, DEFAULT_ROUTE_BREAKER, type RouteOptions, type RouteStrategy } from './route-options.js';
 import type { RouteTarget } from './route-target.js';
 import { RouteTargetState, type RouteTargetStats } from './route-target-state.js';
@@ -67,6 +68,7 @@ export class Router implements ModelRunner {
   private readonly fallbackOn: ReadonlySet<string>;
   private readonly maxCostUsd: number | undefined;
   private readonly onEvent: ((event: RouteEvent) => void) | undefined;
+  private readonly tracer: SpanTracer | undefined;
   // Requests waiting for a free slot on any target (FIFO); each entry re-runs the selection.
   private waiters: Array<() => void>;
   private roundRobin: number;
@@ -107,6 +109,7 @@ export class Router implements ModelRunner {
     this.abandonedHandleMs = abandoned;
     this.maxCostUsd = options.maxCostUsd;
     this.onEvent = options.onEvent;
+    this.tracer = options.tracer;
     this.waiters = [];
     this.roundRobin = 0;
     this.closed = false;
@@ -216,33 +219,41 @@ export class Router implements ModelRunner {
     const tried = new Set<RouteTargetState>();
     const attempts: RouteAttempt[] = [];
     let last: InferenceError | undefined;
-    for (let attempt = 1; ; attempt++) {
-      const picked = await this.acquire(batch, needs, tried, signal);
-      if (!('target' in picked)) {
-        for (const o of picked.open) attempts.push({ target: o.target.name, kind: o.error.kind });
-        throw this.exhausted(picked.open.at(-1)?.error ?? last, attempts, requestId);
+    const span = this.tracer !== undefined ? startRouteSpan(this.tracer, this, batch) : null;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const picked = await this.acquire(batch, needs, tried, signal);
+        if (!('target' in picked)) {
+          for (const o of picked.open) attempts.push({ target: o.target.name, kind: o.error.kind });
+          throw this.exhausted(picked.open.at(-1)?.error ?? last, attempts, requestId);
+        }
+        const { target, ticket } = picked;
+        tried.add(target);
+        spanEvent(span, 'gen_ai.inferkit.routed', { 'gen_ai.inferkit.route.target': target.name, 'gen_ai.inferkit.route.attempt': attempt });
+        const r = await this.attempt(target, ticket, batch, signal, attempt);
+        if ('error' in r) {
+          last = r.error;
+          attempts.push({ target: target.name, kind: r.error.kind });
+          if (signal?.aborted || !this.fallbackOn.has(r.error.kind)) throw attempts.length > 1 ? withAttempts(r.error, attempts) : r.error;
+          target.failovers++;
+          this.emit({ type: 'failover', requestId, atMs: this.clock.now(), from: target.name, error: r.error });
+          spanEvent(span, 'gen_ai.inferkit.failover', { 'gen_ai.inferkit.route.target': target.name, 'error.type': r.error.kind });
+          continue;
+        }
+        if (this.maxResumes === 0 || r.first.done === true) {
+          const watch = new RouteWatch(this, target, ticket, estimateOf(batch), span);
+          if (r.first.done !== true) r.handle[kUnshift](r.first);
+          r.handle[kObserve](watch);
+          this.recordServed(r.handle, target, r.handle);
+          return r.handle;
+        }
+        const stream = new ResumingStream(this, batch, signal, needs, { target, ticket, handle: r.handle, first: r.first.value }, span).handle;
+        this.recordServed(stream, target, r.handle);
+        return stream;
       }
-      const { target, ticket } = picked;
-      tried.add(target);
-      const r = await this.attempt(target, ticket, batch, signal, attempt);
-      if ('error' in r) {
-        last = r.error;
-        attempts.push({ target: target.name, kind: r.error.kind });
-        if (signal?.aborted || !this.fallbackOn.has(r.error.kind)) throw attempts.length > 1 ? withAttempts(r.error, attempts) : r.error;
-        target.failovers++;
-        this.emit({ type: 'failover', requestId, atMs: this.clock.now(), from: target.name, error: r.error });
-        continue;
-      }
-      if (this.maxResumes === 0 || r.first.done === true) {
-        const watch = new RouteWatch(this, target, ticket, estimateOf(batch));
-        if (r.first.done !== true) r.handle[kUnshift](r.first);
-        r.handle[kObserve](watch);
-        this.recordServed(r.handle, target, r.handle);
-        return r.handle;
-      }
-      const stream = new ResumingStream(this, batch, signal, needs, { target, ticket, handle: r.handle, first: r.first.value }).handle;
-      this.recordServed(stream, target, r.handle);
-      return stream;
+    } catch (e) {
+      endRouteSpan(span, liftInternal(e, requestId));
+      throw e;
     }
   }
 
@@ -483,12 +494,14 @@ class RouteWatch implements RunObserver {
   private readonly target: RouteTargetState;
   private ticket: CircuitTicket | null;
   private readonly estimate: number;
+  private readonly span: TraceSpan | null;
 
-  constructor(router: Router, target: RouteTargetState, ticket: CircuitTicket, estimate: number) {
+  constructor(router: Router, target: RouteTargetState, ticket: CircuitTicket, estimate: number, span: TraceSpan | null) {
     this.router = router;
     this.target = target;
     this.ticket = ticket;
     this.estimate = estimate;
+    this.span = span;
   }
 
   chunk(): void {}
@@ -501,6 +514,42 @@ class RouteWatch implements RunObserver {
     if (outcome === 'ended') this.target.served++;
     else if (outcome === 'failed') this.target.failed++;
     this.router.release(this.target, this.estimate);
+    endRouteSpan(this.span, outcome === 'failed' ? (error ?? undefined) : undefined);
+  }
+}
+
+/** The span of one routed request; a tracer that throws costs the request nothing. */
+function startRouteSpan(tracer: SpanTracer, router: Router, batch: ExecuteBatch): TraceSpan | null {
+  try {
+    return tracer.startSpan(`route ${router.name}`, {
+      attributes: { 'gen_ai.request.model': batch.model, 'gen_ai.inferkit.route.name': router.name, 'gen_ai.inferkit.request_id': batch.requestId },
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** @internal */
+export function spanEvent(span: TraceSpan | null, name: string, attributes: Record<string, string | number>): void {
+  if (span === null) return;
+  try {
+    span.addEvent(name, attributes);
+  } catch {
+    // Tracing must not break requests.
+  }
+}
+
+/** @internal Ends a route span, with `error.type` and an error status when the request failed. */
+export function endRouteSpan(span: TraceSpan | null, error: InferenceError | undefined): void {
+  if (span === null) return;
+  try {
+    if (error !== undefined) {
+      span.setAttribute('error.type', error.kind);
+      span.setStatus({ code: SPAN_STATUS_ERROR, message: error.message });
+    }
+    span.end();
+  } catch {
+    // Tracing must not break requests.
   }
 }
 

@@ -199,6 +199,7 @@ export async function loadGatewayModels(config: GatewayConfig, options: LoadMode
         resume: { maxResumes: m.replicas - 1 },
         name,
         onEvent: routeEvents(name),
+        ...(options.shared?.tracer !== undefined ? { tracer: options.shared.tracer } : {}),
       });
       const group: GatewayModel = { runner, health: new RouteHealth(copies.map((c) => models[c]!.health!)) };
       if (m.runnerModel !== undefined) group.runnerModel = m.runnerModel;
@@ -220,6 +221,7 @@ export async function loadGatewayModels(config: GatewayConfig, options: LoadMode
         return target;
       });
       const routeOptions: Parameters<typeof route>[1] = { strategy: r.strategy, name, onEvent: routeEvents(name) };
+      if (options.shared?.tracer !== undefined) routeOptions.tracer = options.shared.tracer;
       if (r.resume !== undefined) routeOptions.resume = r.resume;
       if (r.fallbackOn !== undefined) routeOptions.fallbackOn = r.fallbackOn;
       if (r.maxCostUsd !== undefined) routeOptions.maxCostUsd = r.maxCostUsd;
