@@ -167,7 +167,10 @@ Napi::Value AddonEngine::Load(const Napi::CallbackInfo& info) {
     }
     progress = info[1].As<Napi::Function>();
   }
+  AddonGrammars::VocabularyInput vocabulary;
+  if (!AddonGrammars::read_vocabulary(env, o, &vocabulary)) return env.Undefined();
   auto* w = new AddonEngineLoadWorker(env, this, dir.As<Napi::String>().Utf8Value(), opts, progress);
+  w->set_vocabulary(std::move(vocabulary));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -204,6 +207,16 @@ Napi::Value AddonEngine::Submit(const Napi::CallbackInfo& info) {
     return env.Undefined();
   } else {
     req.sampling.seed = static_cast<uint64_t>(static_cast<int64_t>(seed));
+  }
+  Napi::Value gv = o.Get("grammar");
+  if (!gv.IsUndefined() && !gv.IsNull()) {
+    std::vector<int32_t> words;
+    if (!read_int32_array(env, o, "grammar", true, &words)) return env.Undefined();
+    inferkit::Status gs = grammars_.get(words.data(), words.size(), &req.grammar);
+    if (!gs.ok()) {
+      make_error(env, gs).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
   }
   req.sampling.temperature = static_cast<float>(temperature);
   req.sampling.top_p = static_cast<float>(top_p);

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "AddonGrammars.h"
 #include "engine.h"
 
 namespace inferkit_addon {
@@ -19,6 +20,7 @@ class AddonEngine : public Napi::ObjectWrap<AddonEngine> {
   ~AddonEngine() override;
 
   inferkit::Engine& engine() { return *engine_; }
+  AddonGrammars& grammars() { return grammars_; }
   // Keeps V8's view of native memory in step with the loaded model (called on the JS thread).
   void report_memory(Napi::Env env, int64_t bytes);
 
@@ -39,6 +41,7 @@ class AddonEngine : public Napi::ObjectWrap<AddonEngine> {
   static void on_env_cleanup(void* self);
 
   std::unique_ptr<inferkit::Engine> engine_;
+  AddonGrammars grammars_;
   napi_env env_ = nullptr;
   int64_t reported_memory_ = 0;
   bool cleanup_registered_ = false;

@@ -81,7 +81,10 @@ inferkit::Status AddonEngineLoadWorker::Run() {
       if (tsfn.NonBlockingCall(p) != napi_ok) delete p;
     };
   }
-  return engine_->engine().load(dir_, options_, fn);
+  IK_RETURN_IF_ERROR(engine_->engine().load(dir_, options_, fn));
+  inferkit::Status st = engine_->grammars().set_vocabulary(vocabulary_, engine_->engine().info().config.vocab_size);
+  if (!st.ok()) engine_->engine().close();
+  return st;
 }
 
 Napi::Value AddonEngineLoadWorker::Result(Napi::Env env) {

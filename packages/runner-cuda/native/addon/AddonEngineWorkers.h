@@ -47,6 +47,8 @@ class AddonEngineLoadWorker : public AddonEngineWorker {
 
   AddonEngineLoadWorker(Napi::Env env, AddonEngine* engine, std::string dir,
                         inferkit::EngineOptions options, Napi::Function on_progress);
+  // Token bytes for constrained decoding, built into a trie once the model is loaded.
+  void set_vocabulary(AddonGrammars::VocabularyInput v) { vocabulary_ = std::move(v); }
   ~AddonEngineLoadWorker() override;
 
  protected:
@@ -56,6 +58,7 @@ class AddonEngineLoadWorker : public AddonEngineWorker {
  private:
   std::string dir_;
   inferkit::EngineOptions options_;
+  AddonGrammars::VocabularyInput vocabulary_;
   bool has_progress_ = false;
   ProgressTsfn progress_;
 };

@@ -105,6 +105,9 @@ struct StepOutput {
   // The logits returned in `logits` are the model's, before penalties.
   const int32_t* penalty_offsets = nullptr;       // [n_outputs + 1]
   const PenaltyToken* penalty_tokens = nullptr;
+  const uint32_t* token_mask = nullptr;     // optional host [n_outputs, token_mask_words(vocab)]:
+                                            // tokens whose bit is clear get logit -inf before
+                                            // sampling (constrained decoding)
 };
 
 // Test-only faults, so the poisoning path runs in CI without a GPU.

@@ -186,7 +186,16 @@ Status Engine::submit(GenerateRequest request, TokenCallback callback, uint64_t*
   if (static_cast<int>(d.waiting.size()) >= d.options.max_queued + d.options.max_batch) {
     return Status(StatusCode::kBackpressure, "too many queued requests");
   }
+  std::unique_ptr<grammar::GrammarMatcher> matcher;
+  if (request.grammar) {
+    if (request.grammar->vocabulary().vocab_size() != cfg.vocab_size) {
+      return Status::BadRequest("the grammar's vocabulary does not match the model's");
+    }
+    matcher = std::make_unique<grammar::GrammarMatcher>(request.grammar);
+    IK_RETURN_IF_ERROR(matcher->init());
+  }
   auto s = std::make_unique<Sequence>();
+  s->matcher = std::move(matcher);
   s->id = d.next_id++;
   s->request = std::move(request);
   s->penalties.start(s->request.sampling, s->request.prompt);

@@ -19,6 +19,10 @@
 
 namespace inferkit {
 
+namespace grammar {
+class CompiledGrammar;
+}
+
 enum class Device { kAuto = 0, kCpu, kCuda };
 
 struct EngineOptions {
@@ -51,6 +55,10 @@ struct GenerateRequest {
   SamplingParams sampling;
   int max_tokens = 256;                // >= 1; prompt + max_tokens must fit max_seq_len
   std::vector<int32_t> stop_token_ids; // generation stops after emitting one of these
+  // Constrained decoding (optional; grammar/matcher.h): every token keeps the output a prefix of
+  // a sentence of the grammar, stop tokens are allowed only once the output is complete, and
+  // the request finishes with kStop as soon as nothing else may follow.
+  std::shared_ptr<grammar::CompiledGrammar> grammar;
 };
 
 enum class FinishReason { kNone = 0, kStop, kLength, kCancelled, kError };

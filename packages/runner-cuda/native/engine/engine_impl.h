@@ -16,6 +16,7 @@
 
 #include "engine.h"
 #include "kv_block_pool.h"
+#include "grammar/matcher.h"
 #include "model_loader.h"
 #include "penalty_tracker.h"
 
@@ -38,6 +39,8 @@ struct Sequence {
   int generated = 0;           // tokens sampled so far
   int32_t last_token = -1;     // the newest sampled token, fed at the next decode step
   PenaltyTracker penalties;    // the tokens this sequence's penalties apply to
+  std::unique_ptr<grammar::GrammarMatcher> matcher;  // set when request.grammar is
+  bool grammar_stuck = false;  // this step's mask allowed no token
 };
 
 struct LogitsJob {
@@ -125,6 +128,14 @@ struct Engine::Impl {
   // false, leaving them alone, when no row has a penalty.
   bool collect_penalties(const std::vector<detail::Sequence*>& owners,
                          std::vector<int32_t>* offsets, std::vector<PenaltyToken>* tokens);
+  // Constrained decoding: the allowed-token mask of every output row (all ones for rows without
+  // a grammar) into *masks; false, leaving it alone, when no row has a grammar.
+  bool fill_token_masks(const std::vector<detail::Sequence*>& owners, int words,
+                        std::vector<uint32_t>* masks);
+  // Checks the token sampled for a constrained sequence against its mask and advances the
+  // grammar; *complete when nothing may follow.
+  Status advance_grammar(detail::Sequence* s, const uint32_t* mask, bool stop, int32_t* tok,
+                         bool* complete);
   void finish(detail::Sequence* s, FinishReason reason, const Status& error,
               std::vector<int32_t> tokens, std::vector<detail::Pending>* events);
 };

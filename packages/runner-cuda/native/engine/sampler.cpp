@@ -29,6 +29,16 @@ bool non_finite(const float* logits, int n) {
 
 }  // namespace
 
+void apply_token_mask(float* logits, int vocab, const uint32_t* mask) {
+  for (int w = 0; w * 32 < vocab; ++w) {
+    const uint32_t bits = mask[w];
+    if (bits == 0xFFFFFFFFu) continue;
+    const int end = std::min(vocab, w * 32 + 32);
+    for (int i = w * 32; i < end; ++i)
+      if (!((bits >> (i & 31)) & 1u)) logits[i] = -INFINITY;
+  }
+}
+
 int32_t sample_token(const float* logits, int vocab, const SamplingParams& params,
                      uint64_t step, SamplerScratch* s) {
   if (non_finite(logits, vocab)) return kNonFiniteLogits;

@@ -87,6 +87,12 @@ IK_HOST_DEVICE inline float rng_uniform(uint64_t seed, uint64_t step) {
 // often an end token: empty output and no error). Every sampler returns kNonFiniteLogits for it
 // and the engine fails the sequence with an internal error.
 constexpr int32_t kNonFiniteLogits = -1;
+
+// Token masks (constrained decoding): bit i % 32 of word i / 32 set = token i may be sampled.
+inline int token_mask_words(int vocab) { return (vocab + 31) / 32; }
+// Sets the logits of the tokens `mask` excludes to -infinity.
+void apply_token_mask(float* logits, int vocab, const uint32_t* mask);
+
 struct SamplerScratch {
   std::vector<int32_t> ids;
   std::vector<float> probs;

@@ -57,6 +57,46 @@ void Engine::Impl::update_kv_stats() {
   stats.kv_evictions = k.evictions;
 }
 
+bool Engine::Impl::fill_token_masks(const std::vector<Sequence*>& owners, int words,
+                                    std::vector<uint32_t>* masks) {
+  bool any = false;
+  for (Sequence* s : owners) any = any || s->matcher != nullptr;
+  if (!any) return false;
+  masks->resize(owners.size() * static_cast<size_t>(words));
+  for (size_t i = 0; i < owners.size(); ++i) {
+    uint32_t* row = masks->data() + i * words;
+    Sequence* s = owners[i];
+    if (!s->matcher) std::fill(row, row + words, 0xFFFFFFFFu);
+    else s->grammar_stuck = !s->matcher->fill_mask(row, s->request.stop_token_ids);
+  }
+  return true;
+}
+
+Status Engine::Impl::advance_grammar(Sequence* s, const uint32_t* mask, bool stop, int32_t* tok,
+                                     bool* complete) {
+  if (s->grammar_stuck) {
+    return Status::BadRequest("the output grammar allows no token of this vocabulary here");
+  }
+  const auto allowed = [mask](int32_t t) { return t >= 0 && ((mask[t >> 5] >> (t & 31)) & 1u); };
+  if (!allowed(*tok)) {
+    // Every allowed logit was -inf or NaN, so the sampler fell back to an arbitrary token: take
+    // the lowest allowed id instead (deterministic, and the output stays valid).
+    const int vocab = info.config.vocab_size;
+    int32_t first = -1;
+    for (int32_t t = 0; t < vocab && first < 0; ++t)
+      if (allowed(t)) first = t;
+    *tok = first;
+    const auto& stops = s->request.stop_token_ids;
+    stop = std::find(stops.begin(), stops.end(), first) != stops.end();
+  }
+  if (stop) return Status::Ok();
+  if (!s->matcher->accept(*tok)) {
+    return Status::Internal("grammar: sampled token " + std::to_string(*tok) + " was masked in but not accepted");
+  }
+  *complete = s->matcher->finished();
+  return Status::Ok();
+}
+
 void Engine::Impl::finish(Sequence* s, FinishReason reason, const Status& error,
                           std::vector<int32_t> tokens, std::vector<Pending>* events) {
   Pending p;
@@ -148,6 +188,7 @@ void Engine::Impl::run_scheduler() {
   std::vector<SamplingParams> params;
   std::vector<uint64_t> steps;
   std::vector<int32_t> sampled;
+  std::vector<uint32_t> token_mask;   // per output row, when a running sequence has a grammar
   std::vector<Sequence*> owners;      // per output row
   std::vector<int32_t> penalty_offsets;
   std::vector<PenaltyToken> penalty_tokens;
@@ -304,6 +345,8 @@ void Engine::Impl::run_scheduler() {
       out.penalty_offsets = penalty_offsets.data();
       out.penalty_tokens = penalty_tokens.data();
     }
+    const int mask_words = token_mask_words(info.config.vocab_size);
+    if (fill_token_masks(owners, mask_words, &token_mask)) out.token_mask = token_mask.data();
 
     const auto t0 = std::chrono::steady_clock::now();
     Status st;
@@ -346,7 +389,7 @@ void Engine::Impl::run_scheduler() {
     std::unordered_set<Sequence*> done;
     for (size_t i = 0; i < owners.size(); ++i) {
       Sequence* s = owners[i];
-      const int32_t tok = sampled[i];
+      int32_t tok = sampled[i];
       if (tok == kNonFiniteLogits) {
         finish(s, FinishReason::kError,
                Status::Internal("the model produced non-finite logits (NaN or infinity) at output token " +
@@ -356,12 +399,26 @@ void Engine::Impl::run_scheduler() {
         done.insert(s);
         continue;
       }
+      const auto& stops = s->request.stop_token_ids;
+      const bool stop = std::find(stops.begin(), stops.end(), tok) != stops.end();
+      bool complete = false;
+      if (s->matcher) {
+        Status gs = advance_grammar(s, token_mask.data() + i * mask_words, stop, &tok, &complete);
+        if (!gs.ok()) {
+          finish(s, FinishReason::kError, gs, {}, &events);
+          done.insert(s);
+          continue;
+        }
+      }
       s->last_token = tok;
       s->generated += 1;
       s->context.push_back(tok);
       s->penalties.add_output(tok);
-      const auto& stops = s->request.stop_token_ids;
       if (std::find(stops.begin(), stops.end(), tok) != stops.end()) {
+        finish(s, FinishReason::kStop, Status::Ok(), {tok}, &events);
+        done.insert(s);
+      } else if (complete) {
+        // The grammar admits nothing more: the output is done, no stop token needed.
         finish(s, FinishReason::kStop, Status::Ok(), {tok}, &events);
         done.insert(s);
       } else if (s->generated >= s->request.max_tokens) {

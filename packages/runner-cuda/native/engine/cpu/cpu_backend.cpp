@@ -556,7 +556,10 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
   matmuls(out_h_.data(), H, m, {{&lm_head_, logits, V}});
   if (out.sampled) {
     for (int r = 0; r < m; ++r) {
-      const float* row = logits + static_cast<int64_t>(r) * V;
+      float* raw = logits + static_cast<int64_t>(r) * V;
+      if (out.token_mask)
+        apply_token_mask(raw, static_cast<int>(V), out.token_mask + static_cast<int64_t>(r) * token_mask_words(static_cast<int>(V)));
+      const float* row = raw;
       if (out.penalty_offsets) row = penalized_row(out, r, row);
       out.sampled[r] = sample_token(row, static_cast<int>(V), out.sampling[r], out.sample_steps[r],
                                     &sampler_);

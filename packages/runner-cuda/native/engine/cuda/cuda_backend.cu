@@ -260,6 +260,8 @@ class CudaBackend final : public Backend {
   size_t pen_capacity_ = 0;
   std::vector<int32_t> pen_offsets_;
   std::vector<PenaltyToken> pen_tokens_;
+  uint32_t* d_mask_ = nullptr;      // [kMaxLogitRows, token_mask_words(vocab)] (constrained decoding)
+  std::vector<uint32_t> h_mask_;    // staging for one chunk's mask rows
 
   std::vector<void*> device_allocs_;
   std::vector<void*> host_allocs_;
@@ -596,6 +598,7 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   pen_capacity_ = static_cast<size_t>(kMaxLogitRows) * std::min<int64_t>(V, opt_.max_seq_len);
   IK_RETURN_IF_ERROR(alloc(&d_pen_offsets_, kMaxLogitRows + 1, "penalties"));
   IK_RETURN_IF_ERROR(alloc(&d_pen_tokens_, pen_capacity_, "penalties"));
+  IK_RETURN_IF_ERROR(alloc(&d_mask_, static_cast<size_t>(kMaxLogitRows) * token_mask_words(static_cast<int>(V)), "token masks"));
   if (cuda::experimental_kernels()) IK_RETURN_IF_ERROR(setup_persistent_decode());
   IK_CUDA_LOAD(cudaDeviceSynchronize());
   loaded_ = true;
@@ -996,6 +999,14 @@ Status CudaBackend::logits_for(const StepBatch& b, const std::vector<int32_t>& l
       IK_CUDA(cudaMemcpyAsync(d_params_, params.data(), m * sizeof(SamplingParams), cudaMemcpyHostToDevice, stream_));
       IK_CUDA(cudaMemcpyAsync(d_steps_, steps.data(), m * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_));
       IK_RETURN_IF_ERROR(apply_penalties(out, out_index, static_cast<int>(r0), m));
+      if (out.token_mask) {
+        const size_t words = static_cast<size_t>(token_mask_words(V));
+        h_mask_.resize(static_cast<size_t>(m) * words);
+        for (int r = 0; r < m; ++r)
+          std::copy_n(out.token_mask + out_index[r0 + r] * words, words, h_mask_.data() + r * words);
+        IK_CUDA(cudaMemcpyAsync(d_mask_, h_mask_.data(), h_mask_.size() * sizeof(uint32_t), cudaMemcpyHostToDevice, stream_));
+        IK_CUDA(cuda::launch_apply_token_mask(logits_, m, V, d_mask_, stream_));
+      }
       IK_CUDA(cuda::launch_sample(logits_, m, V, d_params_, d_steps_, d_sampled_, stream_));
       IK_CUDA(cudaMemcpyAsync(h_sampled_, d_sampled_, m * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
     }

@@ -282,6 +282,24 @@ cudaError_t launch_apply_penalties(float* logits, int rows, int vocab, const Sam
   return cudaGetLastError();
 }
 
+__global__ void apply_token_mask_kernel(float* __restrict__ logits, int vocab,
+                                        const uint32_t* __restrict__ mask, int words) {
+  float* row = logits + static_cast<int64_t>(blockIdx.y) * vocab;
+  const uint32_t* m = mask + static_cast<int64_t>(blockIdx.y) * words;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < vocab; i += gridDim.x * blockDim.x)
+    if (!((m[i >> 5] >> (i & 31)) & 1u)) row[i] = -INFINITY;
+}
+
+cudaError_t launch_apply_token_mask(float* logits, int rows, int vocab, const uint32_t* mask,
+                                    cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  const int blocks = min((vocab + kThreads - 1) / kThreads, 64);
+  apply_token_mask_kernel<<<dim3(blocks, rows), kThreads, 0, stream>>>(logits, vocab, mask,
+                                                                       token_mask_words(vocab));
+  return cudaGetLastError();
+}
+
 cudaError_t launch_sample(const float* logits, int rows, int vocab, const SamplingParams* params,
                           const uint64_t* steps, int32_t* tokens, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;

@@ -34,5 +34,10 @@ cudaError_t launch_apply_penalties(float* logits, int rows, int vocab, const Sam
                                    const int32_t* offsets, const PenaltyToken* tokens,
                                    cudaStream_t stream);
 
+// Constrained decoding: logits[r * vocab + i] = -inf where bit i of mask row r (token_mask_words
+// words per row, see ../sampling.h) is clear, before launch_sample.
+cudaError_t launch_apply_token_mask(float* logits, int rows, int vocab, const uint32_t* mask,
+                                    cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace inferkit
