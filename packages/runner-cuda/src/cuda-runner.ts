@@ -10,12 +10,14 @@ import {
   type RunHandleController,
   type ExecuteBatch,
   type ExecuteOptions,
+  type FinishReason,
   type LoadWeightsOptions,
   type ModelRunner,
   type RunnerCapabilities,
   type RunnerFactory,
   type RuntimeKind,
   type SessionRebuildCause,
+  type ToolDefinition,
   type TransportKind,
   type WeightSource,
 } from '@inferkit/inference-core';
@@ -23,13 +25,18 @@ import type { AddonEngineInfo, AddonLoadOptions, AddonModule, AddonRequestId, Ad
 import type { NativeBinaryInfo } from './binding/choose-binary.js';
 import { loadBinding } from './binding/load-binding.js';
 import type { BinaryVerdict } from './binding/test-binary.js';
-import { chatMessages } from './chat/chat-prompt.js';
+import { chatMessages, type TemplateTool } from './chat/chat-prompt.js';
+import { OutputPlanner, type OutputPlan } from './grammar/output-plan.js';
+import type { VocabularyBytes } from './grammar/vocabulary-bytes.js';
 import { InProcessEngine, type EngineHandle, type EngineProgress } from './host/engine-handle.js';
 import { EngineProcess } from './host/engine-process.js';
 import { PromptPreparer } from './prompt/prompt-preparer.js';
 import { deviceName, pinnedVisibleDevices, resolveCudaRunnerOptions, type CudaRunnerOptions, type ResolvedCudaRunnerOptions } from './cuda-runner-options.js';
 import { ggufSamplingDefaults, readSamplingDefaults, type SamplingDefaults } from './sampling-defaults.js';
 import { ChunkAssembler } from './stream/chunk-assembler.js';
+import type { TokenDecoder } from './tokenizer/incremental-detokenizer.js';
+import { newToolCallId } from './tools/tool-call-format.js';
+import { ToolCallParser } from './tools/tool-call-parser.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
 
 import { readGgufMetadata } from './weights/gguf-metadata.js';
@@ -38,9 +45,12 @@ import { resolveWeightSource, type ResolvedWeights } from './weights/resolve-wei
 const PROVIDER = 'cuda';
 const LABEL = 'CudaRunner';
 // Continuation of a final assistant prefix message, exact by token ids; presence, frequency and
-// repetition penalties in the engine's samplers (CPU and CUDA). Tools and response formats are not
-// implemented by the engine: not declared, so validateBatch refuses them with bad_request.
-const CAPABILITIES: RunnerCapabilities = Object.freeze({ continuation: true, tokenIds: true, penalties: true, repetitionPenalty: true });
+// repetition penalties in the engine's samplers (CPU and CUDA); response formats (grammars the
+// samplers' token masks enforce). Tools depend on the loaded model's chat template
+// (capabilities() says whether it renders them in a call format we parse); execute() lets them
+// through validateBatch so that a model without them refuses with the reason (OutputPlanner).
+const CAPABILITIES: RunnerCapabilities = Object.freeze({ continuation: true, tokenIds: true, penalties: true, repetitionPenalty: true, responseFormat: true });
+const EXECUTE_CAPABILITIES: RunnerCapabilities = Object.freeze({ ...CAPABILITIES, tools: true });
 // The engine's bounds (kMinRepetitionPenalty, kMaxRepetitionPenalty in native/engine/sampling.h).
 const MIN_REPETITION_PENALTY = 1e-3;
 const MAX_REPETITION_PENALTY = 1e3;
@@ -61,6 +71,8 @@ interface LoadedModel {
   prompts: PromptPreparer;
   defaults: SamplingDefaults;
   stopTokenIds: Int32Array;
+  /** Grammars for response formats and tool calls, from the model's template and vocabulary. */
+  output: OutputPlanner;
 }
 
 /** Wraps an error thrown or rejected by the addon (an `Error` with an `InferenceError` kind). */
@@ -172,9 +184,12 @@ export class CudaRunner implements ModelRunner {
     return { kind: 'local', device: deviceName(kind, this.options.deviceIndex) };
   }
 
-  /** What requests may use; everything else is refused with `bad_request`. */
+  /**
+   * What requests may use; everything else is refused with `bad_request`. `tools` is declared
+   * while a model whose chat template renders tools (in a call format we parse) is loaded.
+   */
   capabilities(): RunnerCapabilities {
-    return CAPABILITIES;
+    return this.model?.output.toolCallFormat !== undefined ? EXECUTE_CAPABILITIES : CAPABILITIES;
   }
 
   gilPinned(): boolean {
@@ -267,7 +282,7 @@ export class CudaRunner implements ModelRunner {
       : undefined;
     let engine: EngineHandle;
     try {
-      engine = await this.loadOnDevice(binding, modelDir, progress, signal);
+      engine = await this.loadOnDevice(binding, modelDir, tokenizer.vocabularyBytes(), progress, signal);
     } finally {
       loading = false;
     }
@@ -279,7 +294,12 @@ export class CudaRunner implements ModelRunner {
     await refuseNonFiniteWeights(engine);
     report(totalBytes);
     const stops = new Set<number>([...info.eosTokenIds, ...tokenizer.stopTokenIds]);
-    this.model = { engine, info, modelDir, tokenizer, prompts, defaults, stopTokenIds: Int32Array.from(stops) };
+    const specialTokenId = (text: string) => {
+      const id = tokenizer.tokenId(text);
+      return id !== undefined && tokenizer.isSpecialToken(id) ? id : undefined;
+    };
+    const output = new OutputPlanner(tokenizer.chatTemplate, specialTokenId);
+    this.model = { engine, info, modelDir, tokenizer, prompts, defaults, stopTokenIds: Int32Array.from(stops), output };
   }
 
   private async ensureBinding(): Promise<AddonModule> {
@@ -294,12 +314,13 @@ export class CudaRunner implements ModelRunner {
   private async loadOnDevice(
     binding: AddonModule,
     modelDir: string,
+    vocabulary: VocabularyBytes,
     progress: EngineProgress | undefined,
     signal: AbortSignal | undefined,
   ): Promise<EngineHandle> {
     const o = this.options;
     const verdict = this.verdict!;
-    const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, prefixCache: o.prefixCache, convertAtLoad: o.convertAtLoad };
+    const base = { modelDir, threads: o.threads, maxBatch: o.maxBatch, maxSeqLen: o.maxSeqLen, prefixCache: o.prefixCache, convertAtLoad: o.convertAtLoad, vocabulary };
     const load = async (device: 'cpu' | 'cuda'): Promise<EngineHandle> => {
       const options: AddonLoadOptions = { ...base, device };
       const inChild = o.engineProcess === 'child' || (o.engineProcess === 'auto' && device === 'cuda');
@@ -342,7 +363,7 @@ export class CudaRunner implements ModelRunner {
   }
 
   async execute(batch: ExecuteBatch, options: ExecuteOptions = {}): Promise<RunHandle> {
-    validateBatch(batch, { label: LABEL, capabilities: CAPABILITIES });
+    validateBatch(batch, { label: LABEL, capabilities: EXECUTE_CAPABILITIES });
     const requestId = batch.requestId;
     if (this.closed) throw closedError(requestId);
     const model = this.model;
@@ -368,6 +389,15 @@ export class CudaRunner implements ModelRunner {
     }
     const messages = chatMessages(batch.messages, requestId);
     const continuing = messages[messages.length - 1]!.prefix === true;
+    // Response format and tools: the grammar the output must follow, the tools for the template.
+    const plan = model.output.plan(batch);
+    if (plan.grammar !== undefined && continuing) {
+      throw new InferenceError('bad_request', `${LABEL}: a continuation (prefix message) cannot be combined with responseFormat or tools`, {
+        details: { param: batch.responseFormat !== undefined && batch.responseFormat.type !== 'text' ? 'responseFormat' : 'tools' },
+        requestId,
+        provider: PROVIDER,
+      });
+    }
     const continuationIds = batch.continuationTokenIds;
     if (continuationIds !== undefined) {
       const bad = continuationIds.findIndex((t) => t >= model.info.vocabSize);
@@ -398,6 +428,7 @@ export class CudaRunner implements ModelRunner {
     // Then the template and the tokenizer, on a worker thread.
     const promptIds = await model.prompts.prepare(messages, {
       ...(continuationIds !== undefined ? { continuationTokenIds: continuationIds } : {}),
+      ...(plan.templateTools !== undefined ? { tools: plan.templateTools.map(templateTool) } : {}),
       maxPromptBytes: (limit - fixedTokens) * bytesPerToken,
       maxContextTokens: limit,
       requestId,
@@ -431,6 +462,7 @@ export class CudaRunner implements ModelRunner {
       ...(s.repetitionPenalty !== undefined ? { repetitionPenalty: s.repetitionPenalty } : {}),
       maxTokens,
       stopTokenIds: model.stopTokenIds,
+      ...(plan.grammar !== undefined ? { grammar: plan.grammar } : {}),
     };
     const engine = model.engine;
     // Set right after submit(): the addon calls back through a thread-safe function, so no event
@@ -445,7 +477,8 @@ export class CudaRunner implements ModelRunner {
     const stopEngine = () => engine.cancel(id);
     const { handle, controller } = RunHandle.pushable(stopEngine, { signal: options.signal, requestId });
     const context = continuing ? Array.from(promptIds.subarray(Math.max(0, promptIds.length - CONTINUATION_CONTEXT_TOKENS))) : [];
-    deliver = this.chunkPusher(model, requestId, controller, promptIds.length, new ChunkAssembler(model.tokenizer, s.stop ?? [], context), stopEngine);
+    const decoder = toolCallDecoder(model, plan.toolCalls);
+    deliver = this.chunkPusher(model, requestId, controller, promptIds.length, new ChunkAssembler(decoder, s.stop ?? [], context), stopEngine, plan.toolCalls);
     return handle;
   }
 
@@ -462,12 +495,37 @@ export class CudaRunner implements ModelRunner {
     promptTokens: number,
     assembler: ChunkAssembler,
     stopEngine: () => void,
+    toolCalls: OutputPlan['toolCalls'],
   ): (ev: AddonTokenEvent) => void {
     const stopIds = new Set(model.stopTokenIds);
     let generated = 0;
     let cachedTokens: number | undefined;
     let done = false;
     const usage = () => (cachedTokens !== undefined ? { inputTokens: promptTokens, outputTokens: generated, cachedTokens } : { inputTokens: promptTokens, outputTokens: generated });
+    // With tools, text goes through the call parser. Its chunks carry no tokenIds: their text
+    // is no longer what the tokens decode to (calls become toolCallDeltas).
+    const parser = toolCalls !== undefined ? new ToolCallParser(toolCalls.format, toolCalls.mode, () => newToolCallId(toolCalls.format)) : undefined;
+    const emit = (text: string, ids: number[]): void => {
+      if (parser === undefined) {
+        if (ids.length > 0) controller.push({ requestId, textDelta: text, tokenIds: ids });
+        return;
+      }
+      for (const p of parser.push(text)) {
+        controller.push('text' in p ? { requestId, textDelta: p.text } : { requestId, textDelta: '', toolCallDelta: p.call });
+      }
+    };
+    const end = (out: { text: string; ids: number[] }, finishReason: 'stop' | 'length', rawFinishReason: string): void => {
+      done = true;
+      let reason: FinishReason = finishReason;
+      let last: { textDelta: string; tokenIds?: number[] } = { textDelta: out.text, tokenIds: out.ids };
+      if (parser !== undefined) {
+        emit(out.text, out.ids);
+        last = { textDelta: parser.end().map((p) => ('text' in p ? p.text : '')).join('') };
+        if (parser.calls > 0 && finishReason === 'stop') reason = 'tool_calls';
+      }
+      controller.push({ requestId, ...last, finishReason: reason, rawFinishReason, usage: usage() });
+      controller.end();
+    };
     const onEvent = (ev: AddonTokenEvent): void => {
       if (ev.finishReason === 'error') {
         const err = ev.error;
@@ -500,33 +558,15 @@ export class CudaRunner implements ModelRunner {
         if (i >= textEnd) continue;
         const out = assembler.push(tokens[i]!);
         if (out.stopped) {
-          done = true;
           stopEngine();
-          controller.push({
-            requestId,
-            textDelta: out.text,
-            tokenIds: out.ids,
-            finishReason: 'stop',
-            rawFinishReason: 'stop_string',
-            usage: usage(),
-          });
-          controller.end();
+          end(out, 'stop', 'stop_string');
           return;
         }
-        if (out.ids.length > 0) controller.push({ requestId, textDelta: out.text, tokenIds: out.ids });
+        emit(out.text, out.ids);
       }
       if (ev.finishReason !== undefined) {
         const out = assembler.finish();
-        done = true;
-        controller.push({
-          requestId,
-          textDelta: out.text,
-          tokenIds: out.ids,
-          finishReason: out.stopped || ev.finishReason !== 'length' ? 'stop' : 'length',
-          rawFinishReason: out.stopped ? 'stop_string' : ev.finishReason,
-          usage: usage(),
-        });
-        controller.end();
+        end(out, out.stopped || ev.finishReason !== 'length' ? 'stop' : 'length', out.stopped ? 'stop_string' : ev.finishReason);
       }
     };
     return (ev) => {
@@ -594,3 +634,30 @@ export const runnerFactory: RunnerFactory<CudaRunnerOptions | undefined> = {
   kind: 'cuda',
   create: (options) => new CudaRunner(options),
 };
+
+function templateTool(t: ToolDefinition): TemplateTool {
+  return { type: 'function', function: { name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), parameters: t.parameters } };
+}
+
+/**
+ * The decoder for a reply's text: the model's, except that a tool-call trigger which is a control
+ * token (Mistral's `[TOOL_CALLS]`, dropped from decoded text like any control token) shows as its
+ * text, so the call parser sees it.
+ */
+function toolCallDecoder(model: LoadedModel, toolCalls: OutputPlan['toolCalls']): TokenDecoder {
+  const trigger = toolCalls?.format.trigger;
+  const id = trigger !== undefined ? model.output.specialTokenId(trigger) : undefined;
+  if (id === undefined) return model.tokenizer;
+  return {
+    decode(ids: number[]): string {
+      let out = '';
+      let from = 0;
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] !== id) continue;
+        out += model.tokenizer.decode(ids.slice(from, i)) + trigger!;
+        from = i + 1;
+      }
+      return out + model.tokenizer.decode(ids.slice(from));
+    },
+  };
+}

@@ -26,6 +26,11 @@ export interface AddonLoadOptions {
   prefixCache?: boolean;
   /** `true`: F16/BF16 matrices to F32 at load; `'q8_0'`: F32/F16/BF16 matrices to Q8_0 blocks. */
   convertAtLoad?: boolean | 'q8_0';
+  /**
+   * Every token's bytes, for constrained decoding (`AddonSubmitRequest.grammar`): token `i` is
+   * `bytes[offsets[i], offsets[i + 1])`; `special[i]` marks control tokens.
+   */
+  vocabulary?: { bytes: Uint8Array; offsets: Uint32Array; special?: Uint8Array };
 }
 
 /** Load progress as reported by the engine. @internal */
@@ -97,6 +102,8 @@ export interface AddonSubmitRequest {
   repetitionPenalty?: number;
   maxTokens?: number;
   stopTokenIds?: Int32Array;
+  /** A serialized grammar (`GrammarBuilder.build`) every sampled token must follow. */
+  grammar?: Int32Array;
 }
 
 /** Finish reasons the engine reports. @internal */

@@ -28,8 +28,28 @@ export interface ChatMessage {
   content: string;
   name?: string;
   tool_call_id?: string;
-  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  /**
+   * Earlier calls. `arguments` is the parsed JSON object when the text parses as one (templates
+   * such as Llama 3's apply `tojson` to it), else the text as sent.
+   */
+  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: unknown } }>;
   prefix?: boolean;
+}
+
+/** A tool as templates see it (the OpenAI shape Hugging Face templates expect in `tools`). */
+export interface TemplateTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters: Record<string, unknown> };
+}
+
+function callArguments(text: string): unknown {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v;
+  } catch {
+    // Not JSON: the template gets the text as it was sent.
+  }
+  return text;
 }
 
 /**
@@ -48,7 +68,7 @@ export function chatMessages(messages: Message[], requestId?: string): ChatMessa
     if (m.name !== undefined) out.name = m.name;
     if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
     if (m.toolCalls !== undefined) {
-      out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+      out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: callArguments(c.arguments) } }));
     }
     if (m.prefix === true) out.prefix = true;
     return out;
@@ -87,10 +107,10 @@ export class ChatPrompt {
    * The prompt text for `messages`: ending in the generation prompt (the assistant's turn
    * opened), or, when the last message has `prefix`, in that message's content, turn left open.
    */
-  render(messages: ChatMessage[]): string {
+  render(messages: ChatMessage[], tools?: TemplateTool[]): string {
     const last = messages[messages.length - 1];
-    if (last?.prefix !== true) return this.apply(messages, true);
-    return this.openTurn(messages, last.content);
+    if (last?.prefix !== true) return this.apply(messages, true, tools);
+    return this.openTurn(messages, last.content, tools);
   }
 
   /**
@@ -99,16 +119,16 @@ export class ChatPrompt {
    * whose tokens are being continued. (With no earlier message, the prefix message's own turn
    * header, cut as in `render`.)
    */
-  renderOpenTurn(messages: ChatMessage[]): string {
+  renderOpenTurn(messages: ChatMessage[], tools?: TemplateTool[]): string {
     const history = messages.slice(0, -1);
-    if (history.length > 0) return this.apply(history, true);
-    return this.openTurn(messages, '');
+    if (history.length > 0) return this.apply(history, true, tools);
+    return this.openTurn(messages, '', tools);
   }
 
-  private openTurn(messages: ChatMessage[], content: string): string {
+  private openTurn(messages: ChatMessage[], content: string, tools: TemplateTool[] | undefined): string {
     const i = messages.length - 1;
     const last = messages[i]!;
-    const text = this.apply([...messages.slice(0, i), { ...last, content: content + this.marker }], false);
+    const text = this.apply([...messages.slice(0, i), { ...last, content: content + this.marker }], false, tools);
     const at = text.lastIndexOf(this.marker);
     if (at < 0) {
       throw new InferenceError('bad_request', `the chat template does not render messages[${i}]'s content as given, so it cannot be continued`, {
@@ -118,7 +138,7 @@ export class ChatPrompt {
     return text.slice(0, at);
   }
 
-  private apply(messages: ChatMessage[], addGenerationPrompt: boolean): string {
+  private apply(messages: ChatMessage[], addGenerationPrompt: boolean, tools: TemplateTool[] | undefined): string {
     const items = messages.map(({ prefix: _prefix, ...m }) => m);
     try {
       return this.template.render({
@@ -127,6 +147,8 @@ export class ChatPrompt {
         bos_token: this.context.bosToken ?? '',
         eos_token: this.context.eosToken ?? '',
         add_bos: this.context.addBos,
+        // Absent rather than empty without tools: templates test `if tools`, some `tools is not none`.
+        ...(tools !== undefined ? { tools } : {}),
       });
     } catch (e) {
       // Templates reject conversations they cannot express (raise_exception), e.g. bad role order.

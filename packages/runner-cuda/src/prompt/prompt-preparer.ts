@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { abortError, InferenceError } from '@inferkit/inference-core';
 import { packageRoot } from '../binding/binary-path.js';
-import type { ChatMessage } from '../chat/chat-prompt.js';
+import type { ChatMessage, TemplateTool } from '../chat/chat-prompt.js';
 import type { TokenizerOrigin } from '../tokenizer/model-tokenizer.js';
 import type { FromWorker, PrepareJob, PromptWorkerData } from './prompt-protocol.js';
 
@@ -42,6 +42,8 @@ const PROBE_MESSAGES: ChatMessage[] = [{ role: 'user', content: 'Hello' }];
 /** What one prompt needs besides the conversation. @internal */
 export interface PrepareOptions {
   continuationTokenIds?: number[];
+  /** Tools for the template's `tools` variable. */
+  tools?: TemplateTool[];
   /** Rendered prompts longer than this (UTF-8 bytes) are `context_length_exceeded` untokenized. */
   maxPromptBytes: number;
   /** The context, for that error's details. */
@@ -161,6 +163,7 @@ export class PromptPreparer {
           maxPromptBytes: options.maxPromptBytes,
           maxContextTokens: options.maxContextTokens,
           ...(options.continuationTokenIds !== undefined ? { continuationTokenIds: options.continuationTokenIds } : {}),
+          ...(options.tools !== undefined ? { tools: options.tools } : {}),
         },
         requestId,
         resolve,

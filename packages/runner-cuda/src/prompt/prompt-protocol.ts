@@ -5,7 +5,7 @@
  * @module
  */
 import type { InferenceErrorJSON } from '@inferkit/inference-core';
-import type { ChatMessage } from '../chat/chat-prompt.js';
+import type { ChatMessage, TemplateTool } from '../chat/chat-prompt.js';
 import type { TokenizerOrigin } from '../tokenizer/model-tokenizer.js';
 
 /** `workerData` of a prompt worker: the tokenizer (and with it the chat template) to read. */
@@ -18,6 +18,8 @@ export interface PrepareJob {
   op: 'prepare';
   id: number;
   messages: ChatMessage[];
+  /** Tools for the template's `tools` variable. */
+  tools?: TemplateTool[];
   /** Token ids to put after the open assistant turn instead of tokenizing the prefix message. */
   continuationTokenIds?: number[];
   /** Rendered text above this many UTF-8 bytes is refused with `context_length_exceeded`. */

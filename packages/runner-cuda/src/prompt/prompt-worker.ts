@@ -44,7 +44,7 @@ async function main(): Promise<void> {
 
 function prepare(tokenizer: ModelTokenizer, prompt: ChatPrompt, job: ToWorker): number[] {
   const byIds = job.continuationTokenIds !== undefined;
-  const text = byIds ? prompt.renderOpenTurn(job.messages) : prompt.render(job.messages);
+  const text = byIds ? prompt.renderOpenTurn(job.messages, job.tools) : prompt.render(job.messages, job.tools);
   const bytes = Buffer.byteLength(text, 'utf8');
   send({ op: 'rendered', id: job.id, bytes });
   if (bytes > job.maxPromptBytes) {

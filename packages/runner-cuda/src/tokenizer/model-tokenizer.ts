@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { InferenceError } from '@inferkit/inference-core';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readGgufMetadata, type GgufMetadata } from '../weights/gguf-metadata.js';
+import { vocabularyBytes, type VocabularyBytes } from '../grammar/vocabulary-bytes.js';
 import { ggufTokenizerSpec } from './gguf-tokenizer-json.js';
 import { promptBytesPerToken } from './prompt-bytes-per-token.js';
 
@@ -171,6 +172,16 @@ export class ModelTokenizer {
   /** Id of a token string (e.g. `'<|im_end|>'`), if it is in the vocabulary. */
   tokenId(token: string): number | undefined {
     return this.tokenizer.token_to_id(token);
+  }
+
+  /** The bytes each token adds to the output, for the engine's constrained decoding. */
+  vocabularyBytes(): VocabularyBytes {
+    return vocabularyBytes(this.tokenizer);
+  }
+
+  /** Whether token `id` is a control token (EOS, `<|im_start|>`, ...), dropped from decoded text. */
+  isSpecialToken(id: number): boolean {
+    return this.tokenizer.get_added_tokens_decoder().get(id)?.special === true;
   }
 }
 

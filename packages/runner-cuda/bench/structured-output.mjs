@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// Constrained decoding overhead: decode speed with a JSON-schema constraint vs unconstrained, on
+// the ~125M-parameter Llama-shaped F32 bench model (random weights, vocabulary 32000, generated
+// by scripts/bench_model.py), CPU backend, in one process run.
+//
+//   node bench/structured-output.mjs                       # threads = available cores
+//   BENCH_THREADS=2 BENCH_REPEATS=3 node bench/structured-output.mjs
+//   BENCH_SMOKE=1 node bench/structured-output.mjs         # models/inferkit-tiny, short: checks the script
+//
+// For batch 1 and batch 8 (8 concurrent requests), each as the median of BENCH_REPEATS runs:
+//   free        no constraint
+//   schema      a JSON schema whose mask cache is warm (the same schema ran before: the steady
+//               state of an application sending one schema with every request)
+//   schema cold a schema never seen before (every parser state's mask computed on first use)
+// Decode speed is generated tokens / time between each request's first and last token (prefill
+// excluded), summed over the batch. Prints one table and writes JSON to bench/out/.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const pkg = join(here, '..');
+const outDir = join(here, 'out');
+const SMOKE = process.env.BENCH_SMOKE === '1';
+const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
+const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
+const DECODE = SMOKE ? 32 : 128;
+const MODEL_DIR = SMOKE ? join(pkg, '..', '..', 'models', 'inferkit-tiny') : join(outDir, 'model', 'hf');
+
+/**
+ * A list of records that cannot end before the token budget (minItems), so constrained requests
+ * decode exactly as many tokens as free ones while moving through strings, integers, booleans,
+ * enums and anyOf. `salt` renames the keys: a fresh salt is a schema whose masks were never
+ * computed.
+ */
+function schema(salt) {
+  return {
+    type: 'object',
+    properties: {
+      [`items${salt}`]: {
+        type: 'array',
+        minItems: 64,
+        items: {
+          type: 'object',
+          properties: {
+            [`name${salt}`]: { type: 'string', maxLength: 24 },
+            [`qty${salt}`]: { type: 'integer' },
+            [`ok${salt}`]: { type: 'boolean' },
+            [`tag${salt}`]: { enum: ['red', 'green', 'blue', 'none'] },
+            [`note${salt}`]: { anyOf: [{ type: 'string', maxLength: 16 }, { type: 'null' }] },
+          },
+          required: [`name${salt}`, `qty${salt}`],
+        },
+      },
+    },
+    required: [`items${salt}`],
+  };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const now = () => performance.now() / 1000;
+
+async function timed(runner, id, responseFormat, seed) {
+  const handle = await runner.execute({
+    requestId: id,
+    model: 'bench',
+    messages: [{ role: 'user', content: `Inventory list number ${seed}.` }],
+    sampling: { temperature: 1, topP: 1, seed, maxTokens: DECODE },
+    stream: true,
+    estimatedTokens: DECODE + 16,
+    ...(responseFormat ? { responseFormat } : {}),
+  });
+  let first = 0;
+  let last = 0;
+  let tokens = 0;
+  let finish;
+  for await (const c of handle) {
+    const t = now();
+    if (first === 0) first = t;
+    last = t;
+    if (c.usage?.outputTokens !== undefined) tokens = c.usage.outputTokens;
+    if (c.finishReason) finish = c.finishReason;
+  }
+  if (finish !== 'length') throw new Error(`${id} finished ${finish} before ${DECODE} tokens`);
+  // The first chunk carries the first token: `tokens - 1` tokens decoded between first and last.
+  return { tokens: Math.max(0, tokens - 1), seconds: last - first };
+}
+
+async function batchSpeed(runner, batch, mode, repeat) {
+  const fmt = (k) => (mode === 'free' ? undefined : { type: 'json_schema', name: 'inventory', schema: schema(mode === 'warm' ? 'W' : `C${repeat}_${k}`) });
+  const runs = await Promise.all(Array.from({ length: batch }, (_, k) => timed(runner, `${mode}-${batch}-${repeat}-${k}`, fmt(k), 1000 * repeat + k)));
+  const tokens = runs.reduce((s, r) => s + r.tokens, 0);
+  const seconds = Math.max(...runs.map((r) => r.seconds));
+  return tokens / seconds;
+}
+
+mkdirSync(outDir, { recursive: true });
+if (!SMOKE) {
+  process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
+  execFileSync('python3', [join(pkg, 'scripts', 'bench_model.py'), join(outDir, 'model')], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+const { CudaRunner } = await import(join(pkg, 'dist', 'index.js'));
+const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: 8, maxSeqLen: 512, engineProcess: 'in-process' });
+await runner.loadWeights({ kind: 'local_path', path: MODEL_DIR });
+process.stderr.write(`loaded ${MODEL_DIR} (vocabulary ${runner.modelInfo.vocabSize}), ${THREADS} threads\n`);
+// Warm-up: page in the weights, and fill the warm schema's mask cache at both batch sizes.
+await batchSpeed(runner, 1, "free", 99);
+await batchSpeed(runner, 8, "warm", 99);
+
+const results = {};
+for (const batch of [1, 8]) {
+  const runs = { free: [], warm: [], cold: [] };
+  for (let r = 0; r < REPEATS; r++) {
+    // Interleaved, so load from other processes on a shared machine hits all modes alike.
+    for (const mode of ['free', 'warm', 'cold']) {
+      runs[mode].push(await batchSpeed(runner, batch, mode, r));
+      process.stderr.write(`  batch ${batch} repeat ${r + 1}/${REPEATS} ${mode}: ${runs[mode].at(-1).toFixed(1)} tok/s\n`);
+    }
+  }
+  results[batch] = { free: median(runs.free), warm: median(runs.warm), cold: median(runs.cold), runs };
+}
+await runner.close();
+
+const f = (x) => x.toFixed(1);
+const slower = (base, x) => `${(((base - x) / base) * 100).toFixed(1)}%`;
+const rows = [];
+for (const batch of [1, 8]) {
+  const r = results[batch];
+  rows.push([`batch ${batch}: free (tok/s)`, f(r.free), '']);
+  rows.push([`batch ${batch}: JSON schema, warm cache (tok/s)`, f(r.warm), slower(r.free, r.warm)]);
+  rows.push([`batch ${batch}: JSON schema, new schema (tok/s)`, f(r.cold), slower(r.free, r.cold)]);
+}
+const head = ['metric', 'inferkit', 'slower than free'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+console.log(line(head));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const row of rows) console.log(line(row));
+const file = join(outDir, `structured-output-${SMOKE ? 'smoke' : 'run'}.json`);
+writeFileSync(file, JSON.stringify({ model: MODEL_DIR, threads: THREADS, repeats: REPEATS, decodeTokens: DECODE, cpu: cpus()[0]?.model, results }, null, 2));
+process.stderr.write(`wrote ${file}\n`);
