@@ -86,7 +86,8 @@ inferkit::Status AddonGrammars::get(const int32_t* words, size_t n,
   }
   std::shared_ptr<const inferkit::grammar::Grammar> g;
   IK_RETURN_IF_ERROR(inferkit::grammar::Grammar::parse(words, n, &g));
-  auto compiled = std::make_shared<inferkit::grammar::CompiledGrammar>(std::move(g), vocab_);
+  std::shared_ptr<inferkit::grammar::CompiledGrammar> compiled;
+  IK_RETURN_IF_ERROR(inferkit::grammar::CompiledGrammar::create(std::move(g), vocab_, &compiled));
   // The start state is checked once here, so a grammar that matches nothing fails at submit.
   inferkit::grammar::GrammarMatcher probe(compiled);
   IK_RETURN_IF_ERROR(probe.init());

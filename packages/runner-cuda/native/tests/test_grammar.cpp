@@ -85,6 +85,13 @@ std::shared_ptr<const Vocabulary> vocab_of(const std::vector<std::string>& token
   return v;
 }
 
+std::shared_ptr<CompiledGrammar> compiled(std::shared_ptr<const Grammar> g, std::shared_ptr<const Vocabulary> v) {
+  std::shared_ptr<CompiledGrammar> out;
+  Status st = CompiledGrammar::create(std::move(g), std::move(v), &out);
+  if (!st.ok()) ::testing::fail(__FILE__, __LINE__, st.to_string());
+  return out;
+}
+
 bool bit(const std::vector<uint32_t>& m, int id) { return (m[id >> 5] >> (id & 31)) & 1u; }
 
 bool accepts(const std::shared_ptr<CompiledGrammar>& cg, const std::string& text) {
@@ -226,7 +233,7 @@ TEST(vocabulary_trie_is_preorder) {
 
 TEST(matches_bytes) {
   Builder b;
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(json_like(&b)), vocab_of({"a"}, 1));
+  auto cg = compiled(parse_ok(json_like(&b)), vocab_of({"a"}, 1));
   for (const char* ok : {"{}", "[]", "\"\"", "12", "{\"a\":[1,\"bc\",{}]}", "[[[]],[{}]]"}) {
     if (!accepts(cg, ok)) ::testing::fail(__FILE__, __LINE__, std::string("rejected ") + ok);
   }
@@ -251,30 +258,16 @@ TEST(matches_bytes) {
   CHECK(n.accepting());  // a rejected advance leaves the state alone
 }
 
-// The mask must equal, token by token, "does the grammar accept this token's bytes next".
-TEST(mask_equals_brute_force) {
-  std::mt19937 rng(7);
-  const std::string alphabet = "{}[],:\"abc0129x";
-  std::vector<std::string> tokens;
-  for (char c : alphabet) tokens.push_back(std::string(1, c));
-  for (int i = 0; i < 300; ++i) {
-    std::string t;
-    const int len = 2 + static_cast<int>(rng() % 6);
-    for (int k = 0; k < len; ++k) t.push_back(alphabet[rng() % alphabet.size()]);
-    tokens.push_back(t);
-  }
-  tokens.push_back("<eos>");
-  const int eos = static_cast<int>(tokens.size() - 1);
-  const int V = static_cast<int>(tokens.size()) + 5;  // a few ids without text
-  auto vocab = vocab_of(tokens, V, {eos});
-  Builder b;
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(json_like(&b)), vocab);
+// Random walks under `cg`, checking every step's mask against per-token acceptance.
+int brute_force_walks(const std::shared_ptr<CompiledGrammar>& cg, const std::vector<std::string>& tokens, int eos, int walks, int steps, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int V = cg->vocabulary().vocab_size();
   const std::vector<int32_t> stops = {eos};
-  int checked_steps = 0;
-  for (int walk = 0; walk < 40; ++walk) {
+  int checked = 0;
+  for (int walk = 0; walk < walks; ++walk) {
     GrammarMatcher m(cg);
-    CHECK(m.init().ok());
-    for (int step = 0; step < 30; ++step) {
+    if (!m.init().ok()) return -1;
+    for (int step = 0; step < steps; ++step) {
       std::vector<uint32_t> mask(static_cast<size_t>(m.mask_words()));
       const bool any = m.fill_mask(mask.data(), stops);
       std::vector<int32_t> allowed;
@@ -287,24 +280,75 @@ TEST(mask_equals_brute_force) {
           expect = probe.accept(id);
         }
         if (bit(mask, id) != expect) {
-          ::testing::fail(__FILE__, __LINE__, "mask bit of token '" + (id < eos ? tokens[id] : std::string("?")) +
+          ::testing::fail(__FILE__, __LINE__, "mask bit of token '" + (id < static_cast<int>(tokens.size()) ? tokens[id] : std::string("?")) +
                                                   "' is " + (expect ? "clear" : "set"));
-          return;
+          return -1;
         }
         if (expect) allowed.push_back(id);
       }
-      CHECK_EQ(any, !allowed.empty());
-      ++checked_steps;
+      if (any != !allowed.empty()) ::testing::fail(__FILE__, __LINE__, "fill_mask result");
+      ++checked;
       if (allowed.empty()) break;
       const int32_t pick = allowed[rng() % allowed.size()];
       if (pick == eos) break;
-      CHECK(m.accept(pick));
+      if (!m.accept(pick)) ::testing::fail(__FILE__, __LINE__, "accept of an allowed token");
     }
   }
-  CHECK(checked_steps > 200);
+  return checked;
+}
+
+std::vector<std::string> random_tokens(const std::string& alphabet, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::string> tokens;
+  for (char c : alphabet) tokens.push_back(std::string(1, c));
+  for (int i = 0; i < n; ++i) {
+    std::string t;
+    const int len = 2 + static_cast<int>(rng() % 6);
+    for (int k = 0; k < len; ++k) t.push_back(alphabet[rng() % alphabet.size()]);
+    tokens.push_back(t);
+  }
+  return tokens;
+}
+
+// The mask must equal, token by token, "does the grammar accept this token's bytes next".
+TEST(mask_equals_brute_force) {
+  std::vector<std::string> tokens = random_tokens("{}[],:\"abc0129x", 300, 7);
+  tokens.push_back("<eos>");
+  const int eos = static_cast<int>(tokens.size() - 1);
+  auto vocab = vocab_of(tokens, static_cast<int>(tokens.size()) + 5, {eos});  // a few ids without text
+  Builder b;
+  auto cg = compiled(parse_ok(json_like(&b)), vocab);
+  CHECK(brute_force_walks(cg, tokens, eos, 40, 30, 7) > 200);
   const CompiledGrammar::CacheStats st = cg->cache_stats();
   CHECK(st.hits > 0);
-  CHECK(st.entries > 0);
+  CHECK(st.position_walks > 0);
+  // With every cache evicted at each store, the masks are the same (computed afresh).
+  std::shared_ptr<CompiledGrammar> tiny;
+  CHECK(CompiledGrammar::create(parse_ok(json_like(&b)), vocab, &tiny, 64).ok());
+  CHECK(brute_force_walks(tiny, tokens, eos, 10, 30, 8) > 50);
+}
+
+TEST(mask_equals_brute_force_ambiguous_and_nullable) {
+  // root := a | b;  a := opt "x" tail;  b := opt "x" "y"*;  opt := "" | "q" | "qq";
+  // tail := "" | "," a       (ambiguous prefixes, nullable rules, right recursion, pops)
+  Builder b;
+  const int32_t root = b.rule(), a = b.rule(), bb = b.rule(), opt = b.rule(), tail = b.rule(), ys = b.rule();
+  b.alt(root, {Builder::ref(a)});
+  b.alt(root, {Builder::ref(bb)});
+  b.alt(a, {Builder::ref(opt), b.ch('x'), Builder::ref(tail)});
+  b.alt(bb, {Builder::ref(opt), b.ch('x'), Builder::ref(ys)});
+  b.alt(opt, {});
+  b.alt(opt, {b.ch('q')});
+  b.alt(opt, {b.ch('q'), b.ch('q')});
+  b.alt(tail, {});
+  b.alt(tail, {b.ch(','), Builder::ref(a)});
+  b.alt(ys, {});
+  b.alt(ys, {b.ch('y'), Builder::ref(ys)});
+  std::vector<std::string> tokens = random_tokens("qxy,z", 120, 11);
+  tokens.push_back("</s>");
+  const int eos = static_cast<int>(tokens.size() - 1);
+  auto cg = compiled(parse_ok(b.words(root)), vocab_of(tokens, static_cast<int>(tokens.size()), {eos}));
+  CHECK(brute_force_walks(cg, tokens, eos, 40, 25, 3) > 100);
 }
 
 TEST(tail_calls_keep_state_flat_and_cached) {
@@ -313,7 +357,7 @@ TEST(tail_calls_keep_state_flat_and_cached) {
   const int32_t s = b.rule();
   b.alt(s, {b.ch('a'), Builder::ref(s)});
   b.alt(s, {b.ch('b')});
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(s)), vocab_of({"a", "b", "aa", "ab", "c"}, 5));
+  auto cg = compiled(parse_ok(b.words(s)), vocab_of({"a", "b", "aa", "ab", "c"}, 5));
   GrammarMatcher m(cg);
   CHECK(m.init().ok());
   std::vector<uint32_t> mask(1);
@@ -323,6 +367,7 @@ TEST(tail_calls_keep_state_flat_and_cached) {
     if (!m.accept(i % 2 == 0 ? 0 : 2)) { ::testing::fail(__FILE__, __LINE__, "accept"); return; }
   }
   CHECK_EQ(cg->cache_stats().misses, 1u);
+  CHECK_EQ(cg->cache_stats().position_walks, 2u);  // the tops "a" and "b", once each
   CHECK(m.accept(1));
   CHECK(m.finished());
 }
@@ -335,7 +380,7 @@ TEST(special_tokens_only_where_named) {
     std::vector<int32_t> e = b.lit("[T]x");
     b.alt(r, e);
     if (named) b.special.push_back(0);
-    auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(r)), vocab_of({"[T]", "[", "T", "]", "x"}, 5, {0}));
+    auto cg = compiled(parse_ok(b.words(r)), vocab_of({"[T]", "[", "T", "]", "x"}, 5, {0}));
     GrammarMatcher m(cg);
     CHECK(m.init().ok());
     std::vector<uint32_t> mask(1);
@@ -351,7 +396,7 @@ TEST(stop_tokens_only_when_complete) {
   const int32_t r = b.rule();
   b.alt(r, b.lit("ab"));
   // Token 3 "a" doubles as a stop token: never allowed as text while the output is incomplete.
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(r)), vocab_of({"a", "b", "</s>", "a"}, 4, {2}));
+  auto cg = compiled(parse_ok(b.words(r)), vocab_of({"a", "b", "</s>", "a"}, 4, {2}));
   GrammarMatcher m(cg);
   CHECK(m.init().ok());
   std::vector<uint32_t> mask(1);
@@ -370,13 +415,13 @@ TEST(nesting_beyond_the_depth_limit_is_refused) {
   const int32_t n = b.rule();
   b.alt(n, {b.ch('('), Builder::ref(n), b.ch(')')});
   b.alt(n, {b.ch('x')});
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(n)), vocab_of({"(", ")", "x"}, 3));
+  auto cg = compiled(parse_ok(b.words(n)), vocab_of({"(", ")", "x"}, 3));
   GrammarMatcher m(cg);
   CHECK(m.init().ok());
   int opened = 0;
-  while (opened < GrammarMatcher::kMaxDepth + 10 && m.accept(0)) ++opened;
-  CHECK(opened < GrammarMatcher::kMaxDepth + 10);
-  CHECK(opened > GrammarMatcher::kMaxDepth - 10);
+  while (opened < Walker::kMaxDepth + 10 && m.accept(0)) ++opened;
+  CHECK(opened < Walker::kMaxDepth + 10);
+  CHECK(opened > Walker::kMaxDepth - 10);
   std::vector<uint32_t> mask(1);
   CHECK(m.fill_mask(mask.data(), {}));
   CHECK(!bit(mask, 0) && bit(mask, 2));  // no deeper, but "x" still closes it
@@ -393,7 +438,7 @@ TEST(ambiguous_alternatives_merge) {
   b.alt(a2, {Builder::ref(xs), b.ch('y')});
   b.alt(xs, {});
   b.alt(xs, {b.ch('x'), Builder::ref(xs)});
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(r)), vocab_of({"x", "y"}, 2));
+  auto cg = compiled(parse_ok(b.words(r)), vocab_of({"x", "y"}, 2));
   GrammarMatcher m(cg);
   CHECK(m.init().ok());
   for (int i = 0; i < 200; ++i) CHECK(m.accept(0));
@@ -477,7 +522,7 @@ TEST(engine_output_follows_the_grammar) {
   std::vector<int32_t> tail = b.lit("ab");
   b.alt(digits, tail);
   auto vocab = vocab_of(test_tokens(), 96, {2});
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(root)), vocab);
+  auto cg = compiled(parse_ok(b.words(root)), vocab);
   Engine e;
   EngineOptions o;
   o.threads = 2;
@@ -518,7 +563,7 @@ TEST(engine_output_follows_the_grammar) {
   CHECK(constrained_done > 0);
 
   // A vocabulary of another size is refused at submit.
-  auto other = std::make_shared<CompiledGrammar>(parse_ok(b.words(root)), vocab_of(test_tokens(), 97, {2}));
+  auto other = compiled(parse_ok(b.words(root)), vocab_of(test_tokens(), 97, {2}));
   GenerateRequest r;
   r.prompt = {1};
   r.grammar = other;
@@ -533,7 +578,7 @@ TEST(engine_grammar_that_no_token_can_continue_fails_the_request) {
   Builder b;
   const int32_t root = b.rule();
   b.alt(root, b.lit("z!"));
-  auto cg = std::make_shared<CompiledGrammar>(parse_ok(b.words(root)), vocab_of(test_tokens(), 96, {2}));
+  auto cg = compiled(parse_ok(b.words(root)), vocab_of(test_tokens(), 96, {2}));
   Engine e;
   EngineOptions o;
   o.threads = 2;
