@@ -28,7 +28,7 @@ for (const engineProcess of ['in-process', 'child'] as const) {
       const runner = new CudaRunner({ device: 'cpu', threads: TEST_THREADS, engineProcess });
       await runner.loadWeights({ kind: 'local_path', path: noEosModelDir('llama-gqa') });
       try {
-        expect(runner.capabilities()).toEqual({ continuation: true, tokenIds: true, penalties: true, repetitionPenalty: true });
+        expect(runner.capabilities()).toEqual({ continuation: true, tokenIds: true, penalties: true, repetitionPenalty: true, responseFormat: true });
         const chunks = await chunksOf(runner, { ...userBatch('', { maxTokens: TOTAL, temperature: 0 }), messages: [QUESTION] });
         const ids = chunks.flatMap((c) => c.tokenIds ?? []);
         expect(ids).toHaveLength(TOTAL);

@@ -142,8 +142,9 @@ describe('CudaRunner on the CPU backend', () => {
       { ...userBatch('x'), messages: [{ role: 'user' as const, content: [{ type: 'image_url' as const, url: 'https://example.com/a.png' }] }] },
       { ...userBatch('x'), continuationTokenIds: [1, 2] },
       { ...userBatch('x'), messages: [] },
+      // This model's template renders no tools; response formats are checked before any work.
       { ...userBatch('x'), tools: [{ name: 'f', description: 'd', parameters: {} }] },
-      { ...userBatch('x'), responseFormat: { type: 'json_object' as const } },
+      { ...userBatch('x'), responseFormat: { type: 'json_schema' as const, name: 's', schema: { type: 'string', pattern: '^a' } } },
     ];
     for (const b of bad) expect((await errorOf(runner.execute(b))).kind).toBe('bad_request');
     expect((await runner._engine!.stats()).promptTokens).toBe(before);

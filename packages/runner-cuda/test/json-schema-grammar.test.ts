@@ -132,5 +132,8 @@ describe('jsonSchemaRule', () => {
     expect((await refusal(false)).message).toContain('can never be satisfied');
     expect((await refusal({ type: 'object', properties: { a: { type: 'string' } }, $ref: '#/x' })).message).toContain("combines '$ref' with 'type'");
     expect((await refusal('string')).message).toContain('must be a JSON Schema object');
+    // Each distinct bound unrolls its own rules: a schema of many is refused while it is built.
+    const wide = { type: 'object', properties: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`p${i}`, { type: 'string', minLength: 1000 + i, maxLength: 4000 }])) };
+    expect((await refusal(wide)).message).toContain('too large to enforce');
   });
 });

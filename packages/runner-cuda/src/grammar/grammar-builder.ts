@@ -6,8 +6,12 @@ import { InferenceError } from '@inferkit/inference-core';
  */
 export type GrammarElement = number;
 
-/** Serialized grammars larger than this are refused (the engine's own limit is 16M words). */
-export const MAX_GRAMMAR_WORDS = 4_000_000;
+/**
+ * Grammars larger than this are refused while they are built, before they cost more memory
+ * (the engine's own limit is 4M words). The bench schema (a list of records with strings,
+ * integers, enums and anyOf) takes about 2,200.
+ */
+export const MAX_GRAMMAR_WORDS = 1_000_000;
 const MAGIC = 0x314d5247; // "GRM1", engine/grammar/grammar.h
 
 /**
@@ -22,6 +26,7 @@ export class GrammarBuilder {
   private readonly rules: GrammarElement[][][] = [];
   private readonly memo = new Map<string, number>();
   private readonly special = new Set<number>();
+  private words = 0;
 
   /** Why a request's grammar failed, for errors: the request parameter it came from. */
   constructor(readonly param: string) {}
@@ -34,6 +39,10 @@ export class GrammarBuilder {
 
   /** Adds alternatives to `rule`. An empty alternative matches the empty string. */
   define(rule: number, alternatives: GrammarElement[][]): number {
+    for (const alt of alternatives) this.words += alt.length + 1;
+    if (this.words > MAX_GRAMMAR_WORDS) {
+      throw new InferenceError('bad_request', `${this.param} is too large to enforce (more than ${MAX_GRAMMAR_WORDS} grammar words)`, { details: { param: this.param } });
+    }
     this.rules[rule]!.push(...alternatives);
     return rule;
   }

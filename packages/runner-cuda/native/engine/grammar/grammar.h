@@ -24,7 +24,7 @@ namespace inferkit {
 namespace grammar {
 
 constexpr int32_t kGrammarMagic = 0x314d5247;  // "GRM1" little-endian
-constexpr size_t kMaxGrammarWords = size_t{1} << 24;
+constexpr size_t kMaxGrammarWords = size_t{1} << 22;
 constexpr int32_t kMaxRules = 1 << 20;
 constexpr int32_t kMaxClasses = 1 << 16;
 

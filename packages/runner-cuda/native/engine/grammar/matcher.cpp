@@ -12,6 +12,8 @@ constexpr uint32_t kHashSeed = 0x9e3779b9u;
 // Work items one position's precomputed closure may take: far above any real grammar's, a guard
 // against a pathologically ambiguous one (refused at compile time).
 constexpr size_t kMaxExpansionSteps = size_t{1} << 18;
+// Precomputed closure entries (tops + chain links) of a whole grammar.
+constexpr size_t kMaxExpansionEntries = size_t{1} << 23;
 
 inline uint32_t mix(uint32_t h, int32_t v) {
   h ^= static_cast<uint32_t>(v) + kHashSeed + (h << 6) + (h >> 2);
@@ -46,6 +48,7 @@ Status CompiledGrammar::expand_all() {
   expansions_.assign(code.size(), Expansion());
   std::vector<std::pair<int32_t, std::vector<int32_t>>> work;
   std::vector<std::pair<int32_t, std::vector<int32_t>>> found;
+  size_t entries = 0;
   for (size_t q = 0; q < code.size(); ++q) {
     Expansion& x = expansions_[q];
     found.clear();
@@ -89,7 +92,9 @@ Status CompiledGrammar::expand_all() {
     for (auto& f : found) {
       x.tops.push_back({f.first, static_cast<int32_t>(chains_.size()), static_cast<int32_t>(f.second.size())});
       chains_.insert(chains_.end(), f.second.begin(), f.second.end());
+      entries += 1 + f.second.size();
     }
+    if (entries > kMaxExpansionEntries) return Status::BadRequest("grammar: too large to compile");
   }
   return Status::Ok();
 }
@@ -102,13 +107,6 @@ size_t CompiledGrammar::KeyHash::operator()(const std::vector<int32_t>& k) const
   uint64_t h = 1469598103934665603ull;
   for (int32_t v : k) h = (h ^ static_cast<uint32_t>(v)) * 1099511628211ull;
   return static_cast<size_t>(h ^ (h >> 29));
-}
-
-void CompiledGrammar::make_room(size_t bytes) {
-  if (cache_bytes_ + bytes <= cache_limit_) return;
-  states_.clear();
-  positions_.clear();
-  cache_bytes_ = 0;
 }
 
 bool CompiledGrammar::state_mask(const std::vector<int32_t>& state, uint32_t* mask) const {
@@ -128,8 +126,11 @@ void CompiledGrammar::store_state_mask(const std::vector<int32_t>& state, const 
   const size_t bytes = (words + state.size()) * 4 + 64;
   std::lock_guard<std::mutex> lock(mu_);
   if (bytes > cache_limit_) return;
-  make_room(bytes);
-  if (states_.emplace(state, std::vector<uint32_t>(mask, mask + words)).second) cache_bytes_ += bytes;
+  if (state_bytes_ + bytes > cache_limit_) {
+    states_.clear();
+    state_bytes_ = 0;
+  }
+  if (states_.emplace(state, std::vector<uint32_t>(mask, mask + words)).second) state_bytes_ += bytes;
 }
 
 std::shared_ptr<const CompiledGrammar::PositionMasks> CompiledGrammar::position_masks(int32_t pos, Walker* w) {
@@ -182,15 +183,23 @@ std::shared_ptr<const CompiledGrammar::PositionMasks> CompiledGrammar::position_
     esc[d] = ex ? 1 : 0;
     ++i;
   }
+  // Special tokens the grammar names are not in the trie: checked against the real stacks.
+  for (int32_t id : grammar_->special_tokens()) {
+    size_t len = 0;
+    if (v.special(id) && (v.token_bytes(id, &len), len > 0)) pm->uncertain.push_back(id);
+  }
   const size_t bytes = (pm->accepted.size() + pm->uncertain.size()) * 4 + 64;
   std::lock_guard<std::mutex> lock(mu_);
   ++position_walks_;
   auto it = positions_.find(pos);
   if (it != positions_.end()) return it->second;  // another thread finished first
   if (bytes <= cache_limit_) {
-    make_room(bytes);
+    if (position_bytes_ + bytes > cache_limit_) {
+      positions_.clear();
+      position_bytes_ = 0;
+    }
     positions_.emplace(pos, pm);
-    cache_bytes_ += bytes;
+    position_bytes_ += bytes;
   }
   return pm;
 }
@@ -201,7 +210,7 @@ CompiledGrammar::CacheStats CompiledGrammar::cache_stats() const {
   s.hits = hits_;
   s.misses = misses_;
   s.position_walks = position_walks_;
-  s.bytes = cache_bytes_;
+  s.bytes = state_bytes_ + position_bytes_;
   return s;
 }
 
@@ -392,6 +401,23 @@ void GrammarMatcher::exact_mask(uint32_t* mask) {
     fm[d] = walker_.frames.size();
     tm[d] = e;
     ++i;
+  }
+  // Special tokens the grammar names are not in the trie.
+  for (int32_t id : grammar_->grammar().special_tokens()) {
+    size_t len = 0;
+    const uint8_t* bytes = v.token_bytes(id, &len);
+    if (!v.special(id) || len == 0) continue;
+    walker_.frames.resize(fm[0]);
+    walker_.tops.resize(tm[0]);
+    size_t b = 0, e = se[0];
+    bool ok = true;
+    for (size_t k = 0; k < len && ok; ++k) {
+      const size_t nb = walker_.advance(b, e, bytes[k]);
+      ok = nb != walker_.tops.size();
+      b = nb;
+      e = walker_.tops.size();
+    }
+    if (ok) set_bit(mask, id);
   }
 }
 

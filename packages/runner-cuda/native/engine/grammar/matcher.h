@@ -37,9 +37,11 @@ class Walker;
 // A grammar bound to a vocabulary, with the precomputed closures and the mask caches.
 class CompiledGrammar {
  public:
-  // `cache_bytes` bounds the two mask caches together; a full cache is emptied and refills.
+  // `cache_bytes` bounds each of the two mask caches; a full cache is emptied and refills. The
+  // position cache is bounded by the grammar's size and rarely fills; the state cache churns
+  // when a grammar has many distinct states (counted repetitions), and never evicts positions.
   static Status create(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab,
-                       std::shared_ptr<CompiledGrammar>* out, size_t cache_bytes = size_t{16} << 20);
+                       std::shared_ptr<CompiledGrammar>* out, size_t cache_bytes = size_t{8} << 20);
 
   const Grammar& grammar() const { return *grammar_; }
   const Vocabulary& vocabulary() const { return *vocab_; }
@@ -82,7 +84,7 @@ class CompiledGrammar {
  private:
   CompiledGrammar() = default;
   Status expand_all();
-  void make_room(size_t bytes);  // caller holds mu_
+
 
   struct KeyHash {
     size_t operator()(const std::vector<int32_t>& k) const;
@@ -96,7 +98,7 @@ class CompiledGrammar {
   mutable std::mutex mu_;
   std::unordered_map<std::vector<int32_t>, std::vector<uint32_t>, KeyHash> states_;
   std::unordered_map<int32_t, std::shared_ptr<const PositionMasks>> positions_;
-  size_t cache_bytes_ = 0;
+  size_t state_bytes_ = 0, position_bytes_ = 0;
   mutable uint64_t hits_ = 0, misses_ = 0;
   uint64_t position_walks_ = 0;
 };

@@ -51,13 +51,15 @@ Status Vocabulary::build(const uint8_t* bytes, size_t n_bytes, const uint32_t* o
   if (special != nullptr)
     for (size_t i = 0; i < used; ++i) v->special_[i] = special[i] != 0;
 
-  // Tokens with text, sorted by bytes: inserting them in that order creates trie nodes in
-  // preorder, and tokens with equal bytes land on one node together.
+  // Text tokens, sorted by bytes: inserting them in that order creates trie nodes in preorder,
+  // and tokens with equal bytes land on one node together. Special tokens stay out of the trie:
+  // a grammar allows few of them, checked one by one (vocabularies with thousands of reserved
+  // control tokens would otherwise make every pass over the trie pay for them).
   std::vector<int32_t> order;
   order.reserve(used);
   for (size_t i = 0; i < used; ++i) {
     const size_t len = v->offsets_[i + 1] - v->offsets_[i];
-    if (len > 0 && len <= kMaxTokenBytes) order.push_back(static_cast<int32_t>(i));
+    if (len > 0 && len <= kMaxTokenBytes && !v->special_[i]) order.push_back(static_cast<int32_t>(i));
   }
   const uint8_t* data = v->bytes_.data();
   const auto len_of = [&](int32_t id) { return static_cast<size_t>(v->offsets_[id + 1] - v->offsets_[id]); };

@@ -4,8 +4,9 @@
 //
 // The TypeScript side derives the bytes from the tokenizer (byte-level BPE: the GPT-2 byte
 // alphabet; SentencePiece: '▁' as a space and <0xNN> byte-fallback pieces) and sends them with
-// the engine's load options. Special (control) tokens keep their text but are flagged: a
-// grammar allows one only where it names it (Grammar::special_tokens()).
+// the engine's load options. Special (control) tokens keep their text but are flagged and left
+// out of the trie: a grammar allows one only where it names it (Grammar::special_tokens()), and
+// the matcher checks those few one by one.
 #pragma once
 
 #include <cstddef>
