@@ -45,18 +45,9 @@ std::vector<uint8_t> random_rows(DType t, int rows, int64_t K, std::mt19937& rng
 }
 
 struct Act {
-  std::vector<int8_t> qs;
-  std::vector<float> d;
-  std::vector<int16_t> sums;
+  QuantActBuffer buffer;
   QuantAct a;
-  Act(ActFormat f, int64_t K, int T)
-      : qs(act_qs_bytes(K, T)), d(act_d_count(f, K, T)), sums(act_sum_count(f, K, T)) {
-    a.format = f;
-    a.K = K;
-    a.qs = qs.data();
-    a.d = d.data();
-    a.sums = sums.data();
-  }
+  Act(ActFormat f, int64_t K, int T) { a = buffer.prepare(f, K, T); }
 };
 
 double rel_err(double got, double want, double scale) { return std::fabs(got - want) / scale; }
@@ -81,15 +72,22 @@ TEST(quantize_act_matches_llama_cpp_formulas) {
         // quantize_row_q8_0 (x86): d = amax / 127 as f16; q = round-half-even(x * 127 / amax).
         float amax = 0;
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[t * K + b * 32 + j]));
-        CHECK_EQ(a0.d[t * (K / 32) + b], f16_to_f32(f32_to_f16(amax / 127.f)));
+        CHECK_EQ(a0.a.d[t * (K / 32) + b], f16_to_f32(f32_to_f16(amax / 127.f)));
         const float id = amax != 0 ? 127.f / amax : 0.0f;
         int sum = 0;
         for (int j = 0; j < 32; ++j) {
           const int q = static_cast<int>(std::nearbyint(x[t * K + b * 32 + j] * id));
-          CHECK_EQ(static_cast<int>(a0.qs[t * K + b * 32 + j]), q);
+          CHECK_EQ(static_cast<int>(a0.a.qs[t * K + b * 32 + j]), q);
           sum += q;
         }
-        CHECK_EQ(static_cast<int>(a0.sums[t * (K / 32) + b]), sum);
+        CHECK_EQ(static_cast<int>(a0.a.sums[t * (K / 32) + b]), sum);
+        // The VNNI kernel's forms: -128 x 4-value sums, block scales spread over 8 lanes.
+        for (int j = 0; j < 8; ++j) {
+          int s4 = 0;
+          for (int i = 0; i < 4; ++i) s4 += a0.a.qs[t * K + b * 32 + 4 * j + i];
+          CHECK_EQ(a0.a.corr[t * (K / 4) + b * 8 + j], -128 * s4);
+          CHECK_EQ(a0.a.dvec[t * (K / 64) * 16 + (b / 2) * 16 + (b % 2) * 8 + j], a0.a.d[t * (K / 32) + b]);
+        }
       }
       for (int b = 0; b < K / 256; ++b) {
         // quantize_row_q8_K_ref: iscale = -127 / max (max = the signed value of largest |x|).
@@ -99,23 +97,23 @@ TEST(quantize_act_matches_llama_cpp_formulas) {
           if (std::fabs(v) > amax) amax = std::fabs(v), mx = v;
         }
         if (amax == 0) {
-          CHECK_EQ(ak.d[t * (K / 256) + b], 0.0f);
+          CHECK_EQ(ak.a.d[t * (K / 256) + b], 0.0f);
           continue;
         }
         const float iscale = -127.f / mx;
-        CHECK_EQ(ak.d[t * (K / 256) + b], 1 / iscale);
+        CHECK_EQ(ak.a.d[t * (K / 256) + b], 1 / iscale);
         for (int j = 0; j < 256; ++j) {
           const int q = std::min(127, static_cast<int>(std::nearbyint(iscale * x[t * K + b * 256 + j])));
-          CHECK_EQ(static_cast<int>(ak.qs[t * K + b * 256 + j]), q);
+          CHECK_EQ(static_cast<int>(ak.a.qs[t * K + b * 256 + j]), q);
         }
         for (int j = 0; j < 16; ++j) {
           int s = 0;
-          for (int i = 0; i < 16; ++i) s += ak.qs[t * K + b * 256 + j * 16 + i];
-          CHECK_EQ(static_cast<int>(ak.sums[t * (K / 16) + b * 16 + j]), s);
+          for (int i = 0; i < 16; ++i) s += ak.a.qs[t * K + b * 256 + j * 16 + i];
+          CHECK_EQ(static_cast<int>(ak.a.sums[t * (K / 16) + b * 16 + j]), s);
         }
       }
     }
-    CHECK(ak.d[2 * (K / 256)] > 0);  // max = -9: the scale's sign follows it
+    CHECK(ak.a.d[2 * (K / 256)] > 0);  // max = -9: the scale's sign follows it
   }
 }
 
@@ -178,7 +176,7 @@ TEST(scalar_quantized_dot_equals_dequantized_product) {
       for (int tt = 0; tt < T; ++tt) {
         double want = 0, exact = 0, mag = 0;
         for (int64_t i = 0; i < K; ++i) {
-          const double xd = static_cast<double>(a.d[tt * (K / blk) + i / blk]) * a.qs[tt * K + i];
+          const double xd = static_cast<double>(a.a.d[tt * (K / blk) + i / blk]) * a.a.qs[tt * K + i];
           want += static_cast<double>(wf[i]) * xd;
           exact += static_cast<double>(wf[i]) * x[tt * K + i];
           mag += std::fabs(static_cast<double>(wf[i]) * x[tt * K + i]);

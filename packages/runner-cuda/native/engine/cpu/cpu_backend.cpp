@@ -108,14 +108,9 @@ class CpuBackend final : public Backend {
   // Per-step activations, grown on demand.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, tmp_, out_h_, logits_;
   std::vector<std::vector<float>> thread_scratch_;  // matmul tile conversion
-  // Activations quantized for block-type weights, one buffer set per format (kQ8_0, kQ8_K).
-  struct ActBuffers {
-    std::vector<int8_t> qs;
-    std::vector<float> d;
-    std::vector<int16_t> sums;
-    cpu::QuantAct act;
-  };
-  ActBuffers act_[2];
+  // Activations quantized for block-type weights, one buffer per format (kQ8_0, kQ8_K).
+  cpu::QuantActBuffer act_[2];
+  const cpu::QuantAct* act_view_[2] = {nullptr, nullptr};
   std::vector<std::vector<float>> thread_scores_;   // attention scores
   SamplerScratch sampler_;
   std::vector<float> penalized_;
@@ -288,19 +283,11 @@ void CpuBackend::quantize_inputs(const float* x, int64_t ldx, int n, int64_t K,
   }
   for (int f = 0; f < 2; ++f) {
     if (!need[f]) continue;
-    ActBuffers& b = act_[f];
-    const cpu::ActFormat fmt = static_cast<cpu::ActFormat>(f);
-    if (b.qs.size() < cpu::act_qs_bytes(K, n)) b.qs.resize(cpu::act_qs_bytes(K, n));
-    if (b.d.size() < cpu::act_d_count(fmt, K, n)) b.d.resize(cpu::act_d_count(fmt, K, n));
-    if (b.sums.size() < cpu::act_sum_count(fmt, K, n)) b.sums.resize(cpu::act_sum_count(fmt, K, n));
-    b.act.format = fmt;
-    b.act.K = K;
-    b.act.qs = b.qs.data();
-    b.act.d = b.d.data();
-    b.act.sums = b.sums.data();
+    const cpu::QuantAct& act = act_[f].prepare(static_cast<cpu::ActFormat>(f), K, n);
+    act_view_[f] = &act;
     // About 8 operations per value.
     pool_->parallel_for(n, 1, static_cast<int64_t>(n) * K * 8, [&](int64_t t0, int64_t t1, int) {
-      kernels_->quantize_act(x, ldx, static_cast<int>(t0), static_cast<int>(t1), b.act);
+      kernels_->quantize_act(x, ldx, static_cast<int>(t0), static_cast<int>(t1), act);
     });
   }
 }
@@ -318,7 +305,7 @@ void CpuBackend::matmuls(const float* x, int64_t ldx, int n, std::initializer_li
       const int64_t lo = std::max(b, off), hi = std::min(e, off + j.m->rows);
       if (lo < hi) {
         if (dtype_is_quantized(j.m->type)) {
-          kernels_->matmul_q(act_[static_cast<int>(cpu::act_format(j.m->type))].act, n, j.m->data, j.m->type,
+          kernels_->matmul_q(*act_view_[static_cast<int>(cpu::act_format(j.m->type))], n, j.m->data, j.m->type,
                              j.m->cols, lo - off, hi - off, j.y, j.ldy);
         } else {
           kernels_->matmul(x, ldx, n, j.m->data, j.m->type, j.m->cols, lo - off, hi - off, j.y,

@@ -57,6 +57,29 @@ const Kernels& best_kernels() {
   return *best;
 }
 
+const QuantAct& QuantActBuffer::prepare(ActFormat format, int64_t K, int rows) {
+  const bool q8_0 = format == ActFormat::kQ8_0;
+  const size_t n = static_cast<size_t>(rows);
+  auto fit = [](auto& v, size_t size) {
+    if (v.size() < size) v.resize(size);
+  };
+  fit(qs_, static_cast<size_t>(K) * n);
+  fit(d_, static_cast<size_t>(K / (q8_0 ? kQK : kQKK)) * n);
+  fit(sums_, static_cast<size_t>(K / (q8_0 ? kQK : 16)) * n);
+  if (q8_0) {
+    fit(corr_, static_cast<size_t>(K / 4) * n);
+    fit(dvec_, static_cast<size_t>(K / 64) * 16 * n);
+  }
+  act_.format = format;
+  act_.K = K;
+  act_.qs = qs_.data();
+  act_.d = d_.data();
+  act_.sums = sums_.data();
+  act_.corr = q8_0 ? corr_.data() : nullptr;
+  act_.dvec = q8_0 ? dvec_.data() : nullptr;
+  return act_;
+}
+
 float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   const uint32_t exp = (h >> 10) & 0x1F;

@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "../tensor.h"
 
@@ -71,27 +72,32 @@ inline ActFormat act_format(DType w) {
   return (w == DType::kQ8_0 || w == DType::kQ4_0) ? ActFormat::kQ8_0 : ActFormat::kQ8_K;
 }
 
-// Quantized activation rows: rows x K values. Storage is the caller's (sized with
-// act_bytes); kernels read row t at qs + t * K, d + t * (K / block), sums + t * (K / sum_block).
+// Quantized activation rows: rows x K values, viewed in storage a QuantActBuffer owns. Row t is
+// at qs + t * K, d + t * (K / block), sums + t * (K / 32 or K / 16), and for Q8_0 also
+// corr + t * (K / 4) and dvec + t * (K / 64) * 16: what the AVX-512 VNNI kernel wants, derived
+// from the same values so it can feed unsigned-times-signed dot products (vpdpbusd).
 struct QuantAct {
   ActFormat format = ActFormat::kQ8_0;
   int64_t K = 0;
   int8_t* qs = nullptr;     // [rows][K]
   float* d = nullptr;       // [rows][K / 32] (Q8_0: the f16-rounded scale) or [rows][K / 256]
   int16_t* sums = nullptr;  // [rows][K / 32] Q8_0 block sums, or [rows][K / 16] Q8_K bsums
-
-  int64_t blocks() const { return K / (format == ActFormat::kQ8_0 ? kQK : kQKK); }
-  int64_t sum_count() const { return format == ActFormat::kQ8_0 ? K / kQK : K / 16; }
+  int32_t* corr = nullptr;  // Q8_0: [rows][K / 4] -128 x the sum of each 4 consecutive values
+  float* dvec = nullptr;    // Q8_0: [rows][K / 64][16] the scales of 2 blocks, 8 lanes each
 };
 
-// Bytes of each array for `rows` rows of K values (K a multiple of the format's block).
-inline size_t act_qs_bytes(int64_t K, int rows) { return static_cast<size_t>(K) * rows; }
-inline size_t act_d_count(ActFormat f, int64_t K, int rows) {
-  return static_cast<size_t>(K / (f == ActFormat::kQ8_0 ? kQK : kQKK)) * rows;
-}
-inline size_t act_sum_count(ActFormat f, int64_t K, int rows) {
-  return static_cast<size_t>(f == ActFormat::kQ8_0 ? K / kQK : K / 16) * rows;
-}
+// Owns a QuantAct's arrays, grown on demand (defined in kernels.cpp, the baseline build).
+class QuantActBuffer {
+ public:
+  const QuantAct& prepare(ActFormat format, int64_t K, int rows);
+
+ private:
+  std::vector<int8_t> qs_;
+  std::vector<float> d_, dvec_;
+  std::vector<int16_t> sums_;
+  std::vector<int32_t> corr_;
+  QuantAct act_;
+};
 
 }  // namespace cpu
 }  // namespace inferkit
