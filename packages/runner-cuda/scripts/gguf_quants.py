@@ -333,8 +333,12 @@ def quantize(x, ggml_type):
     if ggml_type == BF16:
         return f32_to_bf16_bits(x).astype("<u2").view(np.uint8).reshape(-1)
     row_bytes(ggml_type, x.shape[-1])
-    return {Q8_0: quantize_q8_0, Q4_0: quantize_q4_0, Q4_K: quantize_q4_k, Q5_K: quantize_q5_k,
-            Q6_K: quantize_q6_k}[ggml_type](x)
+    fn = {Q8_0: quantize_q8_0, Q4_0: quantize_q4_0, Q4_K: quantize_q4_k, Q5_K: quantize_q5_k, Q6_K: quantize_q6_k}[ggml_type]
+    # A few hundred thousand values at a time: the k-quant searches make a dozen temporaries the
+    # size of their input, which stay in cache this way (and a 1 GB embedding takes no 5 GB).
+    rows = x.reshape(-1, x.shape[-1])
+    step = max(1, (1 << 18) // rows.shape[1])
+    return np.concatenate([fn(rows[i:i + step]) for i in range(0, rows.shape[0], step)])
 
 
 def dequantize(raw, ggml_type, shape):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The runner-cuda GPU check: builds the engine with the CUDA backend and the harness, then runs
 #   0. every CUDA op against the CPU backend (../tests/test_backend_ops.cpp, NMSE per op),
-#   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16),
+#   1. CUDA vs CPU backend parity on the tiny test models (F32, BF16, F16), and on the tiny GGUF
+#      models in each block type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, the Q4_K_M mix),
 #   2. parity against Hugging Face transformers on the F32 tiny test models (Llama, Qwen2, Qwen3),
 #   3. poison recovery through a planted out-of-bounds kernel, by replacing the engine's process,
 #   3b. the prefix cache and the penalties on CUDA (and time to first token with a shared prefix),
@@ -139,6 +140,16 @@ stage hf-reference 240 "$PY" "$PKG/scripts/reference_forward.py" --engine transf
 stage backend-ops 120 "$BUILD/test_backend_ops" --require-cuda
 stage parity-backends 240 "$H" parity-backends "$WORK/parity_backends.json" "${PARITY_DIRS[@]}"
 stage parity-hf 180 "$H" parity-hf "$WORK/parity_hf.json" "${HF_DIRS[@]}"
+GGUF="$WORK/gguf"
+stage gguf-models 120 "$PY" "$PKG/scripts/gen_gguf_models.py" "$GGUF"
+GGUF_FILES=()
+for m in llama qwen2 qwen3; do
+  for t in f16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m; do
+    [ -f "$GGUF/$m-$t.gguf" ] && GGUF_FILES+=("$GGUF/$m-$t.gguf")
+  done
+done
+# The block-type kernels are experimental until this stage has passed on a GPU.
+stage parity-gguf 180 env INFERKIT_CUDA_EXPERIMENTAL=1 "$H" parity-backends "$WORK/parity_gguf.json" "${GGUF_FILES[@]}"
 stage poison 120 "$H" poison "$WORK/poison.json" "$TINY/llama-gqa"
 stage prefix-penalties 120 "$H" prefix-penalties "$WORK/prefix_penalties.json" "${PARITY_DIRS[@]}"
 stage bench-model 240 "$PY" "$PKG/scripts/bench_model.py" "$BENCH" --shape "$BENCH_SHAPE"

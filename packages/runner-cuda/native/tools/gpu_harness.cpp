@@ -52,6 +52,12 @@ namespace {
 constexpr double kF32MaxAbs = 1e-3;
 constexpr double kLowPrecisionTop1 = 0.99;
 constexpr double kLowPrecisionRelL2 = 3e-2;
+// GGUF block types: the CPU backend quantizes each matmul input to 8 bits (llama.cpp's
+// arithmetic), the CUDA backend multiplies the dequantized weights with f32 (decode) or BF16
+// (tensor cores) activations: on the tiny random models that is about 1% of the logits. Not yet
+// measured on a GPU: the first run's figures should tighten these.
+constexpr double kBlockTypeTop1 = 0.95;
+constexpr double kBlockTypeRelL2 = 5e-2;
 constexpr double kHfMaxAbs = 2e-3;
 constexpr int kGreedySteps = 64;
 constexpr double kNearTie = 1e-4;
@@ -238,6 +244,7 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
     const int vocab = cpu.info().config.vocab_size;
     const std::string wdt = gpu.info().weight_dtype;
     const bool exact = wdt == "F32";
+    const bool block_types = wdt.find('Q') != std::string::npos;
     rep.str("weight_dtype", wdt).str("device", gpu.info().device_description);
     const auto prompts = make_prompts(vocab);
     // Six prompts at once: the CUDA side decodes them as one batch (matmul path when > 4 rows),
@@ -314,6 +321,7 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
     // decode path is the workbench's, against a CPU reference of the same bf16 arithmetic.
     if (exact) pass = same_seqs == static_cast<int>(prompts.size()) && worst.max_abs <= kF32MaxAbs &&
                       solo_same == static_cast<int>(prompts.size());
+    else if (block_types) pass = top1 >= kBlockTypeTop1 && worst.rel_l2 <= kBlockTypeRelL2;
     else pass = top1 >= kLowPrecisionTop1 && worst.rel_l2 <= kLowPrecisionRelL2;
     pass = pass && graph_same == static_cast<int>(prompts.size());
     bool errored = false;
@@ -332,7 +340,8 @@ int parity_backends(const std::string& out_path, const std::vector<std::string>&
         .num("logits_max_abs_diff", worst.max_abs)
         .num("logits_rel_l2_max", worst.rel_l2)
         .str("criterion", exact ? "identical greedy tokens (batched and batch 1), max|diff| <= 1e-3"
-                                : "top-1 >= 99%, relative L2 <= 3e-2")
+                          : block_types ? "GGUF block types: top-1 >= 95%, relative L2 <= 5e-2"
+                                        : "top-1 >= 99%, relative L2 <= 3e-2")
         .set("sequences", jarr(seqs));
     std::fprintf(stderr,
                  "parity-backends %-16s %-5s %s: identical %d/%zu (graphs = launch %d), top1 %.4f, max|diff| %.3g, relL2 %.3g\n",

@@ -49,6 +49,8 @@
 #include "embedding.cuh"
 #include "fault_injection.cuh"
 #include "matmul.cuh"
+#include "quant.cuh"
+#include "quant_kernels.cuh"
 #include "matvec.cuh"
 #include "rmsnorm.cuh"
 #include "rope.cuh"
@@ -130,14 +132,33 @@ TensorView hf_rope_rows(const TensorView& t, int heads, int head_dim, std::vecto
   return out;
 }
 
+static_assert(static_cast<int>(DType::kQ8_0) == static_cast<int>(cuda::QType::kQ8_0) &&
+                  static_cast<int>(DType::kQ6_K) == static_cast<int>(cuda::QType::kQ6_K),
+              "cuda::QType follows DType");
+
+// A projection on the device. Float models: one [rows, cols] matrix of wtype_ (`data`).
+// Models with GGUF block types: one segment per source tensor, blocks as stored (or BF16 for a
+// float tensor among them), each the row range [row0, row0 + rows) of the output.
+struct DevMat {
+  void* data = nullptr;
+  struct Seg {
+    const void* data;
+    bool quantized;
+    cuda::QType type;  // when quantized
+    size_t row_bytes;
+    int row0, rows;
+  };
+  std::vector<Seg> segs;
+};
+
 struct DevLayer {
-  void* qkv = nullptr;        // [q_dim + 2 kv_dim, hidden]
+  DevMat qkv;                 // [q_dim + 2 kv_dim, hidden]
   float* qkv_bias = nullptr;  // [q_dim + 2 kv_dim] or null
-  void* o = nullptr;          // [hidden, q_dim]
+  DevMat o;                   // [hidden, q_dim]
   float* o_bias = nullptr;
-  void* gate_up = nullptr;    // [2 inter, hidden]
+  DevMat gate_up;             // [2 inter, hidden]
   float* gate_up_bias = nullptr;
-  void* down = nullptr;       // [hidden, inter]
+  DevMat down;                // [hidden, inter]
   float* down_bias = nullptr;
   float* attn_norm = nullptr;
   float* ffn_norm = nullptr;
@@ -161,9 +182,14 @@ class CudaBackend final : public Backend {
   Status load(const ModelConfig& config, const ModelWeights& weights,
               const BackendOptions& options) override;
   Status compute(const StepBatch& batch, const StepOutput& out) override;
+  // Float weights; GGUF block types (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) only with
+  // INFERKIT_CUDA_EXPERIMENTAL=1 until the GPU harness has passed them (tools/gpu-check.sh,
+  // stage parity-gguf): without it, a device 'auto' engine loads such a model on the CPU.
   bool supports_op(Op op, DType weight_dtype) const override {
     (void)op;
-    return weight_dtype == DType::kF32 || weight_dtype == DType::kBF16 || weight_dtype == DType::kF16;
+    if (!dtype_is_quantized(weight_dtype)) return true;
+    const char* x = std::getenv("INFERKIT_CUDA_EXPERIMENTAL");
+    return x != nullptr && std::strcmp(x, "1") == 0;
   }
   Status poisoned() const override { return poison_; }
   size_t memory_bytes() const override { return allocated_bytes_; }
@@ -179,7 +205,7 @@ class CudaBackend final : public Backend {
   template <typename T>
   Status alloc(T** p, size_t count, const char* what);
   Status upload_f32(const TensorView& t, float** out, const char* what);
-  Status upload_matrix(const std::vector<const TensorView*>& parts, void** out);
+  Status upload_matrix(const std::vector<const TensorView*>& parts, DevMat* out);
   Status upload_bias(const std::vector<const TensorView*>& parts, const std::vector<int64_t>& sizes,
                      float** out);
   Status check_batch(const StepBatch& b) const;
@@ -190,7 +216,7 @@ class CudaBackend final : public Backend {
   // copies), so the sequence can be captured into a graph.
   Status enqueue_layers(int n, bool decode_only, int max_ctx, int num_tiles, bool use_mm);
   Status launch_layers_graph(int n, int max_ctx, bool use_mm);
-  Status linear(const void* w, int n, int k, const float* bias, const float* x_f32,
+  Status linear(const DevMat& w, int n, int k, const float* bias, const float* x_f32,
                 const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
                 cuda::MatvecInput input = cuda::MatvecInput::kPlain,
                 const float* norm_weight = nullptr);
@@ -211,12 +237,15 @@ class CudaBackend final : public Backend {
   bool loaded_ = false;
   ModelConfig cfg_;
   BackendOptions opt_;
-  DType wtype_ = DType::kF32;  // device dtype of every projection matrix and the embedding
+  DType wtype_ = DType::kF32;  // device dtype of every float matrix (and of the activations fed
+                               // to the tensor cores); BF16 when the model has block types
   size_t wsize_ = 4;
+  bool quantized_ = false;     // GGUF block types: matrices are DevMat segments
+  bf16* dq_scratch_ = nullptr; // one dequantized segment for the tensor-core matmul
 
   // Weights
-  void* embed_ = nullptr;
-  void* lm_head_ = nullptr;
+  DevMat embed_;
+  DevMat lm_head_;
   float* final_norm_ = nullptr;
   std::vector<DevLayer> layers_;
   float* rope_cos_ = nullptr;
@@ -359,15 +388,44 @@ Status CudaBackend::upload_f32(const TensorView& t, float** out, const char* wha
   return Status::Ok();
 }
 
-// Concatenates matrices with equal column counts row-wise into one device matrix of wtype_.
-Status CudaBackend::upload_matrix(const std::vector<const TensorView*>& parts, void** out) {
+// Concatenates matrices with equal column counts row-wise into one device matrix of wtype_; in
+// a model with block types, one segment per part instead (blocks copied as stored).
+Status CudaBackend::upload_matrix(const std::vector<const TensorView*>& parts, DevMat* out) {
   int64_t rows = 0;
   const int64_t cols = parts[0]->cols();
   for (const TensorView* t : parts) rows += t->rows();
+  std::vector<unsigned char> staging;
+  if (quantized_) {
+    int row0 = 0;
+    for (const TensorView* t : parts) {
+      char* dev = nullptr;
+      DevMat::Seg seg{};
+      seg.row0 = row0;
+      seg.rows = static_cast<int>(t->rows());
+      if (dtype_is_quantized(t->dtype)) {
+        IK_RETURN_IF_ERROR(alloc(&dev, t->nbytes, t->name.c_str()));
+        IK_CUDA_LOAD(cudaMemcpy(dev, t->data, t->nbytes, cudaMemcpyHostToDevice));
+        seg.quantized = true;
+        seg.type = static_cast<cuda::QType>(static_cast<int>(t->dtype));
+        seg.row_bytes = dtype_row_bytes(t->dtype, cols);
+      } else {
+        const size_t bytes = static_cast<size_t>(t->numel()) * sizeof(bf16);
+        IK_RETURN_IF_ERROR(alloc(&dev, bytes, t->name.c_str()));
+        staging.resize(bytes);
+        host_convert<bf16>(*t, reinterpret_cast<bf16*>(staging.data()));
+        IK_CUDA_LOAD(cudaMemcpy(dev, staging.data(), bytes, cudaMemcpyHostToDevice));
+        seg.quantized = false;
+        seg.row_bytes = static_cast<size_t>(cols) * sizeof(bf16);
+      }
+      seg.data = dev;
+      out->segs.push_back(seg);
+      row0 += seg.rows;
+    }
+    return Status::Ok();
+  }
   char* dev = nullptr;
   IK_RETURN_IF_ERROR(alloc(&dev, static_cast<size_t>(rows * cols) * wsize_, parts[0]->name.c_str()));
   size_t off = 0;
-  std::vector<unsigned char> staging;
   for (const TensorView* t : parts) {
     const size_t bytes = static_cast<size_t>(t->numel()) * wsize_;
     if (t->dtype == wtype_) {
@@ -381,7 +439,7 @@ Status CudaBackend::upload_matrix(const std::vector<const TensorView*>& parts, v
     }
     off += bytes;
   }
-  *out = dev;
+  out->data = dev;
   return Status::Ok();
 }
 
@@ -458,8 +516,13 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
     cuda::experimental_kernels() = x != nullptr && std::strcmp(x, "1") == 0;
   }
 
-  const DType src = w.layers.empty() ? w.embed_tokens.dtype : w.layers[0].q_proj.dtype;
-  wtype_ = options.convert_at_load == WeightConversion::kF32 ? DType::kF32 : src;
+  const std::vector<DType> stored = matrix_dtypes(w);
+  quantized_ = false;
+  for (DType t : stored) quantized_ = quantized_ || dtype_is_quantized(t);
+  const DType src = stored.empty() ? DType::kF32 : stored[0];
+  // Block types compute with BF16 activations on the tensor cores (their matrices dequantize
+  // to BF16 there) and keep a BF16 KV cache.
+  wtype_ = quantized_ ? DType::kBF16 : options.convert_at_load == WeightConversion::kF32 ? DType::kF32 : src;
   wsize_ = dtype_block_bytes(wtype_);  // a float type: one value per block
   const bool kv16 = wtype_ != DType::kF32;
   const size_t kv_elem = kv16 ? 2 : 4;
@@ -468,8 +531,26 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(),
                 KV = cfg_.kv_dim(), V = cfg_.vocab_size, L = cfg_.num_layers;
   const bool tied = w.lm_head.data == w.embed_tokens.data;
-  const size_t weight_bytes =
+  size_t weight_bytes =
       static_cast<size_t>((V * H) * (tied ? 1 : 2) + L * ((Q + 2 * KV) * H + H * Q + 3 * I * H)) * wsize_;
+  size_t dq_scratch_elems = 0;
+  if (quantized_) {
+    // As stored (float tensors among them as BF16), plus the largest matrix dequantized.
+    weight_bytes = 0;
+    auto add = [&](const TensorView& t) {
+      weight_bytes += dtype_is_quantized(t.dtype) ? t.nbytes : static_cast<size_t>(t.numel()) * sizeof(bf16);
+      dq_scratch_elems = std::max(dq_scratch_elems, static_cast<size_t>(t.numel()));
+    };
+    add(w.embed_tokens);
+    if (!tied) add(w.lm_head);
+    for (const LayerWeights& l : w.layers) {
+      for (const TensorView* t : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) add(*t);
+    }
+    weight_bytes += dq_scratch_elems * sizeof(bf16);
+    for (const TensorView* t : {&w.embed_tokens, &w.lm_head}) {
+      if (dtype_is_quantized(t->dtype) && H % 8 != 0) return Status::BadRequest("hidden size must be a multiple of 8");
+    }
+  }
   blocks_per_slot_ = kv_blocks_per_seq(opt_.max_seq_len);
   if (opt_.kv_blocks == 0) opt_.kv_blocks = opt_.max_slots * blocks_per_slot_;
   if (opt_.kv_blocks < 1) return Status::BadRequest("kv_blocks must be positive");
@@ -501,6 +582,7 @@ Status CudaBackend::load(const ModelConfig& config, const ModelWeights& w,
   IK_RETURN_IF_ERROR(upload_matrix({&w.embed_tokens}, &embed_));
   if (tied) lm_head_ = embed_;
   else IK_RETURN_IF_ERROR(upload_matrix({&w.lm_head}, &lm_head_));
+  if (dq_scratch_elems > 0) IK_RETURN_IF_ERROR(alloc(&dq_scratch_, dq_scratch_elems, "dequantization scratch"));
   IK_RETURN_IF_ERROR(upload_f32(w.final_norm, &final_norm_, "model.norm.weight"));
   layers_.resize(w.layers.size());
   for (size_t i = 0; i < w.layers.size(); ++i) {
@@ -613,6 +695,10 @@ Status CudaBackend::setup_persistent_decode() {
     pd_why_ = "f32 weights";
     return Status::Ok();
   }
+  if (quantized_) {
+    pd_why_ = "GGUF block-quantized weights";
+    return Status::Ok();
+  }
   cuda::PersistentDecodeShape shape{cfg_.hidden_size, cfg_.intermediate_size, cfg_.num_heads,
                                     cfg_.num_kv_heads, cfg_.head_dim, cfg_.vocab_size, opt_.max_seq_len};
   const char* why = nullptr;
@@ -625,7 +711,7 @@ Status CudaBackend::setup_persistent_decode() {
   std::vector<cuda::PersistentLayer> h(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     const DevLayer& d = layers_[i];
-    h[i] = {d.qkv, d.qkv_bias, d.o, d.o_bias, d.gate_up, d.gate_up_bias, d.down, d.down_bias,
+    h[i] = {d.qkv.data, d.qkv_bias, d.o.data, d.o_bias, d.gate_up.data, d.gate_up_bias, d.down.data, d.down_bias,
             d.attn_norm, d.ffn_norm, d.q_norm, d.k_norm};
   }
   IK_RETURN_IF_ERROR(alloc(&d_pd_layers_, h.size(), "persistent decode layer table"));
@@ -644,8 +730,8 @@ Status CudaBackend::launch_persistent_decode(int n, int n_logits) {
   cuda::PersistentDecodeArgs a{};
   a.layers = d_pd_layers_;
   a.num_layers = cfg_.num_layers;
-  a.embed = embed_;
-  a.lm_head = lm_head_;
+  a.embed = embed_.data;
+  a.lm_head = lm_head_.data;
   a.final_norm = final_norm_;
   a.hidden = cfg_.hidden_size;
   a.inter = cfg_.intermediate_size;
@@ -722,9 +808,75 @@ Status CudaBackend::upload_block_tables(const StepBatch& b) {
   return Status::Ok();
 }
 
-Status CudaBackend::linear(const void* w, int n, int k, const float* bias, const float* x_f32,
+Status CudaBackend::linear(const DevMat& m, int n, int k, const float* bias, const float* x_f32,
                            const void* x16, int ldx, int rows, float* y, int ldy, bool accumulate,
                            cuda::MatvecInput input, const float* norm_weight) {
+  if (!m.segs.empty()) {
+    // Block types: each segment writes its rows of y. Decode dequantizes in registers; the
+    // tensor-core path dequantizes the segment to BF16 first (prefill is compute-bound: the
+    // extra pass over the weights is small next to M x N x K).
+    for (const DevMat::Seg& s : m.segs) {
+      const float* sb = bias ? bias + s.row0 : nullptr;
+      float* sy = y + s.row0;
+      if (x16 == nullptr && s.quantized) {
+        cuda::MatvecQArgs a{};
+        a.type = s.type;
+        a.weight = s.data;
+        a.row_bytes = s.row_bytes;
+        a.in = x_f32;
+        a.in_stride = ldx;
+        a.bias = sb;
+        a.out = sy;
+        a.out_stride = ldy;
+        a.rows = rows;
+        a.n = s.rows;
+        a.k = k;
+        a.accumulate = accumulate;
+        a.input = input;
+        a.norm_weight = norm_weight;
+        a.norm_eps = cfg_.rms_norm_eps;
+        IK_CUDA(cuda::launch_matvec_q(a, stream_));
+      } else if (x16 == nullptr) {
+        cuda::MatvecArgs a;
+        a.weight = s.data;
+        a.in = x_f32;
+        a.in_stride = ldx;
+        a.bias = sb;
+        a.out = sy;
+        a.out_stride = ldy;
+        a.rows = rows;
+        a.n = s.rows;
+        a.k = k;
+        a.accumulate = accumulate;
+        a.input = input;
+        a.norm_weight = norm_weight;
+        a.norm_eps = cfg_.rms_norm_eps;
+        IK_CUDA(cuda::launch_matvec<bf16>(a, stream_));
+      } else {
+        const void* wb = s.data;
+        if (s.quantized) {
+          IK_CUDA(cuda::launch_dequantize_bf16(s.type, s.data, s.row_bytes, s.rows, k, dq_scratch_, stream_));
+          wb = dq_scratch_;
+        }
+        cuda::MatmulArgs a;
+        a.x = x16;
+        a.ldx = ldx;
+        a.weight = wb;
+        a.bias = sb;
+        a.y = sy;
+        a.ldy = ldy;
+        a.m = rows;
+        a.n = s.rows;
+        a.k = k;
+        a.accumulate = accumulate;
+        a.workspace = mm_ws_;
+        a.workspace_floats = cuda::kMatmulWorkspaceFloats;
+        IK_CUDA(cuda::launch_matmul<bf16>(a, stream_));
+      }
+    }
+    return Status::Ok();
+  }
+  const void* w = m.data;
   if (x16 == nullptr) {
     cuda::MatvecArgs a;
     a.weight = w;
@@ -744,6 +896,7 @@ Status CudaBackend::linear(const void* w, int n, int k, const float* bias, const
       case DType::kF32: IK_CUDA(cuda::launch_matvec<float>(a, stream_)); break;
       case DType::kBF16: IK_CUDA(cuda::launch_matvec<bf16>(a, stream_)); break;
       case DType::kF16: IK_CUDA(cuda::launch_matvec<f16>(a, stream_)); break;
+      default: return Status::Internal("matvec on a block type without segments");
     }
     return Status::Ok();
   }
@@ -886,10 +1039,18 @@ Status CudaBackend::enqueue_layers(int n, bool decode_only, int max_ctx, int num
   const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const int QKV = Q + 2 * KV;
   const int32_t* d_tokens = d_meta_;
-  switch (wtype_) {
-    case DType::kF32: IK_CUDA(cuda::launch_embedding<float>(static_cast<const float*>(embed_), d_tokens, x_, n, H, stream_)); break;
-    case DType::kBF16: IK_CUDA(cuda::launch_embedding<bf16>(static_cast<const bf16*>(embed_), d_tokens, x_, n, H, stream_)); break;
-    case DType::kF16: IK_CUDA(cuda::launch_embedding<f16>(static_cast<const f16*>(embed_), d_tokens, x_, n, H, stream_)); break;
+  if (!embed_.segs.empty() && embed_.segs[0].quantized) {
+    const DevMat::Seg& e = embed_.segs[0];
+    IK_CUDA(cuda::launch_embedding_q(e.type, e.data, e.row_bytes, d_tokens, x_, n, H, stream_));
+  } else if (!embed_.segs.empty()) {
+    IK_CUDA(cuda::launch_embedding<bf16>(static_cast<const bf16*>(embed_.segs[0].data), d_tokens, x_, n, H, stream_));
+  } else {
+    switch (wtype_) {
+      case DType::kF32: IK_CUDA(cuda::launch_embedding<float>(static_cast<const float*>(embed_.data), d_tokens, x_, n, H, stream_)); break;
+      case DType::kBF16: IK_CUDA(cuda::launch_embedding<bf16>(static_cast<const bf16*>(embed_.data), d_tokens, x_, n, H, stream_)); break;
+      case DType::kF16: IK_CUDA(cuda::launch_embedding<f16>(static_cast<const f16*>(embed_.data), d_tokens, x_, n, H, stream_)); break;
+      default: return Status::Internal("embedding of a block type without segments");
+    }
   }
 
   const float eps = cfg_.rms_norm_eps;

@@ -75,7 +75,7 @@ string(REGEX REPLACE "#if defined\\(__CUDA_ARCH__\\)[^\n]*\n[^\n]*\n#endif" "" t
 no_device_leftovers(t)
 write_out(${OUT}/cuda_common.cuh "${t}")
 
-foreach(f kv_cache.cuh decode_persistent.cuh attention.cuh)
+foreach(f kv_cache.cuh decode_persistent.cuh attention.cuh matvec.cuh quant_kernels.cuh)
   set(CURRENT_FILE ${ENGINE}/${f})
   file(READ ${CURRENT_FILE} t)
   no_device_leftovers(t)
