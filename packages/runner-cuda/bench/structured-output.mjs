@@ -12,12 +12,13 @@
 //   schema      a JSON schema whose mask cache is warm (the same schema ran before: the steady
 //               state of an application sending one schema with every request)
 //   schema cold a schema never seen before (every parser state's mask computed on first use)
-// Speed is generated tokens / wall time from submitting the batch to its last finish (the
-// 8-token prompts' prefill is inside both modes alike: chunk times cannot be used, as most of the
-// random model's tokens are control tokens with no text, so free replies emit few chunks), and
-// the process's CPU time per token (steadier than wall time on a machine shared with other
-// work). Every request decodes exactly the token budget. Prints one table and writes JSON to
-// bench/out/.
+// Requests go to the engine directly (as bench/run.mjs does), with the grammar CudaRunner
+// compiles for the schema, so detokenizing on the JS side is not part of the measure; no stop
+// token, and the schema's list cannot end before the budget, so every request decodes exactly
+// BENCH_DECODE tokens. Speed is generated tokens / wall time from the batch's submit to its
+// last finish (8-token prompts: their prefill is in both modes alike), and the process's CPU time
+// per token (steadier than wall time on a machine shared with other work). Prints one table and
+// writes JSON to bench/out/.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -30,7 +31,7 @@ const outDir = join(here, 'out');
 const SMOKE = process.env.BENCH_SMOKE === '1';
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
-const DECODE = SMOKE ? 32 : 128;
+const DECODE = Number(process.env.BENCH_DECODE ?? (SMOKE ? 32 : 128));
 const MODEL_DIR = SMOKE ? join(pkg, '..', '..', 'models', 'inferkit-tiny') : join(outDir, 'model', 'hf');
 
 /**
@@ -69,33 +70,42 @@ const median = (xs) => {
 };
 const now = () => performance.now() / 1000;
 
-async function timed(runner, id, responseFormat, seed) {
-  const start = now();
-  const handle = await runner.execute({
-    requestId: id,
-    model: 'bench',
-    messages: [{ role: 'user', content: `Inventory list number ${seed}.` }],
-    sampling: { temperature: 1, topP: 1, seed, maxTokens: DECODE },
-    stream: true,
-    estimatedTokens: DECODE + 16,
-    ...(responseFormat ? { responseFormat } : {}),
-  });
-  let tokens = 0;
-  let finish;
-  for await (const c of handle) {
-    if (c.usage?.outputTokens !== undefined) tokens = c.usage.outputTokens;
-    if (c.finishReason) finish = c.finishReason;
+function ids(seed, n, vocab) {
+  let x = seed >>> 0;
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out.push(x % vocab);
   }
-  // The smoke model (inferkit-tiny) ends its replies; the bench model never does before the budget.
-  if (finish !== 'length' && !SMOKE) throw new Error(`${id} finished ${finish} before ${DECODE} tokens`);
-  return { tokens, start, end: now() };
+  return out;
+}
+
+function timed(engine, grammar, seed, vocab) {
+  return new Promise((resolve, reject) => {
+    const start = now();
+    const request = { tokens: Int32Array.from(ids(seed, 8, vocab)), temperature: 1, seed, maxTokens: DECODE, stopTokenIds: new Int32Array(0) };
+    if (grammar !== undefined) request.grammar = grammar;
+    let count = 0;
+    engine.submit(request, (e) => {
+      count += e.tokens.length;
+      if (e.finishReason === 'length' && count === DECODE) resolve({ tokens: count, start, end: now() });
+      else if (e.finishReason) reject(new Error(`finished ${e.finishReason} after ${count} tokens ${e.error?.message ?? ''}`));
+    });
+  });
 }
 
 /** Tokens per second of wall time, and milliseconds of this process's CPU time per token. */
 async function batchSpeed(runner, batch, mode, repeat) {
-  const fmt = (k) => (mode === 'free' ? undefined : { type: 'json_schema', name: 'inventory', schema: schema(mode === 'warm' ? 'W' : `C${repeat}_${k}`) });
+  const grammar = (k) => {
+    if (mode === 'free') return undefined;
+    const schemaName = mode === 'warm' ? 'W' : `C${repeat}_${k}`;
+    const plan = runner._output.plan({ requestId: 'bench', model: 'bench', messages: [{ role: 'user', content: '' }], stream: true, estimatedTokens: 0, responseFormat: { type: 'json_schema', name: 'inventory', schema: schema(schemaName) } });
+    return plan.grammar;
+  };
+  const grammars = Array.from({ length: batch }, (_, k) => grammar(k));
+  const vocab = runner.modelInfo.vocabSize;
   const cpu0 = process.cpuUsage();
-  const runs = await Promise.all(Array.from({ length: batch }, (_, k) => timed(runner, `${mode}-${batch}-${repeat}-${k}`, fmt(k), 1000 * repeat + k)));
+  const runs = await Promise.all(grammars.map((g, k) => timed(runner._engine, g, 1000 * repeat + k, vocab)));
   const cpu = process.cpuUsage(cpu0);
   const tokens = runs.reduce((s, r) => s + r.tokens, 0);
   const seconds = Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start));
@@ -112,8 +122,8 @@ const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: 8, ma
 await runner.loadWeights({ kind: 'local_path', path: MODEL_DIR });
 process.stderr.write(`loaded ${MODEL_DIR} (vocabulary ${runner.modelInfo.vocabSize}), ${THREADS} threads\n`);
 // Warm-up: page in the weights, and fill the warm schema's mask cache at both batch sizes.
-await batchSpeed(runner, 1, "free", 99);
-await batchSpeed(runner, 8, "warm", 99);
+await batchSpeed(runner, 1, 'free', 99);
+await batchSpeed(runner, 8, 'warm', 99);
 
 const results = {};
 for (const batch of [1, 8]) {

@@ -215,6 +215,11 @@ export class CudaRunner implements ModelRunner {
     return this.model?.engine;
   }
 
+  /** @internal The loaded model's response-format and tool grammars, for benchmarks. */
+  get _output(): OutputPlanner | undefined {
+    return this.model?.output;
+  }
+
   /** @internal The loaded tokenizer, for tests. */
   get _tokenizer(): ModelTokenizer | undefined {
     return this.model?.tokenizer;

@@ -81,6 +81,13 @@ describe('jsonSchemaRule', () => {
     expectAccepts({ type: 'number' }, ['0', '-0.5', '1e9', '2.25E-10', `1.${'1'.repeat(NUMBER_DIGITS.fraction)}`], ['.5', '1.', `1.${'1'.repeat(NUMBER_DIGITS.fraction + 1)}`, '1e123', 'NaN']);
   });
 
+  test('enum strings nested in each other (a staircase of shared prefixes)', () => {
+    const values = Array.from({ length: 300 }, (_, i) => `${'a'.repeat(i)}b`);
+    const g = compile({ enum: values });
+    expect(grammarAccepts(g, JSON.stringify(values[271]))).toBe(true);
+    expect(grammarAccepts(g, JSON.stringify('a'.repeat(300)))).toBe(false);
+  });
+
   test('enum, const, booleans, null, type lists', () => {
     expectAccepts({ enum: ['red', 'green', 1, null, { a: [1] }] }, ['"red"', '"green"', '1', 'null', '{"a":[1]}'], ['"re"', '"blue"', '2', '{"a":[2]}']);
     expectAccepts({ type: 'string', enum: ['x', 2] }, ['"x"'], ['2']);

@@ -123,6 +123,13 @@ describe.skipIf(!ADDON_BUILT)('structured output (inferkit-tiny, temperature 1)'
     expect(() => JSON.parse(cut.text)).toThrow();
   });
 
+  test('constrained decoding survives rebuildSession (the engine keeps the vocabulary)', async () => {
+    await runner.rebuildSession('manual');
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+    const out = await (await runner.execute(request('rebuilt', schema, 9))).collect();
+    expect(problem(out.text, schema, out.finishReason)).toBeUndefined();
+  });
+
   test('bad schemas are refused with bad_request and the reason', async () => {
     const cases: Array<[Schema, string, string]> = [
       [{ type: 'object', properties: { a: { type: 'strin' } } }, 'responseFormat.schema', "unknown type 'strin'"],

@@ -110,24 +110,37 @@ export class GrammarBuilder {
       }
       n.end = true;
     }
-    const emit = (n: Node): number => {
-      const alts: GrammarElement[][] = [];
-      if (n.end) alts.push([]);
-      for (const [b, c] of n.next) {
-        // A chain with one way on is inlined into its parent's alternative.
-        const seq: GrammarElement[] = [this.bytes([b, b])];
-        let m = c;
-        while (!m.end && m.next.size === 1) {
-          const [nb, nc] = [...m.next][0]!;
-          seq.push(this.bytes([nb, nb]));
-          m = nc;
-        }
-        if (m.next.size === 0) alts.push(seq);
-        else alts.push([...seq, this.ref(emit(m))]);
+    // Rules bottom-up with an explicit stack (a staircase of nested literals must not recurse
+    // once per level).
+    const ruleOf = new Map<Node, number>();
+    const pending: Array<{ node: Node; expanded: boolean }> = [{ node: root, expanded: false }];
+    // The node a chain of single-way nodes from `c` (reached by byte `b`) ends at, and its bytes.
+    const chainFrom = (b: number, c: Node): { seq: GrammarElement[]; end: Node } => {
+      const seq: GrammarElement[] = [this.bytes([b, b])];
+      let m = c;
+      while (!m.end && m.next.size === 1) {
+        const [nb, nc] = [...m.next][0]!;
+        seq.push(this.bytes([nb, nb]));
+        m = nc;
       }
-      return this.choice(alts);
+      return { seq, end: m };
     };
-    return emit(root);
+    while (pending.length > 0) {
+      const top = pending[pending.length - 1]!;
+      const chains = [...top.node.next].map(([b, c]) => chainFrom(b, c));
+      if (!top.expanded) {
+        top.expanded = true;
+        for (const { end } of chains) if (end.next.size > 0 && !ruleOf.has(end)) pending.push({ node: end, expanded: false });
+        continue;
+      }
+      pending.pop();
+      if (ruleOf.has(top.node)) continue;
+      const alts: GrammarElement[][] = [];
+      if (top.node.end) alts.push([]);
+      for (const { seq, end } of chains) alts.push(end.next.size === 0 ? seq : [...seq, this.ref(ruleOf.get(end)!)]);
+      ruleOf.set(top.node, this.choice(alts));
+    }
+    return ruleOf.get(root)!;
   }
 
   /** Lets the model emit special token `id` where its text fits the grammar (e.g. `[TOOL_CALLS]`). */
