@@ -36,6 +36,7 @@ import { ggufSamplingDefaults, readSamplingDefaults, type SamplingDefaults } fro
 import { ChunkAssembler } from './stream/chunk-assembler.js';
 import type { TokenDecoder } from './tokenizer/incremental-detokenizer.js';
 import { newToolCallId } from './tools/tool-call-format.js';
+import { withVisibleToken } from './tools/with-visible-token.js';
 import { ToolCallParser } from './tools/tool-call-parser.js';
 import { ModelTokenizer } from './tokenizer/model-tokenizer.js';
 
@@ -644,25 +645,9 @@ function templateTool(t: ToolDefinition): TemplateTool {
   return { type: 'function', function: { name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), parameters: t.parameters } };
 }
 
-/**
- * The decoder for a reply's text: the model's, except that a tool-call trigger which is a control
- * token (Mistral's `[TOOL_CALLS]`, dropped from decoded text like any control token) shows as its
- * text, so the call parser sees it.
- */
+/** The decoder for a reply's text (`withVisibleToken` for a tool-call trigger that is a control token). */
 function toolCallDecoder(model: LoadedModel, toolCalls: OutputPlan['toolCalls']): TokenDecoder {
   const trigger = toolCalls?.format.trigger;
   const id = trigger !== undefined ? model.output.specialTokenId(trigger) : undefined;
-  if (id === undefined) return model.tokenizer;
-  return {
-    decode(ids: number[]): string {
-      let out = '';
-      let from = 0;
-      for (let i = 0; i < ids.length; i++) {
-        if (ids[i] !== id) continue;
-        out += model.tokenizer.decode(ids.slice(from, i)) + trigger!;
-        from = i + 1;
-      }
-      return out + model.tokenizer.decode(ids.slice(from));
-    },
-  };
+  return id === undefined ? model.tokenizer : withVisibleToken(model.tokenizer, id, trigger!);
 }

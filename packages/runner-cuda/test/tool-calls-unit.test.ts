@@ -4,6 +4,8 @@ import { PLAIN_CHAT_TEMPLATE } from '../src/chat/chat-prompt.js';
 import { OutputPlanner } from '../src/grammar/output-plan.js';
 import { newToolCallId, templateToolSupport, TOOL_CALL_FORMATS, type ToolCallFormat } from '../src/tools/tool-call-format.js';
 import { ToolCallParser } from '../src/tools/tool-call-parser.js';
+import { withVisibleToken } from '../src/tools/with-visible-token.js';
+import { ChunkAssembler } from '../src/stream/chunk-assembler.js';
 import { grammarAccepts, grammarSpecialTokens } from './helpers/grammar-oracle.js';
 import { HERMES_TEMPLATE, LLAMA3_TEMPLATE, MISTRAL_TEMPLATE, UNKNOWN_FORMAT_TEMPLATE } from './helpers/tool-templates.js';
 
@@ -201,5 +203,20 @@ describe('ToolCallParser', () => {
     ]);
     const cut = parseAll(f, 'calls', reply.slice(0, reply.indexOf('Lyon')), []);
     expect(cut.toolCalls[1]).toEqual({ id: 'id1', name: 'get_weather', arguments: '{"city":"' });
+  });
+});
+
+describe('withVisibleToken', () => {
+  test('a control-token trigger reaches the parser as its text, through the chunk assembler', () => {
+    // A decoder that drops control token 5, as skip_special_tokens does; ids 10.. are letters.
+    const base = { decode: (ids: number[]) => ids.filter((i) => i !== 5).map((i) => String.fromCharCode(87 + i)).join('') };
+    const decoder = withVisibleToken(base, 5, '[TOOL_CALLS]');
+    expect(decoder.decode([10, 5, 11])).toBe('a[TOOL_CALLS]b');
+    expect(base.decode([10, 5, 11])).toBe('ab');
+    const assembler = new ChunkAssembler(decoder, []);
+    let text = '';
+    for (const id of [10, 5, 11, 12]) text += assembler.push(id).text;
+    text += assembler.finish().text;
+    expect(text).toBe('a[TOOL_CALLS]bc');
   });
 });
