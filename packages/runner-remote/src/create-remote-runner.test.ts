@@ -1,7 +1,8 @@
 import { FakeClock, type SuperviseEvent } from '@inferkit/inference-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse, type MockHandler } from './__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from './__testing__/server-and-runner.js';
 import { createRemoteRunner, runnerFactory, SupervisedRemoteRunner, type RemoteRunnerConfig } from './create-remote-runner.js';
 import { createOpenAIRunner } from './openai/openai-runner.js';
 import { RemoteRunner } from './remote-runner.js';
@@ -11,32 +12,13 @@ const delta = (content: string) => ({ choices: [{ index: 0, delta: { content }, 
 const finish = { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] };
 const okStream = dataEvents([delta('Hello'), delta(' world'), finish, { choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } }]);
 
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => unhandled.push(e);
-beforeAll(() => process.on('unhandledRejection', onUnhandled));
-afterAll(() => process.off('unhandledRejection', onUnhandled));
-
-let server: MockServer | undefined;
-let runner: SupervisedRemoteRunner | undefined;
+// Any promise rejection nobody handled fails the test it happened in.
+const current = serverAndRunnerPerTest<SupervisedRemoteRunner>({ pool: (r) => r.remote, failOnUnhandledRejection: true });
 
 async function start(handler: MockHandler, config: Partial<RemoteRunnerConfig> = {}): Promise<SupervisedRemoteRunner> {
-  server = await MockServer.start(handler);
-  runner = createRemoteRunner({ provider: 'openai', baseUrl: `${server.url}/v1`, apiKey: 'sk-test', ...config } as RemoteRunnerConfig);
-  return runner;
+  const make = (origin: string) => createRemoteRunner({ provider: 'openai', baseUrl: `${origin}/v1`, apiKey: 'sk-test', ...config } as RemoteRunnerConfig);
+  return (await current.start(handler, make)).runner;
 }
-
-afterEach(async () => {
-  await new Promise((r) => setTimeout(r, 10));
-  if (runner !== undefined) {
-    await expectIdle(runner.remote);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-  // Emptied each time so that one leak fails one test, not every test after it.
-  expect(unhandled.splice(0)).toEqual([]);
-});
 
 describe('createRemoteRunner: supervised by default', () => {
   test('429 with retry-after-ms, then success: exactly one copy of the stream', async () => {
@@ -51,7 +33,7 @@ describe('createRemoteRunner: supervised by default', () => {
     const t = await (await r.execute(batch())).collect();
     expect(t.text).toBe('Hello world');
     expect(t.finishReason).toBe('stop');
-    expect(server!.requests).toHaveLength(2);
+    expect(current.server!.requests).toHaveLength(2);
     const retry = events.find((e) => e.type === 'retry');
     expect(retry).toMatchObject({ type: 'retry', retry: 1, delayMs: 30 });
   });
@@ -63,7 +45,7 @@ describe('createRemoteRunner: supervised by default', () => {
     const err = await rejectionOf(r.execute(batch()));
     expect(err.kind).toBe('rate_limited');
     expect(err.retryable).toBe(false);
-    expect(server!.requests).toHaveLength(1);
+    expect(current.server!.requests).toHaveLength(1);
   });
 
   test('a first-frame overloaded_error is retried; the caller sees one clean stream', async () => {
@@ -75,19 +57,19 @@ describe('createRemoteRunner: supervised by default', () => {
       ev('content_block_stop', { index: 0 }) +
       ev('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 2 } }) +
       ev('message_stop', {});
-    server = await MockServer.start((_req, res, n) =>
+    current.server = await MockServer.start((_req, res, n) =>
       sendSse(res, n === 0 ? ev('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }) : good),
     );
-    runner = createRemoteRunner({
+    current.runner = createRemoteRunner({
       provider: 'anthropic',
-      baseUrl: `${server.url}/v1`,
+      baseUrl: `${current.server.url}/v1`,
       apiKey: 'sk-ant',
       policy: { retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 1 } },
     });
-    const t = await (await runner.execute(batch({ model: 'claude-sonnet-4-5' }))).collect();
+    const t = await (await current.runner.execute(batch({ model: 'claude-sonnet-4-5' }))).collect();
     expect(t.text).toBe('Recovered');
     expect(t.chunkCount).toBe(2);
-    expect(server.requests).toHaveLength(2);
+    expect(current.server.requests).toHaveLength(2);
   });
 
   test('an error after the first chunk is delivered as is, never retried', async () => {
@@ -99,7 +81,7 @@ describe('createRemoteRunner: supervised by default', () => {
     const { chunks, error } = await drain(await r.execute(batch()));
     expect(chunks.map((c) => c.textDelta)).toEqual(['partial']);
     expect(error?.kind).toBe('network_error');
-    expect(server!.requests).toHaveLength(1);
+    expect(current.server!.requests).toHaveLength(1);
   });
 
   test('503 bursts open the breaker; it rejects without traffic, then a half-open probe recovers', async () => {
@@ -120,10 +102,10 @@ describe('createRemoteRunner: supervised by default', () => {
       },
     );
     for (let i = 0; i < 3; i++) expect((await rejectionOf(r.execute(batch()))).kind).toBe('server_error');
-    expect(server!.requests).toHaveLength(3);
+    expect(current.server!.requests).toHaveLength(3);
     const open = await rejectionOf(r.execute(batch()));
     expect(open.kind).toBe('circuit_open');
-    expect(server!.requests).toHaveLength(3);
+    expect(current.server!.requests).toHaveLength(3);
     healthy = true;
     clock.advance(5_000);
     const t = await (await r.execute(batch())).collect();
@@ -160,19 +142,19 @@ describe('createRemoteRunner: supervised by default', () => {
     });
     await clock.advanceAsync(1_000);
     expect(started).toBe(false);
-    expect(server!.requests).toHaveLength(1);
+    expect(current.server!.requests).toHaveLength(1);
     await clock.advanceAsync(1_500);
     expect((await next).text).toBe('Hello world');
-    expect(server!.requests).toHaveLength(2);
+    expect(current.server!.requests).toHaveLength(2);
   });
 
   test('runnerFactory.create supervises like createRemoteRunner (the headers reach its limiter); policy false gives the bare runner', async () => {
-    server = await MockServer.start((_req, res) =>
+    current.server = await MockServer.start((_req, res) =>
       sendSse(res, okStream, { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2s' }),
     );
     const clock = new FakeClock(0);
-    const sup = (await runnerFactory.create({ provider: 'openai', baseUrl: `${server.url}/v1`, apiKey: 'sk-test', policy: { clock } })) as SupervisedRemoteRunner;
-    runner = sup;
+    const sup = (await runnerFactory.create({ provider: 'openai', baseUrl: `${current.server.url}/v1`, apiKey: 'sk-test', policy: { clock } })) as SupervisedRemoteRunner;
+    current.runner = sup;
     expect(sup).toBeInstanceOf(SupervisedRemoteRunner);
     expect(sup.limiter).toBeDefined();
     await (await sup.execute(batch())).collect();
@@ -185,15 +167,15 @@ describe('createRemoteRunner: supervised by default', () => {
     expect(started).toBe(false); // the limiter heard "0 left for 2 s"
     await clock.advanceAsync(1_500);
     await next;
-    const bare = await runnerFactory.create({ provider: 'openai', baseUrl: `${server.url}/v1`, apiKey: 'sk-test', policy: false });
+    const bare = await runnerFactory.create({ provider: 'openai', baseUrl: `${current.server.url}/v1`, apiKey: 'sk-test', policy: false });
     expect(bare).toBeInstanceOf(RemoteRunner);
     await bare.close?.();
     expect(() => createRemoteRunner({ provider: 'openai', apiKey: 'k', policy: false })).toThrow(expect.objectContaining({ details: { param: 'policy' } }));
   });
 
   test('observeRateLimits reports every response that carries rate-limit headers; unsubscribing stops it', async () => {
-    server = await MockServer.start((_req, res) => sendSse(res, okStream, { 'x-ratelimit-remaining-tokens': '900', 'x-ratelimit-remaining-requests': '7' }));
-    const bare = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test' });
+    current.server = await MockServer.start((_req, res) => sendSse(res, okStream, { 'x-ratelimit-remaining-tokens': '900', 'x-ratelimit-remaining-requests': '7' }));
+    const bare = createOpenAIRunner({ baseUrl: `${current.server.url}/v1`, apiKey: 'sk-test' });
     const seen: unknown[] = [];
     const stop = bare.observeRateLimits((o) => seen.push(o));
     await (await bare.execute(batch())).collect();
@@ -205,9 +187,9 @@ describe('createRemoteRunner: supervised by default', () => {
   });
 
   test('a rebuild cause meant for a local runtime re-reads nothing; close() is final', async () => {
-    server = await MockServer.start((_req, res) => sendSse(res, okStream));
+    current.server = await MockServer.start((_req, res) => sendSse(res, okStream));
     let reads = 0;
-    const bare = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: () => `sk-${++reads}` });
+    const bare = createOpenAIRunner({ baseUrl: `${current.server.url}/v1`, apiKey: () => `sk-${++reads}` });
     await (await bare.execute(batch())).collect();
     await bare.rebuildSession('cuda_context_poisoned');
     expect(reads).toBe(1);

@@ -1,7 +1,8 @@
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
-import { dataEvents, MockServer, sendJson, sendSse, waitFor } from './__testing__/mock-server.js';
+import { dataEvents, MockServer, sendJson, sendSse, waitFor, type MockHandler } from './__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from './__testing__/server-and-runner.js';
 import { createAnthropicRunner } from './anthropic/anthropic-runner.js';
 import { createOpenAIRunner } from './openai/openai-runner.js';
 import type { RemoteRunner } from './remote-runner.js';
@@ -9,38 +10,13 @@ import type { RemoteRunner } from './remote-runner.js';
 const delta = (content: string) => ({ choices: [{ index: 0, delta: { content }, finish_reason: null }] });
 const finish = (reason: string) => ({ choices: [{ index: 0, delta: {}, finish_reason: reason }] });
 
-// Any promise rejection nobody handled fails the suite: collected here, checked after each test.
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => unhandled.push(e);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+// Any promise rejection nobody handled fails the suite: checked after each test.
+const current = serverAndRunnerPerTest({ failOnUnhandledRejection: true });
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
-
-async function setup(handler: Parameters<typeof MockServer.start>[0], timeouts = {}): Promise<RemoteRunner> {
-  server = await MockServer.start(handler);
-  runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test', timeouts: { firstByteMs: 2000, idleMs: 2000, ...timeouts } });
-  return runner;
+async function setup(handler: MockHandler, timeouts = {}): Promise<RemoteRunner> {
+  const make = (origin: string) => createOpenAIRunner({ baseUrl: `${origin}/v1`, apiKey: 'sk-test', timeouts: { firstByteMs: 2000, idleMs: 2000, ...timeouts } });
+  return (await current.start(handler, make)).runner;
 }
-
-afterEach(async () => {
-  // Let late socket events settle before checking for stray rejections.
-  await new Promise((r) => setTimeout(r, 10));
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-  // Emptied each time so that one leak fails one test, not every test after it.
-  expect(unhandled.splice(0)).toEqual([]);
-});
 
 describe('faults (OpenAI wire, no retry policy)', () => {
   test('mid-stream socket destroy → network_error after the delivered chunks', async () => {
@@ -105,8 +81,8 @@ describe('faults (OpenAI wire, no retry policy)', () => {
     const probe = await MockServer.start(() => undefined);
     const url = probe.url;
     await probe.close();
-    runner = createOpenAIRunner({ baseUrl: `${url}/v1`, apiKey: 'sk-test' });
-    const err = await rejectionOf(runner.execute(batch()));
+    current.runner = createOpenAIRunner({ baseUrl: `${url}/v1`, apiKey: 'sk-test' });
+    const err = await rejectionOf(current.runner.execute(batch()));
     expect(err.kind).toBe('network_error');
     expect((err.details as { code?: string }).code).toBe('ECONNREFUSED');
   });
@@ -157,11 +133,11 @@ describe('faults (OpenAI wire, no retry policy)', () => {
     const r = await setup(() => undefined);
     const controller = new AbortController();
     const p = r.execute(batch(), { signal: controller.signal });
-    await waitFor(() => server!.requests.length === 1);
+    await waitFor(() => current.server!.requests.length === 1);
     controller.abort();
     const err = await rejectionOf(p);
     expect(err.kind).toBe('cancelled');
-    await waitFor(() => server!.closedSockets === 1, 2000, 'the request socket to close');
+    await waitFor(() => current.server!.closedSockets === 1, 2000, 'the request socket to close');
   });
 
   test('abort mid-stream → iterator throws cancelled after the delivered chunks', async () => {
@@ -183,14 +159,14 @@ describe('faults (OpenAI wire, no retry policy)', () => {
     }
     expect(seen).toEqual(['a', 'b']);
     expect((error as { kind?: string }).kind).toBe('cancelled');
-    await waitFor(() => server!.closedSockets === 1, 2000, 'the request socket to close');
+    await waitFor(() => current.server!.closedSockets === 1, 2000, 'the request socket to close');
   });
 
   test('an already-aborted signal never sends the request', async () => {
     const r = await setup(() => undefined);
     const err = await rejectionOf(r.execute(batch(), { signal: AbortSignal.abort() }));
     expect(err.kind).toBe('cancelled');
-    expect(server!.requests).toHaveLength(0);
+    expect(current.server!.requests).toHaveLength(0);
   });
 
   test('break out of for-await tears the stream down', async () => {
@@ -204,7 +180,7 @@ describe('faults (OpenAI wire, no retry policy)', () => {
       break;
     }
     expect(handle.cancelled).toBe(true);
-    await waitFor(() => server!.closedSockets === 1, 2000, 'the request socket to close');
+    await waitFor(() => current.server!.closedSockets === 1, 2000, 'the request socket to close');
   });
 
   test('handle.cancel() mid-stream rejects the pending read', async () => {
@@ -235,10 +211,10 @@ describe('faults (OpenAI wire, no retry policy)', () => {
       expect(tokens.finishReason).toBe('stop');
       await expectIdle(r);
       await r.close();
-      await server!.close();
+      await current.server!.close();
     }
-    runner = undefined;
-    server = undefined;
+    current.runner = undefined;
+    current.server = undefined;
   });
 
   test('an unknown content-encoding → server_error naming it', async () => {
@@ -260,7 +236,7 @@ describe('faults (OpenAI wire, no retry policy)', () => {
     await r.close();
     expect((await pending).kind).toBe('cancelled');
     expect((await rejectionOf(r.execute(batch()))).kind).toBe('cancelled');
-    await waitFor(() => server!.openSockets === 0, 2000, 'all sockets to close');
+    await waitFor(() => current.server!.openSockets === 0, 2000, 'all sockets to close');
   });
 
   test('a corrupt gzip body → network_error', async () => {
@@ -270,18 +246,18 @@ describe('faults (OpenAI wire, no retry policy)', () => {
   });
 
   test('an error event as the first frame rejects execute() with a retryable error', async () => {
-    server = await MockServer.start((_req, res) =>
+    current.server = await MockServer.start((_req, res) =>
       sendSse(res, 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'),
     );
-    runner = createAnthropicRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-ant-test' });
-    const err = await rejectionOf(runner.execute(batch({ model: 'claude-sonnet-4-5' })));
+    current.runner = createAnthropicRunner({ baseUrl: `${current.server.url}/v1`, apiKey: 'sk-ant-test' });
+    const err = await rejectionOf(current.runner.execute(batch({ model: 'claude-sonnet-4-5' })));
     expect(err.kind).toBe('server_error');
     expect(err.retryable).toBe(true);
     expect(err.message).toContain('Overloaded');
   });
 
   test('an error event mid-stream ends the stream with the mapped kind', async () => {
-    server = await MockServer.start((_req, res) =>
+    current.server = await MockServer.start((_req, res) =>
       sendSse(
         res,
         [
@@ -292,8 +268,8 @@ describe('faults (OpenAI wire, no retry policy)', () => {
         ].join(''),
       ),
     );
-    runner = createAnthropicRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-ant-test' });
-    const { chunks, error } = await drain(await runner.execute(batch({ model: 'claude-sonnet-4-5' })));
+    current.runner = createAnthropicRunner({ baseUrl: `${current.server.url}/v1`, apiKey: 'sk-ant-test' });
+    const { chunks, error } = await drain(await current.runner.execute(batch({ model: 'claude-sonnet-4-5' })));
     expect(chunks.map((c) => c.textDelta).join('')).toBe('Hi');
     expect(error?.kind).toBe('rate_limited');
   });
@@ -310,33 +286,33 @@ describe('faults (OpenAI wire, no retry policy)', () => {
 
   test('401 → rebuildSession re-reads the credential and retries once', async () => {
     let reads = 0;
-    server = await MockServer.start((req, res) => {
+    current.server = await MockServer.start((req, res) => {
       if (req.headers.authorization !== 'Bearer sk-new') {
         sendJson(res, 401, { error: { message: 'Incorrect API key provided: sk-old', type: 'invalid_request_error', code: 'invalid_api_key' } });
         return;
       }
       sendSse(res, dataEvents([delta('ok'), finish('stop')]));
     });
-    runner = createOpenAIRunner({
-      baseUrl: `${server.url}/v1`,
+    current.runner = createOpenAIRunner({
+      baseUrl: `${current.server.url}/v1`,
       apiKey: () => {
         reads++;
         return reads === 1 ? 'sk-old' : 'sk-new';
       },
     });
-    const tokens = await (await runner.execute(batch())).collect();
+    const tokens = await (await current.runner.execute(batch())).collect();
     expect(tokens.text).toBe('ok');
     expect(reads).toBe(2);
-    expect(server.requests).toHaveLength(2);
+    expect(current.server.requests).toHaveLength(2);
   });
 
   test('401 twice → unauthorized after exactly one retry', async () => {
-    server = await MockServer.start((_req, res) => sendJson(res, 401, { error: { message: 'bad key', code: 'invalid_api_key' } }));
-    runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-wrong' });
-    const err = await rejectionOf(runner.execute(batch()));
+    current.server = await MockServer.start((_req, res) => sendJson(res, 401, { error: { message: 'bad key', code: 'invalid_api_key' } }));
+    current.runner = createOpenAIRunner({ baseUrl: `${current.server.url}/v1`, apiKey: 'sk-wrong' });
+    const err = await rejectionOf(current.runner.execute(batch()));
     expect(err.kind).toBe('unauthorized');
     expect(err.status).toBe(401);
-    expect(server.requests).toHaveLength(2);
+    expect(current.server.requests).toHaveLength(2);
   });
 
   test('a slow consumer pauses the socket instead of buffering without bound', async () => {

@@ -1,32 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from '../__testing__/batches.js';
-import { MockServer, sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
-import type { RemoteRunner } from '../remote-runner.js';
+import { describe, expect, test } from 'vitest';
+import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createAnthropicRunner, type AnthropicRunnerOptions } from './anthropic-runner.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./__fixtures__/${name}.chunks.txt`, import.meta.url));
 const claude = (overrides = {}) => batch({ model: 'claude-sonnet-4-5', ...overrides });
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
-
-async function start(handler: MockHandler, options: AnthropicRunnerOptions = {}) {
-  server = await MockServer.start(handler);
-  runner = createAnthropicRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-ant-test', ...options });
-  return { server, runner };
-}
-const body = (i = 0): Record<string, any> => JSON.parse(server!.requests[i]!.body);
-
-afterEach(async () => {
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-});
+const current = serverAndRunnerPerTest();
+const start = (handler: MockHandler, options: AnthropicRunnerOptions = {}) =>
+  current.start(handler, (origin) => createAnthropicRunner({ baseUrl: `${origin}/v1`, apiKey: 'sk-ant-test', ...options }));
+const body = (i = 0): Record<string, any> => JSON.parse(current.server!.requests[i]!.body);
 
 describe('Anthropic transcripts assemble into Tokens', () => {
   test('text: input usage from message_start, output from message_delta', async () => {

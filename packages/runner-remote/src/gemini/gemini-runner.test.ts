@@ -1,32 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from '../__testing__/batches.js';
-import { MockServer, sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
-import type { RemoteRunner } from '../remote-runner.js';
+import { describe, expect, test } from 'vitest';
+import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createGeminiRunner, type GeminiRunnerOptions } from './gemini-runner.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./__fixtures__/${name}.chunks.txt`, import.meta.url));
 const gemini = (overrides = {}) => batch({ model: 'gemini-2.5-flash', ...overrides });
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
-
-async function start(handler: MockHandler, options: GeminiRunnerOptions = {}) {
-  server = await MockServer.start(handler);
-  runner = createGeminiRunner({ baseUrl: `${server.url}/v1beta`, apiKey: 'goog-key', ...options });
-  return { server, runner };
-}
-const body = (i = 0): Record<string, any> => JSON.parse(server!.requests[i]!.body);
-
-afterEach(async () => {
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-});
+const current = serverAndRunnerPerTest();
+const start = (handler: MockHandler, options: GeminiRunnerOptions = {}) =>
+  current.start(handler, (origin) => createGeminiRunner({ baseUrl: `${origin}/v1beta`, apiKey: 'goog-key', ...options }));
+const body = (i = 0): Record<string, any> => JSON.parse(current.server!.requests[i]!.body);
 
 describe('Gemini transcripts assemble into Tokens', () => {
   test('text over CRLF framing; usage from the final usageMetadata, not summed', async () => {

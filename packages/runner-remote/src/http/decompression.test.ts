@@ -1,10 +1,10 @@
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { InferenceError } from '@inferkit/inference-core';
 import { afterEach, describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from '../__testing__/batches.js';
-import { dataEvents, MockServer, sendSse } from '../__testing__/mock-server.js';
+import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { dataEvents, MockServer, sendSse, type MockHandler } from '../__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createOpenAIRunner } from '../openai/openai-runner.js';
-import type { RemoteRunner } from '../remote-runner.js';
 import { HttpTransport, type ResponseSink } from './http-transport.js';
 import { DEFAULT_TIMEOUTS } from './timeouts.js';
 
@@ -21,29 +21,23 @@ function gzipBomb(mib: number, byte = 0): Buffer {
   return Buffer.concat(Array.from({ length: mib }, () => member));
 }
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
+const current = serverAndRunnerPerTest();
+const openai = (handler: MockHandler) => current.start(handler, (origin) => createOpenAIRunner({ baseUrl: `${origin}/v1`, apiKey: 'sk-test' }));
 let transport: HttpTransport | undefined;
 
 afterEach(async () => {
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
   await transport?.close();
-  await server?.close();
-  runner = undefined;
   transport = undefined;
-  server = undefined;
 });
 
 describe('#11.10 decompression is bounded', () => {
   test('#11.10 the transport stops inflating a 256 MiB gzip bomb once the sink has what it keeps', async () => {
     const bomb = gzipBomb(256);
-    server = await MockServer.start((_req, res) => {
+    const server = await MockServer.start((_req, res) => {
       res.writeHead(401, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
       res.end(bomb);
     });
+    current.server = server;
     transport = new HttpTransport(new URL(server.url).origin, { timeouts: { ...DEFAULT_TIMEOUTS }, provider: 'test' });
     let delivered = 0;
     const done = new Promise<string>((resolve) => {
@@ -67,11 +61,10 @@ describe('#11.10 decompression is bounded', () => {
 
   test('#11.10 a 401 whose body is a 256 MiB gzip bomb: the error comes from the first 64 KiB, the rest is not inflated', async () => {
     const bomb = gzipBomb(256, 0x61);
-    server = await MockServer.start((_req, res) => {
+    const { runner } = await openai((_req, res) => {
       res.writeHead(401, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
       res.end(bomb);
     });
-    runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test' });
     const err = await rejectionOf(runner.execute(batch()));
     expect(err.kind).toBe('unauthorized');
     // A 401 is retried once after re-reading the key: two bodies, each cut at its bound.
@@ -80,8 +73,7 @@ describe('#11.10 decompression is bounded', () => {
 
   test('#11.10 an SSE body of gzipped blank lines (no events, no output) fails as a decompression bomb after ~1 MiB', async () => {
     const bomb = gzipBomb(256, 0x0a);
-    server = await MockServer.start((_req, res) => sendSse(res, bomb, { 'content-encoding': 'gzip' }));
-    runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test' });
+    const { runner } = await openai((_req, res) => sendSse(res, bomb, { 'content-encoding': 'gzip' }));
     const err = await rejectionOf(runner.execute(batch()));
     expect(err.kind).toBe('server_error');
     expect(err.retryable).toBe(false);
@@ -94,8 +86,7 @@ describe('#11.10 decompression is bounded', () => {
     const body = brotliCompressSync(Buffer.concat([Buffer.from(events), Buffer.alloc(32 * MiB, 0x0a)]), {
       params: { [constants.BROTLI_PARAM_QUALITY]: 1 }, // quick to build; still over 1000:1
     });
-    server = await MockServer.start((_req, res) => sendSse(res, body, { 'content-encoding': 'br' }));
-    runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test' });
+    const { runner } = await openai((_req, res) => sendSse(res, body, { 'content-encoding': 'br' }));
     const { chunks, error } = await drain(await runner.execute(batch()));
     expect(chunks.map((c) => c.textDelta)).toEqual(['a']);
     expect(InferenceError.isInstance(error) && error.details).toEqual({ code: 'decompression_bomb' });
@@ -105,8 +96,7 @@ describe('#11.10 decompression is bounded', () => {
   test('ordinary compressed streams far below the ratio still decode', async () => {
     const words = Array.from({ length: 5000 }, (_, i) => ({ choices: [{ index: 0, delta: { content: ` w${(i * 7919) % 10007}` }, finish_reason: null }] }));
     const body = gzipSync(Buffer.from(dataEvents([...words, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }])));
-    server = await MockServer.start((_req, res) => sendSse(res, body, { 'content-encoding': 'gzip' }));
-    runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test' });
+    const { runner } = await openai((_req, res) => sendSse(res, body, { 'content-encoding': 'gzip' }));
     const t = await (await runner.execute(batch())).collect();
     expect(t.finishReason).toBe('stop');
     expect(t.text.split(' ').length).toBe(5001);

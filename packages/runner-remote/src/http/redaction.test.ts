@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import type { InferenceError } from '@inferkit/inference-core';
-import { afterEach, describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from '../__testing__/batches.js';
+import { describe, expect, test } from 'vitest';
+import { batch, drain, rejectionOf } from '../__testing__/batches.js';
 import { MockServer, type RecordedRequest } from '../__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createAnthropicRunner } from '../anthropic/anthropic-runner.js';
 import { createOpenAIRunner } from '../openai/openai-runner.js';
 import type { RemoteRunner } from '../remote-runner.js';
@@ -32,24 +33,9 @@ function expectNoKeyPiece(err: InferenceError): void {
 
 const keyOf = (req: RecordedRequest): string => String(req.headers.authorization ?? req.headers['x-api-key'] ?? '').replace(/^Bearer /, '');
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
-
-async function openai(handler: (req: RecordedRequest, res: ServerResponse) => void): Promise<RemoteRunner> {
-  server = await MockServer.start(handler);
-  runner = createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: KEY });
-  return runner;
-}
-
-afterEach(async () => {
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-});
+const current = serverAndRunnerPerTest();
+const openai = async (handler: (req: RecordedRequest, res: ServerResponse) => void): Promise<RemoteRunner> =>
+  (await current.start(handler, (origin) => createOpenAIRunner({ baseUrl: `${origin}/v1`, apiKey: KEY }))).runner;
 
 describe('#11.2 an echoed upstream key never reaches an error', () => {
   test('#11.2 key echoed in a JSON error message', async () => {
@@ -122,7 +108,7 @@ describe('#11.2 an echoed upstream key never reaches an error', () => {
   });
 
   test('#11.2 key echoed in SSE error events (OpenAI data error, Anthropic event: error) and malformed events', async () => {
-    server = await MockServer.start((req, res) => {
+    const server = await MockServer.start((req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const key = keyOf(req);
       if (req.url.endsWith('/messages')) {
@@ -147,6 +133,7 @@ describe('#11.2 an echoed upstream key never reaches an error', () => {
     } finally {
       await oa.close();
       await an.close();
+      await server.close();
     }
   });
 

@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from '../__testing__/batches.js';
-import { dataEvents, MockServer } from '../__testing__/mock-server.js';
+import { describe, expect, test } from 'vitest';
+import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { dataEvents } from '../__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createAnthropicRunner } from '../anthropic/anthropic-runner.js';
 import { createOpenAIRunner } from '../openai/openai-runner.js';
 import type { RemoteRunner } from '../remote-runner.js';
@@ -21,27 +22,15 @@ function keepAliveForever(res: ServerResponse, keepAlive: string, first = ''): v
   res.on('close', () => clearInterval(t));
 }
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
+const current = serverAndRunnerPerTest();
 
 async function setup(handler: (res: ServerResponse, url: string) => void, timeouts: Partial<HttpTimeouts>, kind: 'openai' | 'anthropic' = 'openai'): Promise<RemoteRunner> {
-  server = await MockServer.start((req, res) => handler(res, req.url));
-  runner =
+  const make = (origin: string) =>
     kind === 'openai'
-      ? createOpenAIRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test', timeouts })
-      : createAnthropicRunner({ baseUrl: `${server.url}/v1`, apiKey: 'sk-test', timeouts });
-  return runner;
+      ? createOpenAIRunner({ baseUrl: `${origin}/v1`, apiKey: 'sk-test', timeouts })
+      : createAnthropicRunner({ baseUrl: `${origin}/v1`, apiKey: 'sk-test', timeouts });
+  return (await current.start((req, res) => handler(res, req.url), make)).runner;
 }
-
-afterEach(async () => {
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-});
 
 describe('#11.14 keep-alives do not hold a stream open', () => {
   test('#11.14 a stream of keep-alive comments and no output fails with a first_byte timeout', async () => {

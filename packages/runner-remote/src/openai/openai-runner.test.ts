@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { TokenChunk } from '@inferkit/inference-core';
-import { afterEach, describe, expect, test } from 'vitest';
-import { batch, expectIdle, rejectionOf } from '../__testing__/batches.js';
-import { MockServer, sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
+import { describe, expect, test } from 'vitest';
+import { batch, rejectionOf } from '../__testing__/batches.js';
+import { sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
+import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import type { RemoteRunner } from '../remote-runner.js';
 import { createAzureOpenAIRunner } from './azure-openai-runner.js';
 import { createOpenAICompatibleRunner } from './openai-compatible-runner.js';
@@ -10,28 +11,10 @@ import { createOpenAIRunner } from './openai-runner.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./__fixtures__/${name}.chunks.txt`, import.meta.url));
 
-let server: MockServer | undefined;
-let runner: RemoteRunner | undefined;
-
-async function start(handler: MockHandler, make = (url: string) => createOpenAIRunner({ baseUrl: `${url}/v1`, apiKey: 'sk-test' })) {
-  server = await MockServer.start(handler);
-  runner = make(server.url);
-  return { server, runner };
-}
-
-function body(i = 0): Record<string, any> {
-  return JSON.parse(server!.requests[i]!.body);
-}
-
-afterEach(async () => {
-  if (runner !== undefined) {
-    await expectIdle(runner);
-    await runner.close();
-  }
-  await server?.close();
-  runner = undefined;
-  server = undefined;
-});
+const current = serverAndRunnerPerTest();
+const start = (handler: MockHandler, make = (origin: string): RemoteRunner => createOpenAIRunner({ baseUrl: `${origin}/v1`, apiKey: 'sk-test' })) =>
+  current.start(handler, make);
+const body = (i = 0): Record<string, any> => JSON.parse(current.server!.requests[i]!.body);
 
 describe('OpenAI transcripts assemble into Tokens', () => {
   test('text + usage (include_usage), cost from actual usage', async () => {
