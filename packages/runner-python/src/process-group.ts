@@ -30,18 +30,21 @@ export async function waitForGroupExit(pgid: number | undefined, timeoutMs: numb
     } catch {
       return; // ESRCH: the group is empty
     }
-    if (onlyZombies(pgid)) return;
+    if (groupHasLiveMember(pgid) === false) return; // only zombies left
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
-/** True when every member of the group is a zombie (Linux /proc); false when unknown. */
-function onlyZombies(pgid: number): boolean {
+/**
+ * Whether a running (not zombie) process is in the group, from Linux /proc; `undefined` when
+ * /proc cannot be read. Zombies run nothing: dead, they wait for their parent or PID 1 to reap them.
+ */
+export function groupHasLiveMember(pgid: number): boolean | undefined {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return false;
+    return undefined;
   }
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
@@ -49,10 +52,11 @@ function onlyZombies(pgid: number): boolean {
     try {
       stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
     } catch {
-      continue;
+      continue; // gone since the listing
     }
+    // Fields after "(comm)": state ppid pgrp ...
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return false;
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
   }
-  return true;
+  return false;
 }

@@ -3,39 +3,20 @@
  * transformers packages of test/python/fakes on the worker's PYTHONPATH (the real libraries
  * cannot be installed here; the GPU check runs the real transformers).
  */
-import { InferenceError, type ExecuteBatch } from '@inferkit/inference-core';
+import type { ExecuteBatch } from '@inferkit/inference-core';
 import path from 'node:path';
-import { afterEach, expect, test } from 'vitest';
-import { PythonRunner } from './python-runner.js';
+import { expect, test } from 'vitest';
+import type { PythonRunner } from './python-runner.js';
 import type { PythonRunnerOptions } from './python-runner-options.js';
+import { chatBatch, failure, runnersClosedAfterEach } from './__testing__/runner-fixtures.js';
 import { FIXTURES_DIR } from './__testing__/scripted-engine.js';
 
 const FAKES = path.resolve(FIXTURES_DIR, '..', 'python', 'fakes');
-const runners: PythonRunner[] = [];
+const newRunner = runnersClosedAfterEach();
 
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-});
+const runner = (options: PythonRunnerOptions): PythonRunner => newRunner({ startupTimeoutMs: 20_000, ...options });
 
-function runner(options: PythonRunnerOptions): PythonRunner {
-  const r = new PythonRunner({ startupTimeoutMs: 20_000, ...options });
-  runners.push(r);
-  return r;
-}
-
-function batch(requestId: string, content: string, sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch {
-  return { requestId, model: 'tiny', messages: [{ role: 'user', content }], sampling, stream: true, estimatedTokens: 8 };
-}
-
-async function failure(promise: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(InferenceError.isInstance(err)).toBe(true);
-    return err as InferenceError;
-  }
-  throw new Error('expected an InferenceError');
-}
+const batch = (requestId: string, content: string, sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch => chatBatch('tiny', requestId, content, sampling);
 
 test('vllm: chat streaming, usage, and vLLM errors as InferenceError kinds', async () => {
   const r = runner({

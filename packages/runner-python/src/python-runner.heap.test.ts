@@ -5,21 +5,15 @@
  * no exception to catch). Now the frame is refused from its bytes.
  */
 import { InferenceError } from '@inferkit/inference-core';
-import { afterEach, expect, test } from 'vitest';
-import { PythonRunner } from './python-runner.js';
+import { expect, test } from 'vitest';
+import { chatBatch, runnersClosedAfterEach } from './__testing__/runner-fixtures.js';
 import { hostileOptions } from './__testing__/scripted-engine.js';
 
-const runners: PythonRunner[] = [];
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-});
+const newRunner = runnersClosedAfterEach();
 
 test('hostile deep-json 10000000: a 60 MB frame nesting 10 million levels cannot exhaust the host heap', async () => {
-  const r = new PythonRunner(hostileOptions());
-  runners.push(r);
-  const handle = await r.execute({
-    requestId: 'bomb', model: 'hostile', messages: [{ role: 'user', content: 'deep-json 10000000' }], sampling: {}, stream: true, estimatedTokens: 4,
-  });
+  const r = newRunner(hostileOptions());
+  const handle = await r.execute(chatBatch('hostile', 'bomb', 'deep-json 10000000'));
   let err: unknown;
   try {
     await handle.collect();

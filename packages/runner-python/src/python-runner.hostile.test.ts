@@ -9,13 +9,13 @@ import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/in
 import { afterEach, describe, expect, test } from 'vitest';
 import { PythonRunner } from './python-runner.js';
 import type { PythonRunnerOptions } from './python-runner-options.js';
+import { chatBatch, runnersClosedAfterEach } from './__testing__/runner-fixtures.js';
 import { eventually, hostileOptions, processExists } from './__testing__/scripted-engine.js';
 
-const runners: PythonRunner[] = [];
+const newRunner = runnersClosedAfterEach();
 const strays: number[] = [];
 
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
+afterEach(() => {
   for (const pid of strays.splice(0)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -25,15 +25,9 @@ afterEach(async () => {
   }
 });
 
-function hostile(overrides: Partial<PythonRunnerOptions> = {}): PythonRunner {
-  const r = new PythonRunner(hostileOptions(overrides));
-  runners.push(r);
-  return r;
-}
+const hostile = (overrides: Partial<PythonRunnerOptions> = {}): PythonRunner => newRunner(hostileOptions(overrides));
 
-function batch(requestId: string, content: string): ExecuteBatch {
-  return { requestId, model: 'hostile', messages: [{ role: 'user', content }], sampling: {}, stream: true, estimatedTokens: 4 };
-}
+const batch = (requestId: string, content: string): ExecuteBatch => chatBatch('hostile', requestId, content);
 
 async function streamError(r: PythonRunner, requestId: string, attack: string): Promise<{ error: InferenceError; chunks: TokenChunk[] }> {
   const chunks: TokenChunk[] = [];

@@ -2,41 +2,23 @@
  * Issue #12 (one runner shape) and #13 (continuation), for PythonRunner: the factory, final
  * close, rebuild causes, capabilities per engine, the health view.
  */
-import { InferenceError, type ExecuteBatch } from '@inferkit/inference-core';
+import type { ExecuteBatch } from '@inferkit/inference-core';
 import { runnerFactoryConformanceCases } from '@inferkit/inference-core/testing';
 import path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { PythonRunner } from './python-runner.js';
 import type { PythonRunnerOptions } from './python-runner-options.js';
 import { runnerFactory } from './runner-factory.js';
+import { chatBatch, failure, runnersClosedAfterEach } from './__testing__/runner-fixtures.js';
 import { FIXTURES_DIR, scriptedOptions } from './__testing__/scripted-engine.js';
 
 const FAKES = path.resolve(FIXTURES_DIR, '..', 'python', 'fakes');
-const runners: PythonRunner[] = [];
+const newRunner = runnersClosedAfterEach();
 
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-});
+const runner = (overrides: Partial<PythonRunnerOptions> = {}): PythonRunner => newRunner(scriptedOptions(overrides));
 
-function runner(overrides: Partial<PythonRunnerOptions> = {}): PythonRunner {
-  const r = new PythonRunner(scriptedOptions(overrides));
-  runners.push(r);
-  return r;
-}
-
-function batch(requestId: string, messages: ExecuteBatch['messages'], sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch {
-  return { requestId, model: 'm', messages, sampling, stream: true, estimatedTokens: 8 };
-}
-
-async function failure(promise: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(InferenceError.isInstance(err)).toBe(true);
-    return err as InferenceError;
-  }
-  throw new Error('expected an InferenceError');
-}
+const batch = (requestId: string, messages: ExecuteBatch['messages'], sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch =>
+  chatBatch('m', requestId, messages, sampling);
 
 describe('runnerFactory', () => {
   const cases = runnerFactoryConformanceCases({
@@ -186,11 +168,10 @@ describe('capabilities', () => {
 
 describe('continuation through the bridge (issue #13): vLLM and transformers adapters with the fake libraries', () => {
   test('vllm: a prefix message is continued; the prompt ends inside the assistant message', async () => {
-    const r = new PythonRunner({
+    const r = newRunner({
       engine: 'vllm', model: '/models/tiny', engineArgs: { max_model_len: 128 }, startupTimeoutMs: 20_000,
       pythonPath: [path.join(FAKES, 'vllm_v1'), FAKES],
     });
-    runners.push(r);
     const messages: ExecuteBatch['messages'] = [{ role: 'user', content: 'salut' }, { role: 'assistant', content: 'Bonjour, ça', prefix: true }];
     const tokens = await (await r.execute(batch('v', messages, { temperature: 0 }))).collect();
     expect(tokens.text).toBe(' va? Très bien.');
@@ -201,11 +182,10 @@ describe('continuation through the bridge (issue #13): vLLM and transformers ada
   });
 
   test('transformers: a prefix message is continued', async () => {
-    const r = new PythonRunner({
+    const r = newRunner({
       engine: 'transformers', model: '/models/tiny-llama', startupTimeoutMs: 20_000,
       pythonPath: [path.join(FAKES, 'hf'), FAKES],
     });
-    runners.push(r);
     const messages: ExecuteBatch['messages'] = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Héllo wörld,', prefix: true }];
     const tokens = await (await r.execute(batch('t', messages))).collect();
     expect(tokens.text).toBe(' this is a fake model.');

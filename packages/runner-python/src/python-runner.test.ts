@@ -3,37 +3,18 @@
  * (test/fixtures/inferkit_test_engines.py; its docstring lists the scripted replies).
  */
 import { InferenceError, supervise, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { PythonLogLine } from './log-tail.js';
 import { PythonRunner } from './python-runner.js';
 import type { PythonRunnerOptions, PythonWorkerExit } from './python-runner-options.js';
+import { chatBatch, failure, runnersClosedAfterEach } from './__testing__/runner-fixtures.js';
 import { processExists, scriptedOptions } from './__testing__/scripted-engine.js';
 
-const runners: PythonRunner[] = [];
+const newRunner = runnersClosedAfterEach();
 
-function runner(overrides: Partial<PythonRunnerOptions> = {}): PythonRunner {
-  const r = new PythonRunner(scriptedOptions(overrides));
-  runners.push(r);
-  return r;
-}
+const runner = (overrides: Partial<PythonRunnerOptions> = {}): PythonRunner => newRunner(scriptedOptions(overrides));
 
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-});
-
-function batch(requestId: string, content: string, sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch {
-  return { requestId, model: 'scripted', messages: [{ role: 'user', content }], sampling, stream: true, estimatedTokens: 8 };
-}
-
-async function expectError(promise: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(InferenceError.isInstance(err)).toBe(true);
-    return err as InferenceError;
-  }
-  throw new Error('expected an InferenceError');
-}
+const batch = (requestId: string, content: string, sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch => chatBatch('scripted', requestId, content, sampling);
 
 /** Reads buffered chunks until the stream fails; the error must come. */
 async function drainToError(iterator: AsyncIterator<TokenChunk>): Promise<InferenceError> {
@@ -183,7 +164,7 @@ describe('streaming', () => {
     expect(processExists(pid!)).toBe(false);
     await r.loadWeights({ kind: 'hugging_face', repo: 'org/third', revision: 'main' });
     expect(r.engineInfo()!.model).toBe('org/third');
-    const err = await expectError(r.loadWeights({ kind: 'nope' } as never));
+    const err = await failure(r.loadWeights({ kind: 'nope' } as never));
     expect(err.kind).toBe('bad_request');
   });
 });
@@ -195,7 +176,7 @@ describe('cancellation', () => {
     const iterator = handle[Symbol.asyncIterator]();
     expect((await iterator.next()).done).toBe(false);
     handle.cancel('enough');
-    const err = await expectError(iterator.next());
+    const err = await failure(iterator.next());
     expect(err.kind).toBe('cancelled');
     const stats = await settledStats(r);
     expect(stats.active).toEqual([]);
@@ -211,7 +192,7 @@ describe('cancellation', () => {
     const iterator = handle[Symbol.asyncIterator]();
     await iterator.next();
     controller.abort();
-    expect((await expectError(iterator.next())).kind).toBe('cancelled');
+    expect((await failure(iterator.next())).kind).toBe('cancelled');
     expect((await settledStats(r)).aborted).toEqual(['1']);
   });
 });
@@ -219,13 +200,13 @@ describe('cancellation', () => {
 describe('errors', () => {
   test('typed engine errors keep their kind and carry the request id', async () => {
     const r = runner();
-    const err = await expectError((await r.execute(batch('e', '!error rate_limited slow down please'))).collect());
+    const err = await failure((await r.execute(batch('e', '!error rate_limited slow down please'))).collect());
     expect(err.kind).toBe('rate_limited');
     expect(err.message).toBe('slow down please');
     expect(err.retryable).toBe(true);
     expect(err.requestId).toBe('e');
     expect(err.provider).toBe('python');
-    const internal = await expectError((await r.execute(batch('i', '!raise'))).collect());
+    const internal = await failure((await r.execute(batch('i', '!raise'))).collect());
     expect(internal.kind).toBe('internal');
     expect(internal.message).toBe('RuntimeError: scripted failure');
     // the worker keeps serving
@@ -267,7 +248,7 @@ describe('errors', () => {
       expect(err.message).toContain('killed by SIGKILL');
       expect((err.details as { stderrTail: string }).stderrTail).toContain('stderr noise 0');
     }
-    const refused = await expectError(r.execute(batch('after', 'x')));
+    const refused = await failure(r.execute(batch('after', 'x')));
     expect(refused.kind).toBe('runtime_crashed');
     expect(refused.message).toContain('rebuildSession');
     expect(r.inFlightCount()).toBe(0);
@@ -280,10 +261,10 @@ describe('errors', () => {
     for (const command of ['!garbage', '!badjson']) {
       const r = runner();
       const other = await r.execute(batch('other', '!forever'));
-      const err = await expectError((await r.execute(batch('bad', command))).collect());
+      const err = await failure((await r.execute(batch('bad', command))).collect());
       expect(err.kind).toBe('runtime_crashed');
       expect(err.message).toMatch(command === '!garbage' ? /malformed frame \(frame length 4294967295 exceeds/ : /malformed frame \(frame body is not JSON/);
-      expect((await expectError(other.collect())).kind).toBe('runtime_crashed');
+      expect((await failure(other.collect())).kind).toBe('runtime_crashed');
     }
   });
 
@@ -291,45 +272,45 @@ describe('errors', () => {
     let exited!: (exit: PythonWorkerExit) => void;
     const exit = new Promise<PythonWorkerExit>((resolve) => (exited = resolve));
     const r = runner({ onWorkerExit: (e) => exited(e) });
-    const err = await expectError((await r.execute(batch('f', '!fatal'))).collect());
+    const err = await failure((await r.execute(batch('f', '!fatal'))).collect());
     expect(err.kind).toBe('runtime_crashed');
     expect(err.message).toBe('scripted engine death');
     expect(await exit).toMatchObject({ code: 3, signal: null, expected: false, reason: 'exited with code 3 (the engine reported itself dead)' });
-    const refused = await expectError(r.execute(batch('n', 'x')));
+    const refused = await failure(r.execute(batch('n', 'x')));
     expect(refused.kind).toBe('runtime_crashed');
     expect(refused.message).toContain('scripted engine death; the python worker exited with code 3 (the engine reported itself dead)');
   });
 
   test('a request that cannot be framed is a bad_request and leaves nothing in flight', async () => {
     const r = runner();
-    const huge = await expectError(r.execute(batch('huge', 'x'.repeat(70 * 1024 * 1024))));
+    const huge = await failure(r.execute(batch('huge', 'x'.repeat(70 * 1024 * 1024))));
     expect(huge.kind).toBe('bad_request');
     expect(huge.message).toContain('exceeds the 67108864-byte limit');
     const cyclic = batch('cyclic', 'x');
     (cyclic.sampling as Record<string, unknown>).self = cyclic.sampling;
-    expect((await expectError(r.execute(cyclic))).kind).toBe('bad_request');
+    expect((await failure(r.execute(cyclic))).kind).toBe('bad_request');
     expect((await (await r.execute(batch('ok', 'fine'))).collect()).text).toBe('echo: fine ');
     expect(r.inFlightCount()).toBe(0);
   });
 
   test('start-up failures are typed', async () => {
-    const missing = await expectError(runner({ engine: 'inferkit_no_such_module:create' }).execute(batch('a', 'x')));
+    const missing = await failure(runner({ engine: 'inferkit_no_such_module:create' }).execute(batch('a', 'x')));
     expect(missing.kind).toBe('not_found');
     expect(missing.message).toContain("cannot import engine module 'inferkit_no_such_module'");
-    const refused = await expectError(runner({ engineArgs: { fail_startup: 'no weights' } }).loadWeights({ kind: 'runtime_managed' }));
+    const refused = await failure(runner({ engineArgs: { fail_startup: 'no weights' } }).loadWeights({ kind: 'runtime_managed' }));
     expect([refused.kind, refused.message]).toEqual(['bad_request', 'no weights']);
-    const noPython = await expectError(runner({ python: '/nonexistent/python3' }).execute(batch('a', 'x')));
+    const noPython = await failure(runner({ python: '/nonexistent/python3' }).execute(batch('a', 'x')));
     expect(noPython.kind).toBe('not_found');
     expect(noPython.message).toContain('ENOENT');
     const slow = runner({ engineArgs: { startup_delay: 30, print_on_start: true }, startupTimeoutMs: 300 });
-    const timeout = await expectError(slow.execute(batch('a', 'x')));
+    const timeout = await failure(slow.execute(batch('a', 'x')));
     expect(timeout.kind).toBe('timeout');
     expect(timeout.details).toEqual({ phase: 'startup', timeoutMs: 300 });
   });
 
   test('an exit before ready reports the exit code and the traceback', async () => {
     const r = runner({ pythonArgs: ['-c', 'import sys; print("boom", file=sys.stderr); sys.exit(9)'] });
-    const err = await expectError(r.execute(batch('a', 'x')));
+    const err = await failure(r.execute(batch('a', 'x')));
     expect(err.kind).toBe('runtime_crashed');
     expect(err.details).toMatchObject({ exitCode: 9, signal: null, stderrTail: 'boom' });
   });
@@ -350,7 +331,7 @@ describe('lifecycle', () => {
     expect(processExists(pid)).toBe(false);
     expect(processExists(grandchild)).toBe(false);
     expect(processExists(-pid)).toBe(false); // the whole process group
-    expect((await expectError(r.execute(batch('late', 'x')))).kind).toBe('cancelled');
+    expect((await failure(r.execute(batch('late', 'x')))).kind).toBe('cancelled');
     expect(r.health().state).toBe('closed');
   });
 
@@ -365,8 +346,8 @@ describe('lifecycle', () => {
 
   test('a crashed runner refuses work until rebuildSession or loadWeights', async () => {
     const r = runner();
-    await expectError((await r.execute(batch('x', '!exit 7'))).collect());
-    const refused = await expectError(r.execute(batch('y', 'x')));
+    await failure((await r.execute(batch('x', '!exit 7'))).collect());
+    const refused = await failure(r.execute(batch('y', 'x')));
     expect(refused.kind).toBe('runtime_crashed');
     expect(refused.details).toMatchObject({ exitCode: 7 });
     await r.loadWeights({ kind: 'runtime_managed' });
@@ -378,7 +359,7 @@ describe('lifecycle', () => {
     const handle = await r.execute(batch('busy', '!forever'));
     const pid = r.workerPid();
     await r.rebuildSession('cuda_context_poisoned');
-    const err = await expectError(handle.collect());
+    const err = await failure(handle.collect());
     expect(err.kind).toBe('cancelled');
     expect(err.message).toContain('rebuildSession(cuda_context_poisoned)');
     expect(r.workerPid()).not.toBe(pid);
@@ -391,7 +372,7 @@ describe('core policies around the runner', () => {
     const r = runner();
     const events: string[] = [];
     const served = supervise(r, { rebuild: { maxRebuilds: 2, windowMs: 60_000 }, onEvent: (e) => events.push(e.type) });
-    expect((await expectError((await served.execute(batch('x', '!exit 7'))).collect())).kind).toBe('runtime_crashed');
+    expect((await failure((await served.execute(batch('x', '!exit 7'))).collect())).kind).toBe('runtime_crashed');
     expect((await (await served.execute(batch('y', 'back again'))).collect()).text).toBe('echo: back again ');
     expect(r.health()).toMatchObject({ state: 'ready', crashes: 1 });
     expect(events).toContain('rebuild_finished');
@@ -401,7 +382,7 @@ describe('core policies around the runner', () => {
     const r = runner();
     const served = supervise(r, { serving: { maxConcurrent: 1, onCapacityExhausted: 'reject' } });
     const a = await served.execute(batch('a', '!forever'));
-    const err = await expectError(served.execute(batch('b', 'x')));
+    const err = await failure(served.execute(batch('b', 'x')));
     expect([err.kind, err.details]).toEqual(['backpressure', expect.objectContaining({ reason: 'capacity' })]);
     a.cancel();
     await settledStats(r);

@@ -3,22 +3,19 @@
  * real workers by test/record_transcripts.py). replay-worker.mjs plays the worker on fds 3 and 4,
  * so these tests need no Python.
  */
-import { InferenceError, type ExecuteBatch, type TokenChunk } from '@inferkit/inference-core';
+import type { ExecuteBatch, TokenChunk } from '@inferkit/inference-core';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, expect, test } from 'vitest';
-import { PythonRunner } from './python-runner.js';
+import { expect, test } from 'vitest';
+import type { PythonRunner } from './python-runner.js';
 import type { PythonRunnerOptions, PythonWorkerExit } from './python-runner-options.js';
+import { chatBatch, failure, runnersClosedAfterEach } from './__testing__/runner-fixtures.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '__fixtures__');
-const runners: PythonRunner[] = [];
-
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-});
+const newRunner = runnersClosedAfterEach();
 
 function replay(transcript: string, overrides: Partial<PythonRunnerOptions> = {}): PythonRunner {
-  const runner = new PythonRunner({
+  return newRunner({
     engine: 'inferkit_test_engines:create',
     name: 'scripted',
     python: process.execPath,
@@ -26,28 +23,14 @@ function replay(transcript: string, overrides: Partial<PythonRunnerOptions> = {}
     startupTimeoutMs: 20_000,
     ...overrides,
   });
-  runners.push(runner);
-  return runner;
 }
 
-function batch(requestId: string, content: string, sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch {
-  return { requestId, model: 'scripted', messages: [{ role: 'user', content }], sampling, stream: true, estimatedTokens: 4 };
-}
+const batch = (requestId: string, content: string, sampling: ExecuteBatch['sampling'] = {}): ExecuteBatch => chatBatch('scripted', requestId, content, sampling);
 
 async function chunks(handle: AsyncIterable<TokenChunk>): Promise<TokenChunk[]> {
   const out: TokenChunk[] = [];
   for await (const chunk of handle) out.push(chunk);
   return out;
-}
-
-async function failure(promise: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(InferenceError.isInstance(err)).toBe(true);
-    return err as InferenceError;
-  }
-  throw new Error('expected an InferenceError');
 }
 
 test('deltas become chunks with the caller request id; the final one carries usage and finish reason', async () => {

@@ -1,7 +1,8 @@
 /** Options for a PythonRunner on the stdlib test engine in test/fixtures/inferkit_test_engines.py. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { groupHasLiveMember } from '../process-group.js';
 import type { PythonRunnerOptions } from '../python-runner-options.js';
 
 export const FIXTURES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
@@ -41,29 +42,11 @@ export function processExists(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  if (pid < 0) return liveGroupMembers(-pid).length > 0;
+  if (pid < 0) return groupHasLiveMember(-pid) === true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false; // gone between the two checks
   }
-}
-
-/** Live (non-zombie) processes whose process group is `pgid`, from /proc. */
-export function liveGroupMembers(pgid: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // Fields after "(comm)": state ppid pgrp ...
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] !== 'Z' && Number(fields[2]) === pgid) members.push(Number(entry));
-  }
-  return members;
 }
