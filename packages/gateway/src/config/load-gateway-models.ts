@@ -1,6 +1,3 @@
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   InferenceError,
   route,
@@ -18,6 +15,7 @@ import { ModelHealth } from '../health/model-health.js';
 import { RouteHealth } from '../health/route-health.js';
 import { Redactor } from '../log/redactor.js';
 import { DEFAULT_REBUILD_POLICY, type GatewayConfig, type ModelConfig, type RouteConfig, type RunnerReference } from './gateway-config.js';
+import { importFromConfigDir } from './import-from-config-dir.js';
 import { GatewayConfigError } from './parse-gateway-config.js';
 
 export interface LoadModelsOptions {
@@ -56,17 +54,7 @@ function isRunner(v: unknown): v is ModelRunner {
 }
 
 async function importFactory(ref: RunnerReference, baseDir: string, at: string): Promise<RunnerFactory> {
-  // Resolve as the config's directory would, so the application's dependencies are used.
-  const require = createRequire(join(baseDir, 'noop.js'));
-  let resolved: string;
-  try {
-    resolved = require.resolve(ref.module);
-  } catch {
-    throw new GatewayConfigError(at, `cannot find module '${ref.module}' from ${baseDir}; install it next to the config`);
-  }
-  const mod = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
-  // A CommonJS module imported from ESM keeps its exports on `default`.
-  const factory = mod[ref.export] ?? (mod.default as Record<string, unknown> | undefined)?.[ref.export];
+  const factory = await importFromConfigDir(ref.module, ref.export, baseDir, at);
   if (!isRunnerFactory(factory)) {
     throw new GatewayConfigError(at, `module '${ref.module}' does not export a RunnerFactory ({ kind, create }) named '${ref.export}'`);
   }

@@ -1,8 +1,6 @@
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { InferenceError, type PolicyStore } from '@inferkit/inference-core';
 import type { StoreConfig } from './gateway-config.js';
+import { importFromConfigDir } from './import-from-config-dir.js';
 import { GatewayConfigError } from './parse-gateway-config.js';
 
 /** A `PolicyStore` the gateway must close on shutdown. */
@@ -21,15 +19,7 @@ interface PolicyStoreFactory {
  */
 export async function loadPolicyStore(store: StoreConfig, baseDir: string, extra: Record<string, unknown> = {}): Promise<ClosablePolicyStore> {
   const at = `config.store.${store.kind}`;
-  const require = createRequire(join(baseDir, 'noop.js'));
-  let resolved: string;
-  try {
-    resolved = require.resolve(store.module);
-  } catch {
-    throw new GatewayConfigError(at, `cannot find module '${store.module}' from ${baseDir}; install it next to the config`);
-  }
-  const mod = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
-  const factory = (mod.policyStoreFactory ?? (mod.default as Record<string, unknown> | undefined)?.policyStoreFactory) as PolicyStoreFactory | undefined;
+  const factory = (await importFromConfigDir(store.module, 'policyStoreFactory', baseDir, at)) as PolicyStoreFactory | undefined;
   if (typeof factory !== 'object' || factory === null || typeof factory.create !== 'function') {
     throw new GatewayConfigError(at, `module '${store.module}' does not export a policyStoreFactory`);
   }

@@ -82,13 +82,11 @@ export function withRequestId(message: string, requestId: string | undefined): s
 export function mapInferenceError(err: InferenceError, context: ErrorContext): GatewayError {
   const answer = ANSWERS[err.kind] ?? ANSWERS.internal;
   let retryAfterSeconds: number | undefined;
-  if (err.kind === 'circuit_open') {
-    const details = err.details as { retryAtMs?: number };
-    const ms = typeof details.retryAtMs === 'number' ? details.retryAtMs - context.nowMs : err.retryAfterMs;
+  if (err.kind === 'circuit_open' || err.kind === 'rate_limited' || err.kind === 'backpressure') {
+    // An open breaker knows when its probe is due, on the policies' clock.
+    const retryAtMs = err.kind === 'circuit_open' ? (err.details as { retryAtMs?: number }).retryAtMs : undefined;
+    const ms = typeof retryAtMs === 'number' ? retryAtMs - context.nowMs : err.retryAfterMs;
     retryAfterSeconds = ms !== undefined ? Math.max(1, Math.ceil(ms / 1000)) : DEFAULT_RETRY_SECONDS;
-  } else if (err.kind === 'rate_limited' || err.kind === 'backpressure') {
-    retryAfterSeconds =
-      err.retryAfterMs !== undefined ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : DEFAULT_RETRY_SECONDS;
   }
   let message = answer.message;
   if (MESSAGE_PASSES.has(err.kind) && context.redactor !== undefined && err.message.length > 0) message = context.redactor.forClient(err.message);
