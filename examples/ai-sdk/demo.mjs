@@ -6,16 +6,11 @@
 //   node examples/ai-sdk/demo.mjs
 //   node examples/ai-sdk/demo.mjs --prompt "What color is the sky?" --system "You are a helpful assistant." --temperature 0
 //   node examples/ai-sdk/demo.mjs --model ~/models/Qwen3-0.6B --max-tokens 200
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createInferkit } from '@inferkit/ai-sdk-provider';
 import { InferenceError } from '@inferkit/inference-core';
 import { CudaRunner } from '@inferkit/runner-cuda';
 import { streamText } from 'ai';
-
-const EMBEDDED_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'inferkit-tiny');
+import { fail, parseFlags, readModelDir, readPositiveInteger, readTemperature } from '../shared/cli.mjs';
 
 const USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
 
@@ -27,42 +22,20 @@ const USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text
   --temperature  0 for greedy; default: the model's generation_config.json
   --device       auto (default), cuda or cpu; INFERKIT_DEVICE overrides it`;
 
-function fail(message, code = 2) {
-  process.stderr.write(`${message}\n`);
-  process.exit(code);
-}
-
-let args;
-try {
-  args = parseArgs({
-    // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
-    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
-    options: {
-      model: { type: 'string' },
-      prompt: { type: 'string', default: 'Tell me a story about a cat.' },
-      system: { type: 'string' },
-      'max-tokens': { type: 'string', default: '200' },
-      temperature: { type: 'string' },
-      device: { type: 'string', default: 'auto' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }).values;
-} catch (e) {
-  fail(`${e.message}\n\n${USAGE}`);
-}
-if (args.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const maxOutputTokens = Number(args['max-tokens']);
-if (!Number.isInteger(maxOutputTokens) || maxOutputTokens < 1) fail(`--max-tokens must be a positive integer, got '${args['max-tokens']}'`);
-let temperature;
-if (args.temperature !== undefined) {
-  temperature = Number(args.temperature);
-  if (!(temperature >= 0 && temperature <= 2)) fail(`--temperature must be a number from 0 to 2, got '${args.temperature}'`);
-}
-const modelDir = resolve(args.model ?? EMBEDDED_MODEL);
-if (!existsSync(join(modelDir, 'config.json'))) fail(`--model ${modelDir}: no config.json there (expected a Hugging Face checkpoint directory)`);
+const args = parseFlags(
+  {
+    model: { type: 'string' },
+    prompt: { type: 'string', default: 'Tell me a story about a cat.' },
+    system: { type: 'string' },
+    'max-tokens': { type: 'string', default: '200' },
+    temperature: { type: 'string' },
+    device: { type: 'string', default: 'auto' },
+  },
+  USAGE,
+);
+const maxOutputTokens = readPositiveInteger(args, 'max-tokens');
+const temperature = readTemperature(args);
+const modelDir = readModelDir(args);
 
 const err = (s) => process.stderr.write(s);
 

@@ -17,9 +17,9 @@
 // when nodes have several network interfaces.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { InferenceError } from '@inferkit/inference-core';
 import { PythonRunner } from '@inferkit/runner-python';
+import { parseFlags, readPositiveInteger } from '../shared/cli.mjs';
 
 /**
  * The PythonRunner options for vLLM. `tp` = tensor_parallel_size, `pp` = pipeline_parallel_size,
@@ -43,23 +43,25 @@ export function vllmRunnerOptions({ model, tp = 1, pp = 1, ray = false, maxModel
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
-    // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
-    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
-    options: {
+  const USAGE = `usage: vllm.mjs [--model <id or path>] [--tp <n>] [--pp <n>] [--ray] [--prompt <text>]
+
+  --model   a Hugging Face model id or a local checkpoint (default: Qwen/Qwen3-0.6B)
+  --tp      tensor_parallel_size: GPUs each layer is split across, within one node (default 1)
+  --pp      pipeline_parallel_size: stages the layers are split into, one per node (default 1)
+  --ray     the Ray executor (distributed_executor_backend: 'ray'), needed across nodes
+  --prompt  the user message`;
+  const values = parseFlags(
+    {
       model: { type: 'string', default: 'Qwen/Qwen3-0.6B' },
       tp: { type: 'string', default: '1' },
       pp: { type: 'string', default: '1' },
       ray: { type: 'boolean', default: false },
       prompt: { type: 'string', default: 'Explain tensor parallelism in two sentences.' },
     },
-  });
-  const tp = Number(values.tp);
-  const pp = Number(values.pp);
-  if (!Number.isInteger(tp) || tp < 1 || !Number.isInteger(pp) || pp < 1) {
-    process.stderr.write('--tp and --pp must be positive integers\n');
-    process.exit(2);
-  }
+    USAGE,
+  );
+  const tp = readPositiveInteger(values, 'tp');
+  const pp = readPositiveInteger(values, 'pp');
   const runner = new PythonRunner({ ...vllmRunnerOptions({ model: values.model, tp, pp, ray: values.ray }), onLog: (l) => process.stderr.write(`[vllm] ${l.line}\n`) });
   try {
     const handle = await runner.execute({

@@ -8,60 +8,34 @@
 //   node examples/quickstart/demo.mjs --model ~/models/Qwen3-0.6B --temperature 0.7
 //   INFERKIT_DEVICE=cpu node examples/quickstart/demo.mjs     # force the CPU backend
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { InferenceError } from '@inferkit/inference-core';
 import { CudaRunner } from '@inferkit/runner-cuda';
-
-const EMBEDDED_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'inferkit-tiny');
+import { fail, parseFlags, readModelDir, readPositiveInteger, readTemperature } from '../shared/cli.mjs';
 
 const USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
 
   --model        a local Hugging Face checkpoint directory (Llama, Mistral, Qwen2, Qwen3);
                  default: the embedded model in models/inferkit-tiny
   --prompt       the user message (default: "Tell me a story about a cat.")
+  --system       a system message
   --max-tokens   most tokens to generate (default 200)
   --temperature  0 for greedy; default: the model's generation_config.json
   --device       auto (default), cuda or cpu; INFERKIT_DEVICE overrides it`;
 
-function fail(message, code = 2) {
-  process.stderr.write(`${message}\n`);
-  process.exit(code);
-}
-
-let args;
-try {
-  args = parseArgs({
-    // `pnpm demo -- --flag` passes the `--` through; it is not an end-of-options marker here.
-    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
-    options: {
-      model: { type: 'string' },
-      prompt: { type: 'string', default: 'Tell me a story about a cat.' },
-      system: { type: 'string' },
-      'max-tokens': { type: 'string', default: '200' },
-      temperature: { type: 'string' },
-      device: { type: 'string', default: 'auto' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }).values;
-} catch (e) {
-  fail(`${e.message}\n\n${USAGE}`);
-}
-if (args.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const maxTokens = Number(args['max-tokens']);
-if (!Number.isInteger(maxTokens) || maxTokens < 1) fail(`--max-tokens must be a positive integer, got '${args['max-tokens']}'`);
-let temperature;
-if (args.temperature !== undefined) {
-  temperature = Number(args.temperature);
-  if (!(temperature >= 0 && temperature <= 2)) fail(`--temperature must be a number from 0 to 2, got '${args.temperature}'`);
-}
-const modelDir = resolve(args.model ?? EMBEDDED_MODEL);
-if (!existsSync(join(modelDir, 'config.json'))) fail(`--model ${modelDir}: no config.json there (expected a Hugging Face checkpoint directory)`);
+const args = parseFlags(
+  {
+    model: { type: 'string' },
+    prompt: { type: 'string', default: 'Tell me a story about a cat.' },
+    system: { type: 'string' },
+    'max-tokens': { type: 'string', default: '200' },
+    temperature: { type: 'string' },
+    device: { type: 'string', default: 'auto' },
+  },
+  USAGE,
+);
+const maxTokens = readPositiveInteger(args, 'max-tokens');
+const temperature = readTemperature(args);
+const modelDir = readModelDir(args);
 
 const err = (s) => process.stderr.write(s);
 const mib = (b) => (b / 1024 / 1024).toFixed(1);

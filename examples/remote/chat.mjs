@@ -6,29 +6,29 @@
 //   ANTHROPIC_API_KEY=... node examples/remote/chat.mjs
 //   GEMINI_API_KEY=...    node examples/remote/chat.mjs
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { InferenceError } from '@inferkit/inference-core';
+import { parseFlags, readPositiveInteger, readTemperature } from '../shared/cli.mjs';
 import { MissingConfigError, runnerFromEnv } from './runner-from-env.mjs';
 
-const { values: args } = parseArgs({
-  // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
-  args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
-  options: {
+const USAGE = `usage: chat.mjs [--prompt <text>] [--max-tokens <n>] [--temperature <t>]
+
+  --prompt       the user message (default: "Write a two-line poem about streams.")
+  --max-tokens   most tokens to generate (default 200)
+  --temperature  from 0 to 2; default: the provider's
+
+The provider comes from the environment: OPENAI_API_KEY, OPENAI_BASE_URL (any OpenAI-compatible
+server), ANTHROPIC_API_KEY or GEMINI_API_KEY; INFERKIT_MODEL names the model.`;
+
+const args = parseFlags(
+  {
     prompt: { type: 'string', default: 'Write a two-line poem about streams.' },
     'max-tokens': { type: 'string', default: '200' },
     temperature: { type: 'string' },
   },
-});
-const maxTokens = Number(args['max-tokens']);
-if (!Number.isInteger(maxTokens) || maxTokens <= 0) {
-  console.error(`--max-tokens must be a positive integer, got '${args['max-tokens']}'`);
-  process.exit(2);
-}
-const temperature = args.temperature === undefined ? undefined : Number(args.temperature);
-if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) {
-  console.error(`--temperature must be a number from 0 to 2, got '${args.temperature}'`);
-  process.exit(2);
-}
+  USAGE,
+);
+const maxTokens = readPositiveInteger(args, 'max-tokens');
+const temperature = readTemperature(args);
 
 let selected;
 try {

@@ -16,10 +16,10 @@
 //
 //   node examples/routing/routing.mjs [--prompt <text>] [--max-tokens <n>] [--kill-after <n>]
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { InferenceError, route } from '@inferkit/inference-core';
 import { runnerFactory as remoteRunnerFactory } from '@inferkit/runner-remote';
-import { startMockHosted } from './mock-hosted.mjs';
+import { parseFlags, readPositiveInteger } from '../shared/cli.mjs';
+import { startMockProvider } from '../shared/mock-provider.mjs';
 import { EngineHold, enginePid, startReplicas } from './replicas.mjs';
 
 const USAGE = `usage: routing.mjs [--prompt <text>] [--max-tokens <n>] [--kill-after <n>]
@@ -28,33 +28,16 @@ const USAGE = `usage: routing.mjs [--prompt <text>] [--max-tokens <n>] [--kill-a
   --max-tokens   most tokens to generate (default 200)
   --kill-after   tokens streamed before the serving engine is killed (default 20)`;
 
-function fail(message) {
-  process.stderr.write(`${message}\n`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs({
-    args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
-    options: {
-      prompt: { type: 'string', default: 'Tell me a story about a dog.' },
-      'max-tokens': { type: 'string', default: '200' },
-      'kill-after': { type: 'string', default: '20' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }).values;
-} catch (e) {
-  fail(`${e.message}\n\n${USAGE}`);
-}
-if (args.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const maxTokens = Number(args['max-tokens']);
-if (!Number.isInteger(maxTokens) || maxTokens < 1) fail(`--max-tokens must be a positive integer, got '${args['max-tokens']}'`);
-const killAfter = Number(args['kill-after']);
-if (!Number.isInteger(killAfter) || killAfter < 1) fail(`--kill-after must be a positive integer, got '${args['kill-after']}'`);
+const args = parseFlags(
+  {
+    prompt: { type: 'string', default: 'Tell me a story about a dog.' },
+    'max-tokens': { type: 'string', default: '200' },
+    'kill-after': { type: 'string', default: '20' },
+  },
+  USAGE,
+);
+const maxTokens = readPositiveInteger(args, 'max-tokens');
+const killAfter = readPositiveInteger(args, 'kill-after');
 
 const err = (s) => process.stderr.write(s);
 const describe = (e) => {
@@ -70,7 +53,7 @@ const onEvent = (router) => (e) => {
 // Rebuilds finished so far, and who waits for the next one.
 let rebuilt = 0;
 let onRebuilt = () => {};
-const hostedApi = await startMockHosted();
+const hostedApi = await startMockProvider({ reply: ['This answer ', 'comes from ', 'the hosted fallback.'] });
 err('loading two replicas of the embedded model (each engine in its own process)\n');
 const replicas = await startReplicas(2, {
   onEvent: (name, e) => {

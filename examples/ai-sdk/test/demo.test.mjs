@@ -1,19 +1,13 @@
 // `node examples/ai-sdk/demo.mjs` end to end: the embedded model on the CPU backend, streamed
 // through the AI SDK's streamText by @inferkit/ai-sdk-provider.
-import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { runProgram } from '../../shared/run-program.mjs';
 
 const DEMO = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo.mjs');
 
-function run(args, env = {}) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DEMO, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args, env = {}) => runProgram(DEMO, args, { env: { ...process.env, ...env } });
 
 describe('examples/ai-sdk demo.mjs', () => {
   test('streams the trained answer of the embedded model through streamText, greedy, then usage and finish', async () => {

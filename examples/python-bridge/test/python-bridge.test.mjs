@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -7,16 +6,11 @@ import { runnerConformanceCases, runnerFactoryConformanceCases } from '@inferkit
 import { wordEngineRunner } from '../custom-engine.mjs';
 import { vllmRunnerOptions } from '../vllm.mjs';
 import { PythonRunner, runnerFactory } from '@inferkit/runner-python';
+import { runProgram } from '../../shared/run-program.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function run(script, args = [], env = {}) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(here, '..', script), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const run = (script, args = [], env = {}) => runProgram(join(here, '..', script), args, { env: { ...process.env, ...env } });
 
 describe('custom Python engine (engines/word_engine.py) through PythonRunner', () => {
   test('custom-engine.mjs streams the engine reply', async () => {

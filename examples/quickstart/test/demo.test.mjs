@@ -1,20 +1,14 @@
 // `pnpm demo` end to end: the quickstart program loads the embedded model on the CPU backend,
 // streams a completion and prints its statistics.
-import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { MODEL_DIR } from './model-fixture.mjs';
+import { runProgram } from '../../shared/run-program.mjs';
 
 const DEMO = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo.mjs');
 
-function run(args, env = {}) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DEMO, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args, env = {}) => runProgram(DEMO, args, { env: { ...process.env, ...env } });
 
 describe('examples/quickstart demo.mjs', () => {
   test('streams a story from the embedded model and reports tokens and speed', async () => {

@@ -1,20 +1,14 @@
-import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MissingConfigError, runnerFromEnv } from '../runner-from-env.mjs';
-import { startMockProvider } from './mock-provider.mjs';
+import { startMockProvider } from '../../shared/mock-provider.mjs';
+import { runProgram } from '../../shared/run-program.mjs';
 
 const CHAT = join(dirname(fileURLToPath(import.meta.url)), '..', 'chat.mjs');
 
 // Only what the example needs: no real keys from the developer's shell leak into a test.
-function run(env, args = []) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CHAT, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (env, args = []) => runProgram(CHAT, args, { env: { PATH: process.env.PATH, ...env }, timeoutMs: 30_000 });
 
 let mock;
 beforeAll(async () => {

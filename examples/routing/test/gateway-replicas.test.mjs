@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGateway, loadGatewayModels, parseGatewayConfig } from '@inferkit/gateway';
-import { startMockHosted } from '../mock-hosted.mjs';
+import { startMockProvider } from '../../shared/mock-provider.mjs';
 import { EMBEDDED_MODEL, EngineHold, enginePid } from '../replicas.mjs';
 
 // Runner packages resolve from the config's directory: this example's dependencies.
@@ -19,7 +19,7 @@ let base;
 let reference;
 
 beforeAll(async () => {
-  mock = await startMockHosted();
+  mock = await startMockProvider({ reply: ['This answer ', 'comes from ', 'the hosted fallback.'] });
   const config = parseGatewayConfig(
     {
       models: {
@@ -141,6 +141,6 @@ describe('gateway config: replicas of a runner-cuda model behind a route', () =>
     expect(res.status).toBe(200);
     expect(res.headers.get('x-inferkit-target')).toBe('hosted');
     expect((await res.json()).choices[0].message.content).toBe(mock.reply);
-    expect(mock.requests.at(-1).model).toBe('gpt-4.1-mini');
+    expect(mock.requests.at(-1).body.model).toBe('gpt-4.1-mini');
   }, 120_000);
 });

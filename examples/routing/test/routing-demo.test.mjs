@@ -1,19 +1,13 @@
 // `node routing.mjs` end to end: the reference answer, the same answer after the serving
 // replica's engine was killed mid-stream (resumed on the other replica), and the hosted fallback.
-import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { runProgram } from '../../shared/run-program.mjs';
 
 const PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '..', 'routing.mjs');
 
-function run(args) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [PROGRAM, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args) => runProgram(PROGRAM, args, { timeoutMs: 120_000 });
 
 describe('examples/routing routing.mjs', () => {
   test('a replica killed mid-answer: the answer still finishes, identical; with both replicas down the hosted fallback answers', async () => {

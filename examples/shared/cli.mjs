@@ -1,0 +1,59 @@
+// The command line of the example programs: flags read by node:util's parseArgs, `--help`, and
+// the checks of their values. A wrong command line says what is wrong and exits with code 2.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/** The model every example runs without a download: models/inferkit-tiny in this repository. */
+export const EMBEDDED_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'inferkit-tiny');
+
+/** Writes `message` to stderr and exits with `code` (2: the command line is wrong). */
+export function fail(message, code = 2) {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+/**
+ * The values of the program's flags, as parseArgs reads them with `options`. `--help` (`-h`)
+ * prints `usage` and exits; an unknown or malformed flag prints the error and `usage`.
+ */
+export function parseFlags(options, usage) {
+  let values;
+  try {
+    values = parseArgs({
+      // `pnpm start -- --flag` passes the `--` through; it is not an end-of-options marker here.
+      args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+    }).values;
+  } catch (e) {
+    fail(`${e.message}\n\n${usage}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  return values;
+}
+
+/** The flag `name` (read as a string) as a positive integer. */
+export function readPositiveInteger(values, name) {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got '${values[name]}'`);
+  return n;
+}
+
+/** `--temperature` as a number from 0 to 2, or `undefined` when it is not given (the model's default). */
+export function readTemperature(values) {
+  if (values.temperature === undefined) return undefined;
+  const t = Number(values.temperature);
+  if (!(t >= 0 && t <= 2)) fail(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
+  return t;
+}
+
+/** `--model` (default: the embedded model) as an absolute path to a Hugging Face checkpoint directory. */
+export function readModelDir(values) {
+  const dir = resolve(values.model ?? EMBEDDED_MODEL);
+  if (!existsSync(join(dir, 'config.json'))) fail(`--model ${dir}: no config.json there (expected a Hugging Face checkpoint directory)`);
+  return dir;
+}
