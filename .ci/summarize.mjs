@@ -1,8 +1,11 @@
 // Sums test results from every package's reports/ folder: vitest JSON (reports/*.json) and
-// JUnit XML (reports/*.xml, written by ctest and pytest). Prints "N passed, N failed" and
-// exits non-zero on any failure or when no test ran at all.
+// JUnit XML (reports/*.xml, written by ctest and pytest). A test script that exited non-zero
+// (pnpm's exec summaries in reports/exec-*.json, written by .ci/test) while its package's reports
+// hold no failure counts as one failed test: vitest reports success and exits 1 on an unhandled
+// error or a worker that died. Prints "N passed, N failed" last and exits non-zero on any
+// failure or when no test ran at all.
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 const roots = ['packages', 'examples'];
 let passed = 0;
@@ -47,10 +50,36 @@ for (const root of roots) {
     }
   }
 }
+const failedByPackage = new Map();
+for (const l of lines) {
+  const m = /^(\S+)\/reports\/[^:]+: \d+ passed, (\d+) failed/.exec(l);
+  if (m) failedByPackage.set(m[1], (failedByPackage.get(m[1]) ?? 0) + Number(m[2]));
+}
+if (existsSync('reports')) {
+  for (const file of readdirSync('reports').filter((f) => /^exec-.*\.json$/.test(f)).sort()) {
+    let status;
+    try {
+      status = JSON.parse(readFileSync(join('reports', file), 'utf8')).executionStatus ?? {};
+    } catch (err) {
+      lines.push(`reports/${file}: unreadable exec summary (${err.message})`);
+      failed += 1;
+      continue;
+    }
+    for (const [dir, s] of Object.entries(status)) {
+      if (s?.status !== 'failure') continue;
+      const pkg = relative(process.cwd(), dir) || '.';
+      const script = s.error?.stage ?? file.slice(5, -5);
+      if ((failedByPackage.get(pkg) ?? 0) > 0) continue;
+      lines.push(`${pkg}: "${script}" exited with status ${s.error?.errno ?? '?'} but its reports hold no failed test (an unhandled error or a crashed worker: see its output above): 1 failed`);
+      failed += 1;
+    }
+  }
+}
 for (const l of lines) console.log(l);
 if (passed + failed === 0) {
   console.log('no test reports found');
   failed = 1;
 }
-console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+console.log(`${skipped} skipped`);
+console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);
