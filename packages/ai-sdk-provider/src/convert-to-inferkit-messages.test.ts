@@ -1,6 +1,7 @@
 import { InvalidPromptError, UnsupportedFunctionalityError, type LanguageModelV3Prompt, type SharedV3Warning } from '@ai-sdk/provider';
 import { describe, expect, test } from 'vitest';
 import { convertToInferkitMessages } from './convert-to-inferkit-messages.js';
+import { errorOf } from '../test/helpers/error-of.js';
 
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
 const JPEG = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]);
@@ -9,15 +10,6 @@ const WEBP = Uint8Array.from([0x52, 0x49, 0x46, 0x46, 0, 0, 0, 0, 0x57, 0x45, 0x
 function convert(prompt: LanguageModelV3Prompt, images = true): { messages: ReturnType<typeof convertToInferkitMessages>; warnings: SharedV3Warning[] } {
   const warnings: SharedV3Warning[] = [];
   return { messages: convertToInferkitMessages(prompt, { images, modelId: 'm', warnings }), warnings };
-}
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('convertToInferkitMessages', () => {

@@ -3,15 +3,7 @@ import { InferenceError } from '@inferkit/inference-core';
 import { ScriptedRunner } from '@inferkit/inference-core/testing';
 import { describe, expect, test } from 'vitest';
 import { createInferkit } from './create-inferkit.js';
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
+import { errorOf } from '../test/helpers/error-of.js';
 
 describe('createInferkit', () => {
   test('is a v3 provider whose models carry the id, the provider name and the runner model name', () => {
