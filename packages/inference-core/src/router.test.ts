@@ -7,6 +7,7 @@ import type { ModelRunner } from './model-runner.js';
 import type { RouteEvent } from './route-event.js';
 import { DEFAULT_FALLBACK_KINDS } from './route-options.js';
 import { route } from './router.js';
+import { rejectionOf } from './rejection-of.js';
 import { RunHandle } from './run-handle.js';
 import { runnerConformanceCases } from './runner-conformance-cases.js';
 import { ScriptedRunner, type ScriptStep } from './scripted-runner.js';
@@ -28,16 +29,6 @@ function batch(over: Partial<ExecuteBatch> = {}): ExecuteBatch {
 const err = (kind: InferenceErrorKind, message: string = kind): InferenceError => new InferenceError(kind, message);
 const failing = (kind: InferenceErrorKind): ScriptedRunner => new ScriptedRunner({ pacing: 'microtask', script: { executeError: err(kind), steps: [] } });
 const ok = (text = 'ok'): ScriptedRunner => new ScriptedRunner({ pacing: 'microtask', script: [{ text }, { finish: 'stop', usage: { inputTokens: 2, outputTokens: 1 } }] });
-
-async function errorOf(p: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (InferenceError.isInstance(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('route(): failover before the first chunk', () => {
   const others = INFERENCE_ERROR_KINDS.filter((k) => !DEFAULT_FALLBACK_KINDS.includes(k));
@@ -64,7 +55,7 @@ describe('route(): failover before the first chunk', () => {
   it.each(others.map((k) => [k]))('%s is delivered as is; the next target is not tried', async (kind) => {
     const a = failing(kind);
     const b = ok();
-    const e = await errorOf(route([a, b], { strategy: 'fallback' }).execute(batch()));
+    const e = await rejectionOf(route([a, b], { strategy: 'fallback' }).execute(batch()));
     expect(e.kind).toBe(kind);
     expect(b.calls.length).toBe(0);
   });
@@ -76,13 +67,13 @@ describe('route(): failover before the first chunk', () => {
     expect(out.text).toBe('b');
     const c = failing('server_error');
     const d = ok();
-    expect((await errorOf(route([c, d], { strategy: 'fallback', fallbackOn: ['unauthorized'] }).execute(batch()))).kind).toBe('server_error');
+    expect((await rejectionOf(route([c, d], { strategy: 'fallback', fallbackOn: ['unauthorized'] }).execute(batch()))).kind).toBe('server_error');
   });
 
   it('each target is tried at most once; the last error carries every attempt', async () => {
     const runners = [failing('rate_limited'), failing('server_error'), failing('timeout')];
     const router = route(runners.map((runner, i) => ({ runner, name: `t${i}` })), { strategy: 'fallback' });
-    const e = await errorOf(router.execute(batch()));
+    const e = await rejectionOf(router.execute(batch()));
     expect(e.kind).toBe('timeout');
     expect((e.details as { attempts?: unknown }).attempts).toEqual([
       { target: 't0', kind: 'rate_limited' },
@@ -114,7 +105,7 @@ describe('route(): failover before the first chunk', () => {
     const p = router.execute(batch(), { signal: ac.signal });
     await new Promise((r) => setImmediate(r));
     ac.abort();
-    expect((await errorOf(p)).kind).toBe('cancelled');
+    expect((await rejectionOf(p)).kind).toBe('cancelled');
     expect(router.stats()[0]!.inFlight).toBe(0);
     expect(getEventListeners(ac.signal, 'abort').length).toBe(0);
   });
@@ -130,7 +121,7 @@ describe('route(): strategies', () => {
     const r2 = route([unknown, pricey], { strategy: 'cheapest', maxCostUsd: 0.1 });
     expect((await (await r2.execute(batch())).collect()).text).toBe('unknown');
     const r3 = route([pricey], { strategy: 'cheapest', maxCostUsd: 0.1 });
-    const e = await errorOf(r3.execute(batch()));
+    const e = await rejectionOf(r3.execute(batch()));
     expect(e.kind).toBe('bad_request');
     expect((e.details as { param?: string }).param).toBe('maxCostUsd');
   });
@@ -216,7 +207,7 @@ describe('route(): strategies', () => {
     await new Promise((r) => setImmediate(r));
     expect(router.waiting).toBe(1);
     ac.abort();
-    expect((await errorOf(second)).kind).toBe('cancelled');
+    expect((await rejectionOf(second)).kind).toBe('cancelled');
     expect(router.waiting).toBe(0);
     await clock.advanceAsync(100);
     await (await first).collect();
@@ -231,7 +222,7 @@ describe('route(): strategies', () => {
     expect((await (await router.execute(batch())).collect()).text).toBe('plain');
     expect(router.capabilities()).toEqual({ tools: true });
     const none = route([plain], { strategy: 'fallback' });
-    expect((await errorOf(none.execute(withTools))).kind).toBe('bad_request');
+    expect((await rejectionOf(none.execute(withTools))).kind).toBe('bad_request');
   });
 
   it('a repetition penalty goes to a target declaring repetitionPenalty, not to one with penalties only', async () => {
@@ -241,7 +232,7 @@ describe('route(): strategies', () => {
     expect((await (await router.execute(batch({ sampling: { repetitionPenalty: 1.3 } }))).collect()).text).toBe('repetition');
     expect((await (await router.execute(batch({ sampling: { repetitionPenalty: 1, presencePenalty: 0.5 } }))).collect()).text).toBe('penalties');
     const only = route([penalties], { strategy: 'fallback' });
-    expect((await errorOf(only.execute(batch({ sampling: { repetitionPenalty: 1.3 } })))).kind).toBe('bad_request');
+    expect((await rejectionOf(only.execute(batch({ sampling: { repetitionPenalty: 1.3 } })))).kind).toBe('bad_request');
   });
 });
 

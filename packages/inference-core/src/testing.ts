@@ -4,3 +4,4 @@ export type { ConformanceCapabilities, ConformanceCase, ConformanceOptions, Fact
 export { ScriptedRunner } from './scripted-runner.js';
 export type { Script, ScriptStep, ScriptedRunnerOptions } from './scripted-runner.js';
 export { FakeClock } from './clock.js';
+export { rejectionOf } from './rejection-of.js';

@@ -1,6 +1,7 @@
 import type { ExecuteBatch, Message } from '@inferkit/inference-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { batch, rejectionOf } from './__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse } from './__testing__/mock-server.js';
 import { createAnthropicRunner } from './anthropic/anthropic-runner.js';
 import { createGeminiRunner } from './gemini/gemini-runner.js';

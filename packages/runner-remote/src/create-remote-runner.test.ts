@@ -1,6 +1,7 @@
 import { FakeClock, type SuperviseEvent } from '@inferkit/inference-core';
 import { describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch, drain, expectIdle } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse, type MockHandler } from './__testing__/mock-server.js';
 import { serverAndRunnerPerTest } from './__testing__/server-and-runner.js';
 import { createRemoteRunner, runnerFactory, SupervisedRemoteRunner, type RemoteRunnerConfig } from './create-remote-runner.js';

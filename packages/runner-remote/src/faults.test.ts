@@ -1,6 +1,7 @@
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { batch, drain, expectIdle, rejectionOf } from './__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch, drain, expectIdle } from './__testing__/batches.js';
 import { dataEvents, MockServer, sendJson, sendSse, waitFor, type MockHandler } from './__testing__/mock-server.js';
 import { serverAndRunnerPerTest } from './__testing__/server-and-runner.js';
 import { createAnthropicRunner } from './anthropic/anthropic-runner.js';

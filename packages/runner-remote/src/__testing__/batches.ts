@@ -30,17 +30,6 @@ export async function drain(handle: RunHandle): Promise<{ chunks: TokenChunk[]; 
   }
 }
 
-/** The rejection of `p` as an `InferenceError` (fails the test if it resolves or throws something else). */
-export async function rejectionOf(p: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (InferenceError.isInstance(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
-
 /** Waits until the runner's pool has nothing in flight (no request holds a socket). */
 export async function expectIdle(runner: RemoteRunner): Promise<void> {
   await waitFor(() => {

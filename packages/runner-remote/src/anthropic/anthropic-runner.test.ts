@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch, drain } from '../__testing__/batches.js';
 import { sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
 import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createAnthropicRunner, type AnthropicRunnerOptions } from './anthropic-runner.js';

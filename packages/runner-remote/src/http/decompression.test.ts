@@ -1,7 +1,8 @@
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { InferenceError } from '@inferkit/inference-core';
 import { afterEach, describe, expect, test } from 'vitest';
-import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch, drain } from '../__testing__/batches.js';
 import { dataEvents, MockServer, sendSse, type MockHandler } from '../__testing__/mock-server.js';
 import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createOpenAIRunner } from '../openai/openai-runner.js';

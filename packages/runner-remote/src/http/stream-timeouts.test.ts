@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, test } from 'vitest';
-import { batch, drain, rejectionOf } from '../__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch, drain } from '../__testing__/batches.js';
 import { dataEvents } from '../__testing__/mock-server.js';
 import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import { createAnthropicRunner } from '../anthropic/anthropic-runner.js';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { TokenChunk } from '@inferkit/inference-core';
 import { describe, expect, test } from 'vitest';
-import { batch, rejectionOf } from '../__testing__/batches.js';
+import { rejectionOf } from '@inferkit/inference-core/testing';
+import { batch } from '../__testing__/batches.js';
 import { sendJson, sendSse, type MockHandler } from '../__testing__/mock-server.js';
 import { serverAndRunnerPerTest } from '../__testing__/server-and-runner.js';
 import type { RemoteRunner } from '../remote-runner.js';
