@@ -34,10 +34,21 @@ for (const root of roots) {
       let p = 0, f = 0, s = 0;
       try {
         if (file.endsWith('.json')) {
+          // Counted per test, not from the totals: a test that never finished because its worker
+          // died is 'pending' there while the totals and `success` call the run a pass.
           const r = JSON.parse(readFileSync(path, 'utf8'));
-          p = r.numPassedTests ?? 0;
-          f = (r.numFailedTests ?? 0) + (r.success === false && !r.numFailedTests ? 1 : 0);
-          s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+          for (const file of r.testResults ?? []) {
+            for (const a of file.assertionResults ?? []) {
+              if (a.status === 'passed') p++;
+              else if (a.status === 'skipped' || a.status === 'todo' || a.status === 'disabled') s++;
+              else f++;
+            }
+            if (file.status === 'failed' && !(file.assertionResults ?? []).some((a) => a.status === 'failed')) {
+              f++;
+              lines.push(`${path}: ${file.name}: ${String(file.message ?? 'failed').split('\n')[0].slice(0, 200)}`);
+            }
+          }
+          if (r.success === false && f === 0) f = 1;
         } else if (file.endsWith('.xml')) {
           [p, f, s] = countJunit(readFileSync(path, 'utf8'));
         } else continue;
