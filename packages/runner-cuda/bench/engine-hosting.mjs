@@ -9,23 +9,17 @@
 // Per hosting mode, median of the repeats: aggregate tokens/s of N concurrent streams through
 // CudaRunner.execute (tokenizer, detokenizer and RunHandle included), the host process's CPU time
 // per token, and (child mode) the engine process's CPU time per token from /proc.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { envNumber, packageDir as pkg, writeResultJson } from './lib/bench-env.mjs';
+import { median } from './lib/stats.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pkg = join(here, '..');
-const outDir = join(here, 'out');
-const STREAMS = Number(process.env.HOSTING_STREAMS ?? 8);
-const TOKENS = Number(process.env.HOSTING_TOKENS ?? 200);
-const REPEATS = Number(process.env.HOSTING_REPEATS ?? 5);
+const STREAMS = envNumber('HOSTING_STREAMS', 8);
+const TOKENS = envNumber('HOSTING_TOKENS', 200);
+const REPEATS = envNumber('HOSTING_REPEATS', 5);
 const MODEL = join(pkg, 'test-models', 'no-eos', 'llama-gqa');
 
 const { CudaRunner } = await import(join(pkg, 'dist', 'index.js'));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const TICKS = 100; // USER_HZ on Linux
 function processCpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -87,5 +81,4 @@ const lines = [
   `child / in-process throughput: ${(child.tokS / inProc.tokS).toFixed(3)}`,
 ];
 console.log(lines.join('\n'));
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'engine-hosting.json'), JSON.stringify({ date: new Date().toISOString(), streams: STREAMS, tokens: TOKENS, repeats: REPEATS, results }, null, 2));
+writeResultJson('engine-hosting.json', { date: new Date().toISOString(), streams: STREAMS, tokens: TOKENS, repeats: REPEATS, results });

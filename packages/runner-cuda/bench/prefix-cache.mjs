@@ -15,41 +15,27 @@
 // the second request shares the system prompt and differs in its last 24 tokens. Greedy, one
 // output token, engines driven by token ids (no chat template). Prints a table and writes JSON
 // to bench/out/.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { envNumber, outDir, packageDir as pkg, SMOKE, writeResultJson } from './lib/bench-env.mjs';
+import { generateBenchModel, vocabSizeOf } from './lib/bench-model.mjs';
+import { loadLlamaCpp } from './lib/llama-cpp.mjs';
+import { median, now, rssBytes } from './lib/stats.mjs';
+import { tokenIds } from './lib/token-ids.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pkg = join(here, '..');
-const outDir = join(here, 'out');
-const SMOKE = process.env.BENCH_SMOKE === '1';
-const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
-const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
+const THREADS = envNumber('BENCH_THREADS', availableParallelism());
+const REPEATS = envNumber('BENCH_REPEATS', SMOKE ? 1 : 3);
 const SYSTEM = SMOKE ? 200 : 1000;
 const QUESTION = 24;
-const MEMORY_REQUESTS = Number(process.env.BENCH_MEMORY_REQUESTS ?? (SMOKE ? 100 : 1000));
+const MEMORY_REQUESTS = envNumber('BENCH_MEMORY_REQUESTS', SMOKE ? 100 : 1000);
 const MAX_SEQ_LEN = SMOKE ? 256 : 1280;
 const HF_DIR = SMOKE ? join(pkg, 'test-models', 'no-eos', 'llama-gqa') : join(outDir, 'model', 'hf');
 const GGUF = SMOKE ? join(pkg, 'test-models', 'llama-gqa.gguf') : join(outDir, 'model', 'model.gguf');
+// Read after the model is generated (main, below): a fresh clone has no model yet.
 let VOCAB = 0;
 
-function ids(seed, n) {
-  let x = seed >>> 0;
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out.push(x % VOCAB);
-  }
-  return out;
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const now = () => performance.now() / 1000;
-const rssMiB = () => process.memoryUsage.rss() / 1048576;
+const ids = (seed, n) => tokenIds(seed, n, VOCAB);
+const rssMiB = () => rssBytes() / 1048576;
 
 // ---------------------------------------------------------------- inferkit
 
@@ -90,10 +76,8 @@ async function inferkit(prefixCache) {
 // ---------------------------------------------------------------- llama.cpp
 
 async function llamaCpp() {
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
-  const model = await llama.loadModel({ modelPath: GGUF });
-  const context = await model.createContext({ contextSize: MAX_SEQ_LEN, batchSize: 512, threads: THREADS });
+  const peer = await loadLlamaCpp(GGUF);
+  const context = await peer.model.createContext({ contextSize: MAX_SEQ_LEN, batchSize: 512, threads: THREADS });
   const seq = context.getSequence();
   // Time to the first generated token after aligning the state with `prompt`: only the tokens
   // after the longest common prefix with what the sequence holds are evaluated.
@@ -115,8 +99,7 @@ async function llamaCpp() {
     },
     async close() {
       await context.dispose();
-      await model.dispose();
-      await llama.dispose();
+      await peer.dispose();
     },
   };
 }
@@ -149,12 +132,8 @@ async function memory(engine) {
 
 // ---------------------------------------------------------------- main
 
-mkdirSync(outDir, { recursive: true });
-if (!SMOKE) {
-  process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
-  execFileSync('python3', [join(pkg, 'scripts', 'bench_model.py'), join(outDir, 'model'), '--gguf'], { stdio: ['ignore', 'inherit', 'inherit'] });
-}
-VOCAB = JSON.parse(readFileSync(join(HF_DIR, 'config.json'), 'utf8')).vocab_size ?? 32000;
+if (!SMOKE) generateBenchModel(join(outDir, 'model'), ['--gguf']);
+VOCAB = vocabSizeOf(HF_DIR);
 process.stderr.write(`loading inferkit (prefix cache on, off) and llama.cpp, ${THREADS} threads each\n`);
 const on = await inferkit(true);
 const off = await inferkit(false);
@@ -211,6 +190,5 @@ const result = {
   warmOverCold: ratio,
   memory: { ...mem, rssBeforeMiB: rssBefore },
 };
-const file = join(outDir, `prefix-cache-${Date.now()}.json`);
-writeFileSync(file, JSON.stringify(result, null, 2));
+const file = writeResultJson(`prefix-cache-${Date.now()}.json`, result);
 process.stderr.write(`wrote ${file}\n`);

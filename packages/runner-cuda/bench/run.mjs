@@ -13,88 +13,32 @@
 //              the last generated token (prefill excluded)
 //   aggregate  8 concurrent sequences x 128 new tokens (8-token prompts): all tokens / wall time
 // Prints one table with ratios and writes JSON to bench/out/.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { envNumber, outDir, packageDir as pkg, SMOKE, writeResultJson } from './lib/bench-env.mjs';
+import { generateBenchModel, vocabSizeOf } from './lib/bench-model.mjs';
+import { loadLlamaCpp } from './lib/llama-cpp.mjs';
+import { compareInterleaved, inferkitThroughput, llamaCppThroughput, medians, throughputTable } from './lib/throughput.mjs';
+import { tokenIds } from './lib/token-ids.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pkg = join(here, '..');
-const outDir = join(here, 'out');
-const SMOKE = process.env.BENCH_SMOKE === '1';
-const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
-const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
+const THREADS = envNumber('BENCH_THREADS', availableParallelism());
+const REPEATS = envNumber('BENCH_REPEATS', SMOKE ? 1 : 3);
 const PREFILL = SMOKE ? 64 : 512;
 const DECODE = SMOKE ? 16 : 128;
 const SEQS = 8;
 const SHORT_PROMPT = 8;
 const HF_DIR = SMOKE ? join(pkg, 'test-models', 'no-eos', 'llama-gqa') : join(outDir, 'model', 'hf');
 const GGUF = SMOKE ? join(pkg, 'test-models', 'llama-gqa.gguf') : join(outDir, 'model', 'model.gguf');
-// Read after the model is generated (main, below): a fresh clone has no model yet.
-let VOCAB = 0;
-
-function ids(seed, n) {
-  let x = seed >>> 0;
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out.push(x % VOCAB);
-  }
-  return out;
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const now = () => performance.now() / 1000;
 
 // ---------------------------------------------------------------- inferkit
 
-function submit(engine, prompt, maxTokens) {
-  return new Promise((resolve, reject) => {
-    const start = now();
-    let first = 0;
-    let firstCount = 0;
-    let count = 0;
-    engine.submit({ tokens: Int32Array.from(prompt), temperature: 0, maxTokens, stopTokenIds: new Int32Array(0) }, (e) => {
-      if (e.tokens.length > 0) {
-        if (count === 0) {
-          first = now();
-          firstCount = e.tokens.length;
-        }
-        count += e.tokens.length;
-      }
-      if (e.finishReason === 'length') resolve({ start, first, firstCount, end: now(), count });
-      else if (e.finishReason) reject(new Error(`inferkit: ${e.finishReason} ${e.error?.message ?? ''}`));
-    });
-  });
-}
-
-async function setupInferkit() {
+async function setupInferkit(shape) {
   const { CudaRunner } = await import(join(pkg, 'dist', 'index.js'));
   const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: SEQS, maxSeqLen: SMOKE ? 256 : 1024 });
   await runner.loadWeights({ kind: 'local_path', path: HF_DIR });
   const engine = runner._engine;
-  await submit(engine, ids(99, 32), 8); // warm-up: page in the weights
   return {
-    runner,
-    async prefill(r) {
-      const p = await submit(engine, ids(1000 + r, PREFILL), 1);
-      return PREFILL / (p.end - p.start);
-    },
-    // Tokens arrive in batches when the event loop is busy, so the decode rate counts only the
-    // tokens after the first delivery, over the time since that delivery.
-    async decode(r) {
-      const d = await submit(engine, ids(2000 + r, SHORT_PROMPT), DECODE);
-      return (d.count - d.firstCount) / (d.end - d.first);
-    },
-    async aggregate(r) {
-      const t0 = now();
-      const all = await Promise.all(Array.from({ length: SEQS }, (_, i) => submit(engine, ids(3000 + r * SEQS + i, SHORT_PROMPT), DECODE)));
-      return all.reduce((n, x) => n + x.count, 0) / (now() - t0);
-    },
+    ...(await inferkitThroughput(engine, shape)),
     async close() {
       const stats = await engine.stats();
       await runner.close();
@@ -105,110 +49,42 @@ async function setupInferkit() {
 
 // ---------------------------------------------------------------- llama.cpp
 
-// Generates exactly `n` tokens on `seq`, calling `onToken` for each. By default node-llama-cpp's
-// evaluate() stops at end-of-generation tokens, which random weights emit now and then;
-// yieldEogToken keeps it going so every run does the same amount of work.
-async function llamaGenerate(seq, prompt, n, onToken) {
-  let count = 0;
-  for await (const _ of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
-    count++;
-    onToken?.(count);
-    if (count === n) break;
-  }
-  if (count !== n) throw new Error(`llama.cpp stopped after ${count} of ${n} tokens`);
-  return count;
-}
-
-async function setupLlamaCpp() {
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
-  const model = await llama.loadModel({ modelPath: GGUF });
-  const single = await model.createContext({ contextSize: SMOKE ? 256 : 1024, batchSize: PREFILL, threads: THREADS });
-  const multi = await model.createContext({ contextSize: SMOKE ? 256 : SEQS * 256, sequences: SEQS, batchSize: 512, threads: THREADS });
-  const warm = single.getSequence();
-  await warm.evaluateWithoutGeneratingNewTokens(ids(99, 32));
-  warm.dispose();
+async function setupLlamaCpp(shape) {
+  const peer = await loadLlamaCpp(GGUF);
+  const single = await peer.model.createContext({ contextSize: SMOKE ? 256 : 1024, batchSize: PREFILL, threads: THREADS });
+  const multi = await peer.model.createContext({ contextSize: SMOKE ? 256 : SEQS * 256, sequences: SEQS, batchSize: 512, threads: THREADS });
   return {
-    async prefill(r) {
-      const seq = single.getSequence();
-      const t0 = now();
-      await seq.evaluateWithoutGeneratingNewTokens(ids(1000 + r, PREFILL));
-      const rate = PREFILL / (now() - t0);
-      seq.dispose();
-      return rate;
-    },
-    async decode(r) {
-      const seq = single.getSequence();
-      let first = 0;
-      await llamaGenerate(seq, ids(2000 + r, SHORT_PROMPT), DECODE, (i) => {
-        if (i === 1) first = now();
-      });
-      const rate = (DECODE - 1) / (now() - first);
-      seq.dispose();
-      return rate;
-    },
-    async aggregate(r) {
-      const t0 = now();
-      const counts = await Promise.all(
-        Array.from({ length: SEQS }, async (_, i) => {
-          const seq = multi.getSequence();
-          const n = await llamaGenerate(seq, ids(3000 + r * SEQS + i, SHORT_PROMPT), DECODE);
-          seq.dispose();
-          return n;
-        }),
-      );
-      return counts.reduce((a, b) => a + b, 0) / (now() - t0);
-    },
+    ...(await llamaCppThroughput(single, multi, shape)),
     async close() {
       await single.dispose();
       await multi.dispose();
-      await model.dispose();
-      await llama.dispose();
+      await peer.dispose();
     },
   };
 }
 
 // ---------------------------------------------------------------- main
 
-mkdirSync(outDir, { recursive: true });
-if (!SMOKE) {
-  process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
-  execFileSync('python3', [join(pkg, 'scripts', 'bench_model.py'), join(outDir, 'model'), '--gguf'], { stdio: ['ignore', 'inherit', 'inherit'] });
-}
-VOCAB = JSON.parse(readFileSync(join(HF_DIR, 'config.json'), 'utf8')).vocab_size ?? 32000;
+if (!SMOKE) generateBenchModel(join(outDir, 'model'), ['--gguf']);
+// Read after the model is generated: a fresh clone has no model yet.
+const VOCAB = vocabSizeOf(HF_DIR);
+const shape = { ids: (seed, n) => tokenIds(seed, n, VOCAB), prefill: PREFILL, decode: DECODE, seqs: SEQS, shortPrompt: SHORT_PROMPT };
 process.stderr.write(`loading both engines, ${THREADS} threads each\n`);
-const a = await setupInferkit();
-const b = await setupLlamaCpp();
-// Interleaved, so that load from other processes on a shared machine hits both engines alike.
-const runs = { inferkit: { prefill: [], decode: [], aggregate: [] }, llamaCpp: { prefill: [], decode: [], aggregate: [] } };
-for (let r = 0; r < REPEATS; r++) {
-  for (const metric of ['prefill', 'decode', 'aggregate']) {
-    runs.inferkit[metric].push(await a[metric](r));
-    runs.llamaCpp[metric].push(await b[metric](r));
-    process.stderr.write(`  repeat ${r + 1}/${REPEATS} ${metric}: inferkit ${runs.inferkit[metric].at(-1).toFixed(1)}, llama.cpp ${runs.llamaCpp[metric].at(-1).toFixed(1)} tok/s\n`);
-  }
-}
+const a = await setupInferkit(shape);
+const b = await setupLlamaCpp(shape);
+const runs = await compareInterleaved(a, b, REPEATS);
 const engineStats = await a.close();
 await b.close();
-const summary = (x) => ({ prefill: median(x.prefill), decode: median(x.decode), aggregate: median(x.aggregate), runs: x });
-const ours = summary(runs.inferkit);
-const theirs = summary(runs.llamaCpp);
+const ours = { ...medians(runs.inferkit), runs: runs.inferkit };
+const theirs = { ...medians(runs.llamaCpp), runs: runs.llamaCpp };
 
-const f = (x) => x.toFixed(1);
-const rows = [
-  [`prefill ${PREFILL} tok (tok/s)`, ours.prefill, theirs.prefill],
-  ['decode batch 1 (tok/s)', ours.decode, theirs.decode],
-  [`aggregate ${SEQS} seqs (tok/s)`, ours.aggregate, theirs.aggregate],
-];
 const lines = [
   SMOKE
     ? `SMOKE RUN (tiny test model, ${PREFILL}-token prefill, ${DECODE} new tokens): checks the script, not speed`
     : `model: Llama-shaped F32, dim 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000 (124.7M params)`,
   `threads: ${THREADS}, repeats: ${REPEATS} (median), cpu: ${cpus()[0]?.model ?? 'unknown'}`,
   '',
-  `${'metric'.padEnd(28)}${'inferkit'.padStart(10)}${'llama.cpp'.padStart(11)}${'ratio'.padStart(8)}`,
-  ...rows.map(([name, a, b]) => `${name.padEnd(28)}${f(a).padStart(10)}${f(b).padStart(11)}${(a / b).toFixed(2).padStart(8)}`),
-  `${`our ${SEQS}-seq aggregate / our batch 1`.padEnd(49)}${(ours.aggregate / ours.decode).toFixed(2).padStart(8)}`,
+  ...throughputTable(ours, theirs, { prefill: PREFILL, seqs: SEQS, nameWidth: 28 }),
   '',
   `targets: decode >= 0.80x llama.cpp (${(ours.decode / theirs.decode).toFixed(2)}x), ${SEQS}-seq aggregate >= 3x our batch 1 (${(ours.aggregate / ours.decode).toFixed(2)}x)`,
 ];
@@ -224,5 +100,5 @@ const result = {
   ratios: { prefill: ours.prefill / theirs.prefill, decode: ours.decode / theirs.decode, aggregate: ours.aggregate / theirs.aggregate, aggregateOverOurDecode: ours.aggregate / ours.decode },
 };
 const name = SMOKE ? 'bench-smoke' : 'bench';
-writeFileSync(join(outDir, `${name}.json`), JSON.stringify(result, null, 2));
-writeFileSync(join(outDir, `${name}-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2));
+writeResultJson(`${name}.json`, result);
+writeResultJson(`${name}-${result.date.replace(/[:.]/g, '-')}.json`, result);

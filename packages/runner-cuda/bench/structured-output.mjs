@@ -19,19 +19,16 @@
 // last finish (8-token prompts: their prefill is in both modes alike), and the process's CPU time
 // per token (steadier than wall time on a machine shared with other work). Prints one table and
 // writes JSON to bench/out/.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { envNumber, outDir, packageDir as pkg, SMOKE, writeResultJson } from './lib/bench-env.mjs';
+import { generateBenchModel } from './lib/bench-model.mjs';
+import { median, now } from './lib/stats.mjs';
+import { tokenIds } from './lib/token-ids.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pkg = join(here, '..');
-const outDir = join(here, 'out');
-const SMOKE = process.env.BENCH_SMOKE === '1';
-const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
-const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
-const DECODE = Number(process.env.BENCH_DECODE ?? (SMOKE ? 32 : 128));
+const THREADS = envNumber('BENCH_THREADS', availableParallelism());
+const REPEATS = envNumber('BENCH_REPEATS', SMOKE ? 1 : 3);
+const DECODE = envNumber('BENCH_DECODE', SMOKE ? 32 : 128);
 const MODEL_DIR = SMOKE ? join(pkg, '..', '..', 'models', 'inferkit-tiny') : join(outDir, 'model', 'hf');
 
 /**
@@ -64,26 +61,10 @@ function schema(salt) {
   };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const now = () => performance.now() / 1000;
-
-function ids(seed, n, vocab) {
-  let x = seed >>> 0;
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out.push(x % vocab);
-  }
-  return out;
-}
-
 function timed(engine, grammar, seed, vocab) {
   return new Promise((resolve, reject) => {
     const start = now();
-    const request = { tokens: Int32Array.from(ids(seed, 8, vocab)), temperature: 1, seed, maxTokens: DECODE, stopTokenIds: new Int32Array(0) };
+    const request = { tokens: Int32Array.from(tokenIds(seed, 8, vocab)), temperature: 1, seed, maxTokens: DECODE, stopTokenIds: new Int32Array(0) };
     if (grammar !== undefined) request.grammar = grammar;
     let count = 0;
     engine.submit(request, (e) => {
@@ -112,11 +93,7 @@ async function batchSpeed(runner, batch, mode, repeat) {
   return { tokPerS: tokens / seconds, cpuMsPerTok: (cpu.user + cpu.system) / 1000 / tokens };
 }
 
-mkdirSync(outDir, { recursive: true });
-if (!SMOKE) {
-  process.stderr.write(`generating the bench model in ${join(outDir, 'model')} (skipped when present)\n`);
-  execFileSync('python3', [join(pkg, 'scripts', 'bench_model.py'), join(outDir, 'model')], { stdio: ['ignore', 'inherit', 'inherit'] });
-}
+if (!SMOKE) generateBenchModel(join(outDir, 'model'), []);
 const { CudaRunner } = await import(join(pkg, 'dist', 'index.js'));
 const runner = new CudaRunner({ device: 'cpu', threads: THREADS, maxBatch: 8, maxSeqLen: 512, engineProcess: 'in-process' });
 await runner.loadWeights({ kind: 'local_path', path: MODEL_DIR });
@@ -160,6 +137,5 @@ const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | '
 console.log(line(head));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const row of rows) console.log(line(row));
-const file = join(outDir, `structured-output-${SMOKE ? 'smoke' : 'run'}.json`);
-writeFileSync(file, JSON.stringify({ model: MODEL_DIR, threads: THREADS, repeats: REPEATS, decodeTokens: DECODE, cpu: cpus()[0]?.model, results }, null, 2));
+const file = writeResultJson(`structured-output-${SMOKE ? 'smoke' : 'run'}.json`, { model: MODEL_DIR, threads: THREADS, repeats: REPEATS, decodeTokens: DECODE, cpu: cpus()[0]?.model, results });
 process.stderr.write(`wrote ${file}\n`);
