@@ -10,32 +10,10 @@ import { createInferkit } from '@inferkit/ai-sdk-provider';
 import { InferenceError } from '@inferkit/inference-core';
 import { CudaRunner } from '@inferkit/runner-cuda';
 import { streamText } from 'ai';
-import { fail, parseFlags, readModelDir, readPositiveInteger, readTemperature } from '../shared/cli.mjs';
+import { fail, readLocalChatFlags } from '../shared/cli.mjs';
 
-const USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
-
-  --model        a local Hugging Face checkpoint directory (Llama, Mistral, Qwen2, Qwen3);
-                 default: the embedded model in models/inferkit-tiny
-  --prompt       the user message (default: "Tell me a story about a cat.")
-  --system       a system message
-  --max-tokens   most tokens to generate (default 200)
-  --temperature  0 for greedy; default: the model's generation_config.json
-  --device       auto (default), cuda or cpu; INFERKIT_DEVICE overrides it`;
-
-const args = parseFlags(
-  {
-    model: { type: 'string' },
-    prompt: { type: 'string', default: 'Tell me a story about a cat.' },
-    system: { type: 'string' },
-    'max-tokens': { type: 'string', default: '200' },
-    temperature: { type: 'string' },
-    device: { type: 'string', default: 'auto' },
-  },
-  USAGE,
-);
-const maxOutputTokens = readPositiveInteger(args, 'max-tokens');
-const temperature = readTemperature(args);
-const modelDir = readModelDir(args);
+const args = readLocalChatFlags();
+const { maxTokens: maxOutputTokens, temperature, modelDir } = args;
 
 const err = (s) => process.stderr.write(s);
 

@@ -57,3 +57,40 @@ export function readModelDir(values) {
   if (!existsSync(join(dir, 'config.json'))) fail(`--model ${dir}: no config.json there (expected a Hugging Face checkpoint directory)`);
   return dir;
 }
+
+const LOCAL_CHAT_USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
+
+  --model        a local Hugging Face checkpoint directory (Llama, Mistral, Qwen2, Qwen3);
+                 default: the embedded model in models/inferkit-tiny
+  --prompt       the user message (default: "Tell me a story about a cat.")
+  --system       a system message
+  --max-tokens   most tokens to generate (default 200)
+  --temperature  0 for greedy; default: the model's generation_config.json
+  --device       auto (default), cuda or cpu; INFERKIT_DEVICE overrides it`;
+
+/**
+ * The command line of the demos that send one chat to a local checkpoint (quickstart, ai-sdk),
+ * checked: `modelDir` holds a config.json, `maxTokens` is a positive integer, `temperature` is
+ * from 0 to 2 or `undefined`, `system` is `undefined` when not given.
+ */
+export function readLocalChatFlags() {
+  const values = parseFlags(
+    {
+      model: { type: 'string' },
+      prompt: { type: 'string', default: 'Tell me a story about a cat.' },
+      system: { type: 'string' },
+      'max-tokens': { type: 'string', default: '200' },
+      temperature: { type: 'string' },
+      device: { type: 'string', default: 'auto' },
+    },
+    LOCAL_CHAT_USAGE,
+  );
+  return {
+    maxTokens: readPositiveInteger(values, 'max-tokens'),
+    temperature: readTemperature(values),
+    modelDir: readModelDir(values),
+    prompt: values.prompt,
+    system: values.system,
+    device: values.device,
+  };
+}
