@@ -2,14 +2,12 @@
 // controls, cancellation, validation, poisoning and rebuild, close.
 #include <atomic>
 #include <cmath>
-#include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include "engine.h"
+#include "engine_fixtures.h"
 #include "test_harness.h"
 #include "tiny_model.h"
 
@@ -17,69 +15,18 @@ using namespace inferkit;
 
 namespace {
 
-// One model directory shared by the cases in this binary's process.
-struct Fixture {
-  tiny::Model model;
-  std::string dir;
-  Fixture() {
-    tiny::Spec s;
-    s.vocab = 96;
-    s.seed = 11;
-    s.eos = {2, 3};
-    model = tiny::make_model(s);
-    dir = tiny::make_temp_dir("engine");
-    tiny::write_model(model, dir);
-  }
-  ~Fixture() { tiny::remove_tree(dir); }
-};
-
-Fixture& fixture() {
-  static Fixture f;
-  return f;
+const tiny::ModelDir& fixture() {
+  static const tiny::ModelDir m(
+      [] {
+        tiny::Spec s;
+        s.vocab = 96;
+        s.seed = 11;
+        s.eos = {2, 3};
+        return s;
+      }(),
+      "engine");
+  return m;
 }
-
-EngineOptions small_options(int max_batch = 4) {
-  EngineOptions o;
-  o.threads = 2;
-  o.max_batch = max_batch;
-  o.max_seq_len = 96;
-  return o;
-}
-
-// Collects one request's events and waits for its finish.
-struct Collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  FinishReason finish = FinishReason::kNone;
-  Status error;
-  int events = 0;
-  int finish_events = 0;
-  bool event_after_finish = false;
-
-  TokenCallback callback() {
-    return [this](const TokenEvent& ev) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (finish_events > 0) event_after_finish = true;
-      ++events;
-      tokens.insert(tokens.end(), ev.tokens.begin(), ev.tokens.end());
-      if (ev.finish != FinishReason::kNone) {
-        ++finish_events;
-        finish = ev.finish;
-        error = ev.error;
-        cv.notify_all();
-      }
-    };
-  }
-  // Bounded, so a request that never finishes fails the case instead of hanging CTest.
-  void wait() {
-    std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return finish_events > 0; })) {
-      ::testing::fail(__FILE__, __LINE__, "no finish event within 60 s");
-      finish_events = 1;
-    }
-  }
-};
 
 GenerateRequest greedy(std::vector<int32_t> prompt, int max_tokens) {
   GenerateRequest r;

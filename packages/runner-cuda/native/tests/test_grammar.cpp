@@ -2,14 +2,12 @@
 // byte matching, token masks against a brute-force oracle, the mask cache, limits, and the
 // engine honouring a grammar end to end.
 #include <algorithm>
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <random>
 #include <set>
 #include <string>
 
 #include "engine.h"
+#include "engine_fixtures.h"
 #include "grammar/grammar.h"
 #include "grammar/matcher.h"
 #include "grammar/vocabulary.h"
@@ -450,52 +448,18 @@ TEST(ambiguous_alternatives_merge) {
 
 namespace {
 
-struct Fixture {
-  tiny::Model model;
-  std::string dir;
-  Fixture() {
-    tiny::Spec s;
-    s.vocab = 96;
-    s.seed = 5;
-    s.eos = {2};
-    model = tiny::make_model(s);
-    dir = tiny::make_temp_dir("grammar");
-    tiny::write_model(model, dir);
-  }
-  ~Fixture() { tiny::remove_tree(dir); }
-};
-
-Fixture& fixture() {
-  static Fixture f;
-  return f;
+const tiny::ModelDir& fixture() {
+  static const tiny::ModelDir m(
+      [] {
+        tiny::Spec s;
+        s.vocab = 96;
+        s.seed = 5;
+        s.eos = {2};
+        return s;
+      }(),
+      "grammar");
+  return m;
 }
-
-struct Collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  FinishReason finish = FinishReason::kNone;
-  Status error;
-  bool finished = false;
-  TokenCallback callback() {
-    return [this](const TokenEvent& ev) {
-      std::lock_guard<std::mutex> lock(mu);
-      tokens.insert(tokens.end(), ev.tokens.begin(), ev.tokens.end());
-      if (ev.finish != FinishReason::kNone) {
-        finish = ev.finish;
-        error = ev.error;
-        finished = true;
-        cv.notify_all();
-      }
-    };
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished; })) {
-      ::testing::fail(__FILE__, __LINE__, "no finish event within 60 s");
-    }
-  }
-};
 
 // Token i of the 96-token test vocabulary: 0..9 are digits, 10..35 letters, 2 is EOS (special),
 // the rest two-letter pieces.
@@ -524,11 +488,7 @@ TEST(engine_output_follows_the_grammar) {
   auto vocab = vocab_of(test_tokens(), 96, {2});
   auto cg = compiled(parse_ok(b.words(root)), vocab);
   Engine e;
-  EngineOptions o;
-  o.threads = 2;
-  o.max_batch = 4;
-  o.max_seq_len = 96;
-  CHECK(e.load(fixture().dir, o).ok());
+  CHECK(e.load(fixture().dir, small_options()).ok());
   std::vector<std::unique_ptr<Collector>> cs;
   for (int i = 0; i < 8; ++i) {
     GenerateRequest r;

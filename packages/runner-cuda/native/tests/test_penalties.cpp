@@ -3,15 +3,13 @@
 // per-sequence token lists, and generation through the engine against a reference that applies
 // the penalties to the engine's own logits.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include "engine.h"
+#include "engine_fixtures.h"
 #include "penalty_tracker.h"
 #include "sampling.h"
 #include "test_harness.h"
@@ -135,49 +133,27 @@ TEST(penalty_tracker_lists_each_token_once) {
 
 namespace {
 
-struct Fixture {
-  tiny::Model model;
-  std::string dir;
-  Fixture() {
-    tiny::Spec s;
-    s.vocab = 96;
-    s.seed = 5;
-    s.eos = {2};
-    model = tiny::make_model(s);
-    dir = tiny::make_temp_dir("penalties");
-    tiny::write_model(model, dir);
-  }
-  ~Fixture() { tiny::remove_tree(dir); }
-};
-
-Fixture& fixture() {
-  static Fixture f;
-  return f;
+const tiny::ModelDir& fixture() {
+  static const tiny::ModelDir m(
+      [] {
+        tiny::Spec s;
+        s.vocab = 96;
+        s.seed = 5;
+        s.eos = {2};
+        return s;
+      }(),
+      "penalties");
+  return m;
 }
 
 std::vector<int32_t> generate(Engine& e, const GenerateRequest& r) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  bool done = false;
-  FinishReason finish = FinishReason::kNone;
+  Collector c;
   uint64_t id = 0;
-  CHECK_OK(e.submit(r, [&](const TokenEvent& ev) {
-    std::lock_guard<std::mutex> lock(mu);
-    tokens.insert(tokens.end(), ev.tokens.begin(), ev.tokens.end());
-    if (ev.finish != FinishReason::kNone) {
-      finish = ev.finish;
-      if (ev.finish == FinishReason::kError) std::fprintf(stderr, "engine error: %s\n", ev.error.to_string().c_str());
-      done = true;
-      cv.notify_all();
-    }
-  }, &id));
-  std::unique_lock<std::mutex> lock(mu);
-  if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return done; })) {
-    ::testing::fail(__FILE__, __LINE__, "no finish within 60 s");
-  }
-  CHECK(finish == FinishReason::kLength);
-  return tokens;
+  CHECK_OK(e.submit(r, c.callback(), &id));
+  c.wait();
+  if (c.finish == FinishReason::kError) std::fprintf(stderr, "engine error: %s\n", c.error.to_string().c_str());
+  CHECK(c.finish == FinishReason::kLength);
+  return c.tokens;
 }
 
 // The tokens the engine must produce: its own logits of the whole context each step, with the
@@ -200,19 +176,11 @@ std::vector<int32_t> expected(Engine& e, const std::vector<int32_t>& prompt, con
   return out;
 }
 
-EngineOptions options() {
-  EngineOptions o;
-  o.threads = 2;
-  o.max_batch = 3;
-  o.max_seq_len = 96;
-  return o;
-}
-
 }  // namespace
 
 TEST(engine_greedy_with_penalties_matches_reference) {
   Engine e;
-  CHECK_OK(e.load(fixture().dir, options()));
+  CHECK_OK(e.load(fixture().dir, small_options(3)));
   const std::vector<int32_t> prompt = {1, 30, 31, 32, 30, 7};
   GenerateRequest plain;
   plain.prompt = prompt;
@@ -233,7 +201,7 @@ TEST(engine_greedy_with_penalties_matches_reference) {
 
 TEST(engine_sampling_with_penalties_matches_reference_in_a_batch) {
   Engine e;
-  CHECK_OK(e.load(fixture().dir, options()));
+  CHECK_OK(e.load(fixture().dir, small_options(3)));
   // Three sequences in one batch: penalised, plain and penalised differently, so the rows'
   // token lists must not leak into each other.
   std::vector<GenerateRequest> rs(3);
@@ -257,7 +225,7 @@ TEST(engine_sampling_with_penalties_matches_reference_in_a_batch) {
 
 TEST(engine_refuses_out_of_range_penalties) {
   Engine e;
-  CHECK_OK(e.load(fixture().dir, options()));
+  CHECK_OK(e.load(fixture().dir, small_options(3)));
   auto submit = [&](float presence, float frequency, float repetition) {
     GenerateRequest r;
     r.prompt = {1, 2, 3};

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "engine_fixtures.h"
 #include "test_harness.h"
 #include "tiny_model.h"
 
@@ -21,17 +22,8 @@ using namespace inferkit;
 
 namespace {
 
-struct ModelDir {
-  std::string dir;
-  explicit ModelDir(const tiny::Spec& s, const char* tag) {
-    dir = tiny::make_temp_dir(tag);
-    tiny::write_model(tiny::make_model(s), dir);
-  }
-  ~ModelDir() { tiny::remove_tree(dir); }
-};
-
 const std::string& llama_dir() {
-  static ModelDir m([] {
+  static const tiny::ModelDir m([] {
     tiny::Spec s;
     s.vocab = 96;
     s.seed = 21;
@@ -42,7 +34,7 @@ const std::string& llama_dir() {
 }
 
 const std::string& window_dir() {
-  static ModelDir m([] {
+  static const tiny::ModelDir m([] {
     tiny::Spec s;
     s.arch = "mistral";
     s.vocab = 96;
@@ -55,10 +47,7 @@ const std::string& window_dir() {
 }
 
 EngineOptions options(bool prefix_cache, int max_batch = 4, int max_seq_len = 256) {
-  EngineOptions o;
-  o.threads = 2;
-  o.max_batch = max_batch;
-  o.max_seq_len = max_seq_len;
+  EngineOptions o = small_options(max_batch, max_seq_len);
   o.prefix_cache = prefix_cache;
   return o;
 }
