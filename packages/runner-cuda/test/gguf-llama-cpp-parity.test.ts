@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
-import type { AddonEngine } from '../src/binding/addon-types.js';
-import { argmaxRows, greedy, loadEngine } from './helpers/addon-engine.js';
+import type { Llama } from 'node-llama-cpp';
+import { argmaxRows, loadEngine } from './helpers/addon-engine.js';
+import { llamaCppContext, llamaCppGreedy, llamaCppTopOne, loadLlamaCpp } from './helpers/llama-cpp.js';
 import { GGUF_MODELS, GGUF_TYPES, ggufModelPath, type GgufModel, type GgufType } from './helpers/paths.js';
 import { pseudoRandomIds } from './helpers/prompts.js';
-import { TEST_THREADS } from './helpers/runner.js';
+import { engineGreedy } from './helpers/runner.js';
 
 // llama.cpp (node-llama-cpp) reads the very same GGUF files: the independent check of the block
 // layouts and of the quantized math. Both engines quantize activations to 8-bit blocks the same
@@ -29,58 +29,9 @@ const PROMPT_LENGTHS: Array<[number, number]> = [
 
 let llama: Llama;
 beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+  llama = await loadLlamaCpp();
 });
 afterAll(() => llama?.dispose());
-
-// f32 KV cache and no flash attention, as in the F32 parity test: llama.cpp's f16 K/V would add
-// a rounding of its own.
-function llamaContext(model: LlamaModel): Promise<LlamaContext> {
-  return model.createContext({
-    contextSize: 256,
-    batchSize: 256,
-    threads: TEST_THREADS,
-    flashAttention: false,
-    experimentalKvCacheKeyType: 'F32',
-    experimentalKvCacheValueType: 'F32',
-  });
-}
-
-const GREEDY = { generateNext: { token: true, options: { temperature: 0 } } } as const;
-
-async function llamaCppGreedy(ctx: LlamaContext, prompt: number[], n: number): Promise<number[]> {
-  // Token by token through controlledEvaluate: evaluate() would stop at end-of-generation ids.
-  const seq = ctx.getSequence();
-  try {
-    const out: number[] = [];
-    let input: unknown[] = [...prompt.slice(0, -1), [prompt[prompt.length - 1], GREEDY]];
-    while (out.length < n) {
-      const result = await seq.controlledEvaluate(input as never);
-      const next = result[result.length - 1]?.next.token;
-      if (typeof next !== 'number') throw new Error(`llama.cpp produced no token after ${out.length}`);
-      out.push(next);
-      input = [[next, GREEDY]];
-    }
-    return out;
-  } finally {
-    seq.dispose();
-  }
-}
-
-/** llama.cpp's top-1 next token at every position of `tokens`, in one batch (teacher forcing). */
-async function llamaCppTopOne(ctx: LlamaContext, tokens: number[]): Promise<number[]> {
-  const seq = ctx.getSequence();
-  try {
-    const result = await seq.controlledEvaluate(tokens.map((t) => [t, GREEDY]) as never);
-    return result.map((r) => {
-      const t = r?.next.token;
-      if (typeof t !== 'number') throw new Error('llama.cpp returned no token for a position');
-      return t;
-    });
-  } finally {
-    seq.dispose();
-  }
-}
 
 interface ArchResult {
   greedySame: number;
@@ -91,14 +42,14 @@ interface ArchResult {
 async function compare(type: GgufType, arch: GgufModel): Promise<ArchResult> {
   const path = ggufModelPath(arch, type);
   const model = await llama.loadModel({ modelPath: path });
-  const ctx = await llamaContext(model);
+  const ctx = await llamaCppContext(model);
   const { engine, info } = await loadEngine(path);
   try {
     const result: ArchResult = { greedySame: 0, positions: 0, topOneSame: 0 };
     for (const [length, seed] of PROMPT_LENGTHS) {
       const prompt = pseudoRandomIds(seed, length, info.vocabSize);
       const theirs = await llamaCppGreedy(ctx, prompt, NEW_TOKENS);
-      const ours = await greedy(engine as AddonEngine, prompt, NEW_TOKENS);
+      const ours = await engineGreedy(engine, prompt, NEW_TOKENS);
       if (ours.join() === theirs.join()) result.greedySame++;
       // Teacher forcing on the prompt followed by llama.cpp's continuation: both engines see the
       // same tokens at every position.

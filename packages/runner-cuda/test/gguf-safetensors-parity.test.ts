@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AddonEngine, AddonEngineInfo } from '../src/binding/addon-types.js';
-import { greedy, loadEngine } from './helpers/addon-engine.js';
+import { loadEngine } from './helpers/addon-engine.js';
 import { ggufPath, modelDir, TINY_MODELS } from './helpers/paths.js';
 import { pseudoRandomIds } from './helpers/prompts.js';
+import { engineGreedy } from './helpers/runner.js';
 
 // The same weights twice: the safetensors checkpoint, and its F32 GGUF export by
 // scripts/export_gguf.py (llama-arch q/k rows permuted for llama.cpp's RoPE, llama3 scaling as
@@ -37,7 +38,7 @@ describe.each(TINY_MODELS)('GGUF export of %s gives the safetensors tokens', (na
 
   test.each(PROMPTS)('%s: greedy tokens identical, logits equal to float rounding', async (_label, length, seed) => {
     const prompt = pseudoRandomIds(seed, length, st.info.vocabSize);
-    const [a, b] = await Promise.all([greedy(st.engine, prompt, NEW_TOKENS), greedy(gg.engine, prompt, NEW_TOKENS)]);
+    const [a, b] = await Promise.all([engineGreedy(st.engine, prompt, NEW_TOKENS), engineGreedy(gg.engine, prompt, NEW_TOKENS)]);
     expect(b).toEqual(a);
     expect(new Set(a).size).toBeGreaterThan(3);
     const [la, lb] = await Promise.all([st.engine.logits(Int32Array.from(prompt)), gg.engine.logits(Int32Array.from(prompt))]);

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { AddonEngine, AddonEngineInfo, AddonLoadOptions, AddonModule, AddonTokenEvent } from '../../src/binding/addon-types.js';
+import type { AddonEngine, AddonEngineInfo, AddonLoadOptions, AddonModule } from '../../src/binding/addon-types.js';
 import { ADDON_PATH } from './paths.js';
 import { TEST_THREADS } from './runner.js';
 
@@ -19,18 +19,6 @@ export async function loadEngine(modelDir: string, options: Partial<AddonLoadOpt
   const engine = new (addon().Engine)();
   const info = await engine.load({ modelDir, device: 'cpu', threads: TEST_THREADS, maxBatch: 2, maxSeqLen: 256, ...options });
   return { engine, info };
-}
-
-/** Greedy-decodes `n` tokens from raw ids (no stop tokens). */
-export function greedy(engine: AddonEngine, prompt: number[], n: number): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const out: number[] = [];
-    engine.submit({ tokens: Int32Array.from(prompt), temperature: 0, maxTokens: n, stopTokenIds: new Int32Array(0) }, (e: AddonTokenEvent) => {
-      out.push(...e.tokens);
-      if (e.finishReason === 'length') resolve(out);
-      else if (e.finishReason !== undefined) reject(new Error(`engine finished with ${e.finishReason}: ${e.error?.message ?? ''}`));
-    });
-  });
 }
 
 /** Index of the largest value in each row of a [rows, cols] matrix. */

@@ -2,8 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecuteBatch, SamplingParams } from '@inferkit/inference-core';
-import type { AddonTokenEvent } from '../../src/binding/addon-types.js';
-import type { EngineHandle } from '../../src/host/engine-handle.js';
+import type { AddonEngine, AddonTokenEvent } from '../../src/binding/addon-types.js';
 import { CudaRunner } from '../../src/cuda-runner.js';
 import type { CudaRunnerOptions } from '../../src/cuda-runner-options.js';
 import { modelDir, type TinyModel } from './paths.js';
@@ -25,8 +24,11 @@ export async function loadedRunner(model: TinyModel = 'llama-gqa', options: Cuda
   return runner;
 }
 
-/** Greedy-decodes `n` tokens from raw ids through the engine (no stop tokens, no chat template). */
-export function engineGreedy(engine: EngineHandle, prompt: number[], n: number): Promise<number[]> {
+/**
+ * Greedy-decodes `n` tokens from raw ids (no stop tokens, no chat template) on a raw addon engine
+ * or on a runner's EngineHandle: both submit the same way.
+ */
+export function engineGreedy(engine: Pick<AddonEngine, 'submit'>, prompt: number[], n: number): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const out: number[] = [];
     engine.submit({ tokens: Int32Array.from(prompt), temperature: 0, maxTokens: n, stopTokenIds: new Int32Array(0) }, (e: AddonTokenEvent) => {
