@@ -5,7 +5,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine.h"
@@ -13,6 +15,16 @@
 #include "tiny_model.h"
 
 namespace tiny {
+
+// Spec's defaults with `seed` and `eos`: the 96-token vocabulary the engine cases' prompt ids and
+// test vocabularies are written for.
+inline Spec seeded_spec(uint64_t seed, std::vector<int> eos = {2}) {
+  Spec s;
+  s.vocab = 96;
+  s.seed = seed;
+  s.eos = std::move(eos);
+  return s;
+}
 
 // The model of `spec` written into a fresh temporary directory, removed with the object. Held in
 // a function-local static, one per model a binary needs: writing it once serves every case.
@@ -28,6 +40,14 @@ struct ModelDir {
 };
 
 }  // namespace tiny
+
+// Default sampling (greedy), no stop tokens.
+inline inferkit::GenerateRequest request(std::vector<int32_t> prompt, int max_tokens) {
+  inferkit::GenerateRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  return r;
+}
 
 // Two threads and a 96-token context: enough for the tiny models, cheap on a loaded machine.
 inline inferkit::EngineOptions small_options(int max_batch = 4, int max_seq_len = 96) {

@@ -7,6 +7,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/thread_pool.h"
+#include "kernel_variants.h"
 #include "sampling.h"
 #include "test_harness.h"
 
@@ -15,20 +16,12 @@ using namespace inferkit::cpu;
 
 namespace {
 
-std::vector<const Kernels*> available() {
-  std::vector<const Kernels*> v;
-  for (const char* n : {"generic", "avx2", "avx512", "avx512vnni"}) {
-    if (const Kernels* k = kernels_by_name(n)) v.push_back(k);
-  }
-  return v;
-}
-
 }  // namespace
 
 TEST(matmul_all_variants_all_dtypes) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (const Kernels* k : available()) {
+  for (const Kernels* k : available_kernels()) {
     for (int K : {1, 7, 16, 33, 130}) {
       for (int T : {1, 2, 3, 5, 8, 9}) {
         const int rows = 37;
@@ -71,7 +64,7 @@ TEST(matmul_all_variants_all_dtypes) {
 TEST(dot_axpy_convert) {
   std::mt19937 rng(4);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (const Kernels* k : available()) {
+  for (const Kernels* k : available_kernels()) {
     for (int n : {1, 3, 8, 17, 64, 129}) {
       std::vector<float> a(n), b(n), y(n), y2(n);
       for (int i = 0; i < n; ++i) { a[i] = u(rng); b[i] = u(rng); y[i] = y2[i] = u(rng); }
@@ -92,7 +85,7 @@ TEST(dot_axpy_convert) {
 TEST(attention_kernels_all_variants) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (const Kernels* k : available()) {
+  for (const Kernels* k : available_kernels()) {
     for (int D : {8, 20, 64, 128}) {
       for (int nq : {1, 3, 9}) {
         const int len = 37 + D, stride = 3 * D + 5;

@@ -16,23 +16,8 @@ using namespace inferkit;
 namespace {
 
 const tiny::ModelDir& fixture() {
-  static const tiny::ModelDir m(
-      [] {
-        tiny::Spec s;
-        s.vocab = 96;
-        s.seed = 11;
-        s.eos = {2, 3};
-        return s;
-      }(),
-      "engine");
+  static const tiny::ModelDir m(tiny::seeded_spec(11, {2, 3}), "engine");
   return m;
-}
-
-GenerateRequest greedy(std::vector<int32_t> prompt, int max_tokens) {
-  GenerateRequest r;
-  r.prompt = std::move(prompt);
-  r.max_tokens = max_tokens;
-  return r;
 }
 
 // Greedy continuation computed with the reference forward pass alone.
@@ -58,7 +43,7 @@ TEST(greedy_matches_reference) {
   const std::vector<int32_t> prompt = {1, 40, 41, 42, 7};
   Collector c;
   uint64_t id = 0;
-  CHECK_OK(e.submit(greedy(prompt, 12), c.callback(), &id));
+  CHECK_OK(e.submit(request(prompt, 12), c.callback(), &id));
   c.wait();
   CHECK(c.finish == FinishReason::kLength);
   CHECK_EQ(c.tokens.size(), 12u);
@@ -84,7 +69,7 @@ TEST(continuous_batching_matches_solo_runs) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     Collector c;
     uint64_t id;
-    CHECK_OK(e.submit(greedy(prompts[i], 6 + static_cast<int>(i) * 3), c.callback(), &id));
+    CHECK_OK(e.submit(request(prompts[i], 6 + static_cast<int>(i) * 3), c.callback(), &id));
     c.wait();
     solo.push_back(c.tokens);
   }
@@ -93,7 +78,7 @@ TEST(continuous_batching_matches_solo_runs) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     cs.push_back(std::make_unique<Collector>());
     uint64_t id;
-    CHECK_OK(e.submit(greedy(prompts[i], 6 + static_cast<int>(i) * 3), cs.back()->callback(), &id));
+    CHECK_OK(e.submit(request(prompts[i], 6 + static_cast<int>(i) * 3), cs.back()->callback(), &id));
   }
   for (size_t i = 0; i < cs.size(); ++i) {
     cs[i]->wait();
@@ -108,7 +93,7 @@ TEST(stop_token_ends_with_stop) {
   CHECK_OK(e.load(fixture().dir, small_options()));
   const std::vector<int32_t> prompt = {1, 40, 41, 42, 7};
   std::vector<int32_t> ref = reference_greedy(prompt, 8);
-  GenerateRequest r = greedy(prompt, 8);
+  GenerateRequest r = request(prompt, 8);
   r.stop_token_ids = {ref[3]};
   Collector c;
   uint64_t id;
@@ -125,7 +110,7 @@ TEST(seeded_sampling_is_reproducible) {
   Engine e;
   CHECK_OK(e.load(fixture().dir, small_options()));
   auto run = [&](uint64_t seed, float temperature, int top_k, float top_p) {
-    GenerateRequest r = greedy({1, 9, 8, 7}, 24);
+    GenerateRequest r = request({1, 9, 8, 7}, 24);
     r.sampling.temperature = temperature;
     r.sampling.top_k = top_k;
     r.sampling.top_p = top_p;
@@ -149,22 +134,22 @@ TEST(validation_errors) {
   Engine e;
   Collector c;
   uint64_t id;
-  CHECK_ERR(e.submit(greedy({1}, 1), c.callback(), &id), StatusCode::kBadRequest, "no model");
+  CHECK_ERR(e.submit(request({1}, 1), c.callback(), &id), StatusCode::kBadRequest, "no model");
   CHECK_OK(e.load(fixture().dir, small_options()));
   CHECK_ERR(e.load(fixture().dir, small_options()), StatusCode::kBadRequest, "already");
-  CHECK_ERR(e.submit(greedy({}, 1), c.callback(), &id), StatusCode::kBadRequest, "no tokens");
-  CHECK_ERR(e.submit(greedy({1, 96}, 1), c.callback(), &id), StatusCode::kBadRequest, "96");
-  CHECK_ERR(e.submit(greedy({1, -1}, 1), c.callback(), &id), StatusCode::kBadRequest, "-1");
-  CHECK_ERR(e.submit(greedy({1}, 0), c.callback(), &id), StatusCode::kBadRequest, "maxTokens");
-  CHECK_ERR(e.submit(greedy(std::vector<int32_t>(90, 5), 7), c.callback(), &id),
+  CHECK_ERR(e.submit(request({}, 1), c.callback(), &id), StatusCode::kBadRequest, "no tokens");
+  CHECK_ERR(e.submit(request({1, 96}, 1), c.callback(), &id), StatusCode::kBadRequest, "96");
+  CHECK_ERR(e.submit(request({1, -1}, 1), c.callback(), &id), StatusCode::kBadRequest, "-1");
+  CHECK_ERR(e.submit(request({1}, 0), c.callback(), &id), StatusCode::kBadRequest, "maxTokens");
+  CHECK_ERR(e.submit(request(std::vector<int32_t>(90, 5), 7), c.callback(), &id),
             StatusCode::kContextLengthExceeded, "context length 96");
-  GenerateRequest r = greedy({1}, 1);
+  GenerateRequest r = request({1}, 1);
   r.sampling.top_p = 0;
   CHECK_ERR(e.submit(r, c.callback(), &id), StatusCode::kBadRequest, "topP");
-  r = greedy({1}, 1);
+  r = request({1}, 1);
   r.sampling.temperature = -1;
   CHECK_ERR(e.submit(r, c.callback(), &id), StatusCode::kBadRequest, "temperature");
-  r = greedy({1}, 1);
+  r = request({1}, 1);
   r.stop_token_ids = {1000};
   CHECK_ERR(e.submit(r, c.callback(), &id), StatusCode::kBadRequest, "stop token");
   CHECK_EQ(c.events, 0);
@@ -185,11 +170,11 @@ TEST(cancel_running_and_queued) {
   // The running one cancels itself from its first token callback, deterministically mid-run.
   std::atomic<bool> cancelled{false};
   TokenCallback inner = running.callback();
-  CHECK_OK(e.submit(greedy({1, 2, 3}, 80), [&](const TokenEvent& ev) {
+  CHECK_OK(e.submit(request({1, 2, 3}, 80), [&](const TokenEvent& ev) {
     inner(ev);
     if (!cancelled.exchange(true)) e.cancel(ev.request_id);
   }, &a));
-  CHECK_OK(e.submit(greedy({4, 5, 6}, 5), queued.callback(), &b));
+  CHECK_OK(e.submit(request({4, 5, 6}, 5), queued.callback(), &b));
   e.cancel(b);
   running.wait();
   queued.wait();
@@ -201,7 +186,7 @@ TEST(cancel_running_and_queued) {
   // The slot is free again.
   Collector after;
   uint64_t c;
-  CHECK_OK(e.submit(greedy({1, 40, 41, 42, 7}, 4), after.callback(), &c));
+  CHECK_OK(e.submit(request({1, 40, 41, 42, 7}, 4), after.callback(), &c));
   after.wait();
   CHECK(after.tokens == reference_greedy({1, 40, 41, 42, 7}, 4));
 }
@@ -211,7 +196,7 @@ TEST(logits_while_generating) {
   CHECK_OK(e.load(fixture().dir, small_options(2)));
   Collector c;
   uint64_t id;
-  CHECK_OK(e.submit(greedy({1, 2, 3}, 60), c.callback(), &id));
+  CHECK_OK(e.submit(request({1, 2, 3}, 60), c.callback(), &id));
   std::vector<float> l;
   const std::vector<int32_t> toks = {5, 6, 7, 8};
   CHECK_OK(e.logits(toks, &l));
@@ -230,21 +215,21 @@ TEST(poison_fails_everything_until_rebuild) {
   Collector first;
   uint64_t id;
   CHECK_OK(e.inject_fault(FaultKind::kStickyFailure));
-  CHECK_OK(e.submit(greedy({1, 2, 3}, 10), first.callback(), &id));
+  CHECK_OK(e.submit(request({1, 2, 3}, 10), first.callback(), &id));
   first.wait();
   CHECK(first.finish == FinishReason::kError);
   CHECK(first.error.code() == StatusCode::kPoisoned);
   CHECK_EQ(std::string(first.error.kind()), std::string("cuda_context_poisoned"));
   CHECK(e.stats().poisoned);
   Collector second;
-  CHECK_ERR(e.submit(greedy({1, 2, 3}, 10), second.callback(), &id), StatusCode::kPoisoned, "injected");
+  CHECK_ERR(e.submit(request({1, 2, 3}, 10), second.callback(), &id), StatusCode::kPoisoned, "injected");
   std::vector<float> l;
   CHECK_ERR(e.logits({1, 2}, &l), StatusCode::kPoisoned, "injected");
   CHECK_OK(e.rebuild());
   CHECK(e.poisoned().ok());
   CHECK(!e.stats().poisoned);
   Collector third;
-  CHECK_OK(e.submit(greedy({1, 40, 41, 42, 7}, 5), third.callback(), &id));
+  CHECK_OK(e.submit(request({1, 40, 41, 42, 7}, 5), third.callback(), &id));
   third.wait();
   CHECK(third.finish == FinishReason::kLength);
   CHECK(third.tokens == reference_greedy({1, 40, 41, 42, 7}, 5));
@@ -265,7 +250,7 @@ TEST(poison_in_flight) {
     Collector* c = cs.back().get();
     TokenCallback inner = c->callback();
     uint64_t id;
-    CHECK_OK(e.submit(greedy({1, 2, 3, static_cast<int32_t>(10 + i)}, 80),
+    CHECK_OK(e.submit(request({1, 2, 3, static_cast<int32_t>(10 + i)}, 80),
                       [&, inner](const TokenEvent& ev) mutable {
                         inner(ev);
                         if (!ev.tokens.empty() && !injected.exchange(true)) {
@@ -291,7 +276,7 @@ TEST(close_cancels_pending_and_allows_reload) {
   for (int i = 0; i < 3; ++i) {
     cs.push_back(std::make_unique<Collector>());
     uint64_t id;
-    CHECK_OK(e.submit(greedy({1, 2, 3}, 80), cs.back()->callback(), &id));
+    CHECK_OK(e.submit(request({1, 2, 3}, 80), cs.back()->callback(), &id));
   }
   e.close();
   for (auto& c : cs) {
@@ -301,9 +286,9 @@ TEST(close_cancels_pending_and_allows_reload) {
   CHECK(!e.loaded());
   Collector c;
   uint64_t id;
-  CHECK_ERR(e.submit(greedy({1}, 1), c.callback(), &id), StatusCode::kBadRequest, "no model");
+  CHECK_ERR(e.submit(request({1}, 1), c.callback(), &id), StatusCode::kBadRequest, "no model");
   CHECK_OK(e.load(fixture().dir, small_options(1)));
-  CHECK_OK(e.submit(greedy({1, 40, 41, 42, 7}, 3), c.callback(), &id));
+  CHECK_OK(e.submit(request({1, 40, 41, 42, 7}, 3), c.callback(), &id));
   c.wait();
   CHECK(c.tokens == reference_greedy({1, 40, 41, 42, 7}, 3));
 }
@@ -326,7 +311,7 @@ TEST(long_prompt_chunked_prefill) {
   CHECK_OK(e.logits(prompt, &all));
   Collector c;
   uint64_t id;
-  CHECK_OK(e.submit(greedy(prompt, 1), c.callback(), &id));
+  CHECK_OK(e.submit(request(prompt, 1), c.callback(), &id));
   c.wait();
   const float* last = all.data() + (prompt.size() - 1) * s.vocab;
   int best = 0;
@@ -348,7 +333,7 @@ TEST(non_finite_logits_fail_the_request) {
   Engine e;
   CHECK_OK(e.load(dir, small_options()));
   for (float temperature : {0.0f, 1.0f}) {
-    GenerateRequest r = greedy({1, 40, 41}, 8);
+    GenerateRequest r = request({1, 40, 41}, 8);
     r.sampling.temperature = temperature;
     Collector c;
     uint64_t id;

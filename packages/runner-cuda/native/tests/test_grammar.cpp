@@ -449,15 +449,7 @@ TEST(ambiguous_alternatives_merge) {
 namespace {
 
 const tiny::ModelDir& fixture() {
-  static const tiny::ModelDir m(
-      [] {
-        tiny::Spec s;
-        s.vocab = 96;
-        s.seed = 5;
-        s.eos = {2};
-        return s;
-      }(),
-      "grammar");
+  static const tiny::ModelDir m(tiny::seeded_spec(5), "grammar");
   return m;
 }
 

@@ -134,15 +134,7 @@ TEST(penalty_tracker_lists_each_token_once) {
 namespace {
 
 const tiny::ModelDir& fixture() {
-  static const tiny::ModelDir m(
-      [] {
-        tiny::Spec s;
-        s.vocab = 96;
-        s.seed = 5;
-        s.eos = {2};
-        return s;
-      }(),
-      "penalties");
+  static const tiny::ModelDir m(tiny::seeded_spec(5), "penalties");
   return m;
 }
 

@@ -98,13 +98,6 @@ std::vector<int32_t> ids(int n, uint32_t seed, int vocab = 96) {
   return v;
 }
 
-GenerateRequest request(std::vector<int32_t> prompt, int max_tokens) {
-  GenerateRequest r;
-  r.prompt = std::move(prompt);
-  r.max_tokens = max_tokens;
-  return r;
-}
-
 std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;

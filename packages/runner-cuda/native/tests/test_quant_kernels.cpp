@@ -6,20 +6,13 @@
 #include <random>
 
 #include "cpu/kernels.h"
+#include "kernel_variants.h"
 #include "test_harness.h"
 
 using namespace inferkit;
 using namespace inferkit::cpu;
 
 namespace {
-
-std::vector<const Kernels*> available() {
-  std::vector<const Kernels*> v;
-  for (const char* n : {"generic", "avx2", "avx512", "avx512vnni"}) {
-    if (const Kernels* k = kernels_by_name(n)) v.push_back(k);
-  }
-  return v;
-}
 
 const DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
@@ -63,7 +56,7 @@ TEST(quantize_act_matches_llama_cpp_formulas) {
   for (auto& v : x) v = n(rng);
   for (int j = 0; j < 256; ++j) x[K + j] = 0;  // an all-zero Q8_K super-block in row 1
   x[2 * K + 5] = -9.0f;                         // a negative extreme (sets the Q8_K sign)
-  for (const Kernels* k : available()) {
+  for (const Kernels* k : available_kernels()) {
     Act a0(ActFormat::kQ8_0, K, T), ak(ActFormat::kQ8_K, K, T);
     k->quantize_act(x.data(), K, 0, T, a0.a);
     k->quantize_act(x.data(), K, 0, T, ak.a);
@@ -131,12 +124,12 @@ TEST(quantized_matmul_variants_match_the_scalar_kernel) {
         std::vector<float> x(T * K);
         for (auto& v : x) v = n(rng);
         Act a(f, K, T);
-        available()[0]->quantize_act(x.data(), K, 0, T, a.a);
+        available_kernels()[0]->quantize_act(x.data(), K, 0, T, a.a);
         std::vector<float> ref(T * rows);
-        available()[0]->matmul_q_reference(a.a, T, w.data(), t, K, 0, rows, ref.data(), rows);
+        available_kernels()[0]->matmul_q_reference(a.a, T, w.data(), t, K, 0, rows, ref.data(), rows);
         double scale = 1e-6;
         for (float r : ref) scale = std::max(scale, static_cast<double>(std::fabs(r)));
-        for (const Kernels* k : available()) {
+        for (const Kernels* k : available_kernels()) {
           std::vector<float> y(T * rows, -999.0f);
           // Two row ranges, like two threads splitting the output.
           k->matmul_q(a.a, T, w.data(), t, K, 0, 6, y.data(), rows);
@@ -200,7 +193,7 @@ TEST(dequantize_rows_agree_across_variants) {
     const std::vector<uint8_t> w = random_rows(t, 1, K, rng);
     std::vector<float> ref(K);
     kernels_by_name("generic")->convert_row(w.data(), t, ref.data(), K);
-    for (const Kernels* k : available()) {
+    for (const Kernels* k : available_kernels()) {
       std::vector<float> y(K);
       k->convert_row(w.data(), t, y.data(), K);
       CHECK(std::memcmp(y.data(), ref.data(), K * sizeof(float)) == 0);
