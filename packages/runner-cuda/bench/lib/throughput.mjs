@@ -7,7 +7,7 @@
 import { llamaGenerate } from './llama-cpp.mjs';
 import { median, now } from './stats.mjs';
 
-export const METRICS = ['prefill', 'decode', 'aggregate'];
+const METRICS = ['prefill', 'decode', 'aggregate'];
 
 /**
  * Greedy generation of exactly `maxTokens` on an addon Engine (no stop tokens). Resolves with the
