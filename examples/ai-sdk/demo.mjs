@@ -13,15 +13,15 @@ import { streamText } from 'ai';
 import { fail, readLocalChatFlags } from '../shared/cli.mjs';
 
 const args = readLocalChatFlags();
-const { maxTokens: maxOutputTokens, temperature, modelDir } = args;
+const { maxTokens: maxOutputTokens, temperature, modelPath } = args;
 
 const err = (s) => process.stderr.write(s);
 
 let runner;
 try {
   runner = new CudaRunner({ device: args.device });
-  err(`loading ${modelDir}\n`);
-  await runner.loadWeights({ kind: 'local_path', path: modelDir });
+  err(`loading ${modelPath}\n`);
+  await runner.loadWeights({ kind: 'local_path', path: modelPath });
 } catch (e) {
   fail(`could not load the model: ${InferenceError.isInstance(e) ? `${e.kind}: ${e.message}` : String(e)}`, 1);
 }

@@ -13,7 +13,7 @@ import { CudaRunner } from '@inferkit/runner-cuda';
 import { fail, readLocalChatFlags } from '../shared/cli.mjs';
 
 const args = readLocalChatFlags();
-const { maxTokens, temperature, modelDir } = args;
+const { maxTokens, temperature, modelPath } = args;
 
 const err = (s) => process.stderr.write(s);
 const mib = (b) => (b / 1024 / 1024).toFixed(1);
@@ -28,10 +28,10 @@ try {
 // Progress on one terminal line when stderr is a TTY; a few plain lines otherwise (CI logs).
 let lastPct = -1;
 const loadStart = performance.now();
-err(`loading ${modelDir}\n`);
+err(`loading ${modelPath}\n`);
 try {
   await runner.loadWeights(
-    { kind: 'local_path', path: modelDir },
+    { kind: 'local_path', path: modelPath },
     {
       onProgress: (p) => {
         if (p.totalBytes === undefined || p.totalBytes === 0) return;

@@ -1,6 +1,6 @@
 // The command line of the example programs: flags read by node:util's parseArgs, `--help`, and
 // the checks of their values. A wrong command line says what is wrong and exits with code 2.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -51,16 +51,27 @@ export function readTemperature(values) {
   return t;
 }
 
-/** `--model` (default: the embedded model) as an absolute path to a Hugging Face checkpoint directory. */
-export function readModelDir(values) {
-  const dir = resolve(values.model ?? EMBEDDED_MODEL);
-  if (!existsSync(join(dir, 'config.json'))) fail(`--model ${dir}: no config.json there (expected a Hugging Face checkpoint directory)`);
-  return dir;
+/**
+ * `--model` (default: the embedded model) as an absolute path: a Hugging Face checkpoint directory,
+ * a `.gguf` file, or a directory holding one `.gguf` file (what `loadWeights` takes as a local path).
+ */
+export function readModelPath(values) {
+  const path = resolve(values.model ?? EMBEDDED_MODEL);
+  if (!existsSync(path)) fail(`--model ${path}: no such file or directory`);
+  if (statSync(path).isFile()) {
+    if (!path.endsWith('.gguf')) fail(`--model ${path}: expected a .gguf file or a Hugging Face checkpoint directory`);
+    return path;
+  }
+  const ggufs = readdirSync(path).filter((f) => f.endsWith('.gguf'));
+  if (!existsSync(join(path, 'config.json')) && ggufs.length === 0) {
+    fail(`--model ${path}: no config.json and no .gguf file there (expected a Hugging Face checkpoint directory or a GGUF file)`);
+  }
+  return path;
 }
 
-const LOCAL_CHAT_USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
+const LOCAL_CHAT_USAGE = `usage: demo.mjs [--model <dir|file.gguf>] [--prompt <text>] [--system <text>] [--max-tokens <n>] [--temperature <t>] [--device auto|cuda|cpu]
 
-  --model        a local Hugging Face checkpoint directory (Llama, Mistral, Qwen2, Qwen3);
+  --model        a local Hugging Face checkpoint directory or GGUF file (Llama, Mistral, Qwen2, Qwen3);
                  default: the embedded model in models/inferkit-tiny
   --prompt       the user message (default: "Tell me a story about a cat.")
   --system       a system message
@@ -70,7 +81,7 @@ const LOCAL_CHAT_USAGE = `usage: demo.mjs [--model <dir>] [--prompt <text>] [--s
 
 /**
  * The command line of the demos that send one chat to a local checkpoint (quickstart, ai-sdk),
- * checked: `modelDir` holds a config.json, `maxTokens` is a positive integer, `temperature` is
+ * checked: `modelPath` is a checkpoint directory or a GGUF file (`readModelPath`), `maxTokens` is a positive integer, `temperature` is
  * from 0 to 2 or `undefined`, `system` is `undefined` when not given.
  */
 export function readLocalChatFlags() {
@@ -88,7 +99,7 @@ export function readLocalChatFlags() {
   return {
     maxTokens: readPositiveInteger(values, 'max-tokens'),
     temperature: readTemperature(values),
-    modelDir: readModelDir(values),
+    modelPath: readModelPath(values),
     prompt: values.prompt,
     system: values.system,
     device: values.device,

@@ -36,7 +36,7 @@ describe('examples/ai-sdk demo.mjs', () => {
     expect(a.stderr).toContain("--max-tokens must be a positive integer, got '0'");
     const b = await run(['--model', '/nonexistent/model']);
     expect(b.code).toBe(2);
-    expect(b.stderr).toContain('no config.json there');
+    expect(b.stderr).toContain('/nonexistent/model: no such file or directory');
     const c = await run(['--temperature', 'hot']);
     expect(c.code).toBe(2);
     const d = await run(['--colour', 'red']);
