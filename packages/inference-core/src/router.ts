@@ -51,7 +51,7 @@ const STRATEGIES: ReadonlySet<string> = new Set<RouteStrategy>(['fallback', 'lea
  *   `details.attempts`;
  * - with `resume`, continues a stream that fails after chunks reached the caller on a target that
  *   declares `continuation` (see `ResumingStream`); otherwise the caller iterates the target's own
- *   handle, which the router only observes (no per-chunk cost beyond one observer call).
+ *   handle, which the router only observes (at its settling: no call per chunk).
  */
 export class Router implements ModelRunner {
   /** Name used in errors and events. */
@@ -503,8 +503,6 @@ class RouteWatch implements RunObserver {
     this.estimate = estimate;
     this.span = span;
   }
-
-  chunk(): void {}
 
   settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {
     const ticket = this.ticket;

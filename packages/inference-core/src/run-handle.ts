@@ -71,8 +71,12 @@ const FAILED = 4; // source threw
  * in a second handle: one promise hop per chunk instead of two.
  */
 export interface RunObserver {
-  /** Every chunk delivered from now on. */
-  chunk(chunk: TokenChunk): void;
+  /**
+   * Every chunk delivered from now on. Leave it out when only the outcome matters: the handle
+   * then makes no call per chunk for this observer (a router over a supervised runner pays for
+   * supervise's watch alone).
+   */
+  chunk?(chunk: TokenChunk): void;
   /** Once: the stream finished (finish chunk or end), failed, or was cancelled. */
   settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void;
 }
@@ -118,6 +122,8 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   private rejectPending: ((e: unknown) => void) | null;
   private prefetched: IteratorResult<TokenChunk> | null;
   private observer: RunObserver | null;
+  // The observers that take chunks (a subset of `observer`'s): called on every chunk.
+  private chunkObserver: RunObserver | null;
   // Push source state (unused by the other kinds). `producerClosed`: end() or fail() was called.
   private buffer: TokenChunk[];
   private head: number;
@@ -158,6 +164,7 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     this.rejectPending = null;
     this.prefetched = null;
     this.observer = null;
+    this.chunkObserver = null;
     this.buffer = [];
     this.head = 0;
     this.producerClosed = false;
@@ -508,7 +515,8 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
       return r;
     }
     const v = r.value;
-    if (this.observer !== null && v != null) this.observer.chunk(v);
+    const co = this.chunkObserver;
+    if (co !== null && v != null) co.chunk!(v);
     if (state === OPEN && v != null && v.finishReason !== undefined) {
       this.state = FINISHED;
       this.settle('ended', null);
@@ -532,7 +540,13 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
   [kObserve](observer: RunObserver): void {
     const s = this.state;
     // Wrappers stack (a router over supervised runners): every observer sees every chunk and settles.
-    if (s === OPEN) this.observer = this.observer === null ? observer : new ObserverPair(this.observer, observer);
+    if (s === OPEN) {
+      this.observer = this.observer === null ? observer : new ObserverPair(this.observer, observer);
+      if (observer.chunk !== undefined) {
+        const co = this.chunkObserver;
+        this.chunkObserver = co === null ? observer : new ObserverPair(co, observer);
+      }
+    }
     else if (s === FAILED) observer.settle('failed', this.error);
     else if (s === CANCELLED) observer.settle('cancelled', this.error);
     else observer.settle('ended', null);
@@ -553,6 +567,7 @@ export class RunHandle implements AsyncIterable<TokenChunk>, AsyncIterator<Token
     const o = this.observer;
     if (o === null) return;
     this.observer = null;
+    this.chunkObserver = null;
     try {
       o.settle(outcome, error);
     } catch {
@@ -597,9 +612,10 @@ class ObserverPair implements RunObserver {
     this.first = first;
     this.second = second;
   }
+  // Only built over observers that both take chunks (see kObserve).
   chunk(chunk: TokenChunk): void {
-    this.first.chunk(chunk);
-    this.second.chunk(chunk);
+    this.first.chunk!(chunk);
+    this.second.chunk!(chunk);
   }
   settle(outcome: 'ended' | 'failed' | 'cancelled', error: InferenceError | null): void {
     try {
