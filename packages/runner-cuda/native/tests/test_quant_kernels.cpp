@@ -118,9 +118,9 @@ TEST(quantized_matmul_variants_match_the_scalar_kernel) {
     const std::vector<int64_t> ks = f == ActFormat::kQ8_0 ? std::vector<int64_t>{32, 96, 256, 800}
                                                           : std::vector<int64_t>{256, 768};
     for (int64_t K : ks) {
-      const int rows = 13;
+      const int rows = 37;
       const std::vector<uint8_t> w = random_rows(t, rows, K, rng);
-      for (int T : {1, 2, 3, 4, 5, 9}) {
+      for (int T : {1, 2, 3, 4, 5, 8, 9, 15, 16, 23, 40}) {
         std::vector<float> x(T * K);
         for (auto& v : x) v = n(rng);
         Act a(f, K, T);
@@ -142,6 +142,80 @@ TEST(quantized_matmul_variants_match_the_scalar_kernel) {
       }
     }
   }
+}
+
+TEST(packed_rows_unpack_to_the_same_bytes) {
+  std::mt19937 rng(15);
+  for (DType t : kTypes) {
+    if (!packable(t)) continue;
+    for (int rows : {16, 37}) {
+      const int64_t K = 512;
+      const std::vector<uint8_t> w = random_rows(t, rows, K, rng);
+      std::vector<uint8_t> p(packed_bytes(t, rows, K));
+      // In two calls, like the backend's threads: groups [0, 1) and [1, end) with the tail.
+      pack_rows(w.data(), t, rows, K, 0, 1, p.data());
+      pack_rows(w.data(), t, rows, K, 1, (rows + 15) / 16, p.data());
+      const size_t rb = dtype_row_bytes(t, K);
+      std::vector<uint8_t> row(rb);
+      for (int r = 0; r < rows; ++r) {
+        unpack_row(p.data(), t, rows, K, r, row.data());
+        CHECK(std::memcmp(row.data(), w.data() + r * rb, rb) == 0);
+      }
+    }
+  }
+  // The packed copy takes exactly the file's bytes.
+  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    CHECK(packed_bytes(t, 16, 512) == 16 * dtype_row_bytes(t, 512));
+    CHECK(packed_bytes(t, 37, 512) == 37 * dtype_row_bytes(t, 512));
+  }
+  CHECK(!packable(DType::kQ4_0) && !packable(DType::kQ5_K));
+}
+
+TEST(packed_matmul_matches_the_scalar_kernel) {
+  // Every token count through the 8-token multi-row kernel and its 1..7 tails, several token
+  // blocks (K = 4096: 56 tokens a block), row ranges that cut groups and reach into the tail rows.
+  std::mt19937 rng(16);
+  std::normal_distribution<float> n(0, 1);
+  int variants = 0;
+  for (const Kernels* k : available_kernels()) {
+    if (!k->matmul_q_packed) continue;
+    ++variants;
+    for (DType t : kTypes) {
+      if (!packable(t)) continue;
+      const ActFormat f = act_format(t);
+      for (int64_t K : {static_cast<int64_t>(f == ActFormat::kQ8_0 ? 96 : 256), int64_t{768}, int64_t{4096}}) {
+        for (int rows : {16, 37, 48}) {
+          const std::vector<uint8_t> w = random_rows(t, rows, K, rng);
+          std::vector<uint8_t> p(packed_bytes(t, rows, K));
+          pack_rows(w.data(), t, rows, K, 0, (rows + 15) / 16, p.data());
+          for (int T : {1, 3, 4, 7, 8, 9, 15, 16, 23, 40, 61}) {
+            if (K == 4096 && T < 40) continue;
+            std::vector<float> x(T * K);
+            for (auto& v : x) v = n(rng);
+            Act a(f, K, T);
+            k->quantize_act(x.data(), K, 0, T, a.a);
+            std::vector<float> ref(T * rows);
+            k->matmul_q_reference(a.a, T, w.data(), t, K, 0, rows, ref.data(), rows);
+            double scale = 1e-6;
+            for (float r : ref) scale = std::max(scale, static_cast<double>(std::fabs(r)));
+            for (int cut : {16, 7, rows - 3}) {
+              std::vector<float> y(T * rows, -999.0f);
+              k->matmul_q_packed(a.a, T, p.data(), t, K, rows, 0, cut, y.data(), rows);
+              k->matmul_q_packed(a.a, T, p.data(), t, K, rows, cut, rows, y.data(), rows);
+              double e = 0;
+              for (size_t i = 0; i < y.size(); ++i) e = std::max(e, rel_err(y[i], ref[i], scale));
+              if (!(e < 1e-5)) {
+                std::fprintf(stderr, "%s packed %s K=%ld rows=%d T=%d cut=%d: rel err %g\n", k->name, dtype_name(t),
+                             static_cast<long>(K), rows, T, cut, e);
+              }
+              CHECK(e < 1e-5);
+            }
+          }
+        }
+      }
+    }
+  }
+  std::printf("packed kernels in %d variant(s)\n", variants);
 }
 
 TEST(scalar_quantized_dot_equals_dequantized_product) {

@@ -33,6 +33,7 @@ struct Matrix {
   DType type = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+  bool packed = false;  // interleaved 16-row groups (quant_blocks.h) for Kernels::matmul_q_packed
 };
 
 struct CpuLayer {
@@ -65,6 +66,8 @@ class CpuBackend final : public Backend {
  private:
   Status to_f32(const TensorView& t, std::vector<float>* out);
   Status matrix(const TensorView& t, Matrix* out);
+  // Replaces m's rows by a packed copy when the kernels have multi-row kernels for its type.
+  void pack(const TensorView& t, Matrix* m);
   Status check_batch(const StepBatch& b) const;
   // Row r of the logits with its penalties applied (a copy in penalized_), or `row` itself.
   const float* penalized_row(const StepOutput& out, int r, const float* row);
@@ -93,6 +96,8 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<uint8_t>> owned_;  // converted weight copies
 
   TensorView embed_;
+  bool embed_packed_ = false;  // embed_ is lm_head_'s packed copy (tied)
+  std::vector<uint8_t> embed_row_;
   std::vector<float> final_norm_;
   Matrix lm_head_;
   std::vector<CpuLayer> layers_;
@@ -155,7 +160,7 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
   const bool widen = opt_.convert_at_load == WeightConversion::kF32 && is_float && t.dtype != DType::kF32;
   const bool to_q8 = opt_.convert_at_load == WeightConversion::kQ8_0 && is_float && out->cols % cpu::kQK == 0;
   if (!widen && !to_q8) {
-    memory_bytes_ += t.nbytes;
+    pack(t, out);
     return Status::Ok();
   }
   const DType to = widen ? DType::kF32 : DType::kQ8_0;
@@ -175,13 +180,38 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
       }
     }
   });
-  memory_bytes_ += copy.size();
   out->data = copy.data();
   out->type = to;
   owned_.push_back(std::move(copy));
   // The file's pages of this tensor are not read again (tied embeddings read the copy too).
   release_mapped_pages(t.data, t.nbytes);
+  pack(t, out);
   return Status::Ok();
+}
+
+void CpuBackend::pack(const TensorView& t, Matrix* m) {
+  const size_t bytes = dtype_row_bytes(m->type, m->cols) * static_cast<size_t>(m->rows);
+  const bool owned = !owned_.empty() && m->data == owned_.back().data();
+  if (!kernels_->matmul_q_packed || !cpu::packable(m->type) || m->rows < cpu::kPackRows) {
+    memory_bytes_ += bytes;
+    return;
+  }
+  std::vector<uint8_t> packed(cpu::packed_bytes(m->type, m->rows, m->cols));
+  const int64_t groups = (m->rows + cpu::kPackRows - 1) / cpu::kPackRows;
+  const Matrix& src = *m;
+  pool_->parallel_for(groups, 1, src.rows * src.cols * 4, [&](int64_t g0, int64_t g1, int) {
+    cpu::pack_rows(src.data, src.type, src.rows, src.cols, g0, g1, packed.data());
+  });
+  memory_bytes_ += packed.size();
+  m->data = packed.data();
+  m->packed = true;
+  // The packed copy replaces the rows it was made from: a converted copy is freed, the file's
+  // pages are dropped (tied embeddings read the packed rows too, unpack_row).
+  if (owned) owned_.back() = std::move(packed);
+  else {
+    owned_.push_back(std::move(packed));
+    release_mapped_pages(t.data, t.nbytes);
+  }
 }
 
 Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
@@ -205,6 +235,7 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
     // One copy serves both: the embedding lookups read the lm_head matrix, converted or not.
     embed_.data = lm_head_.data;
     embed_.dtype = lm_head_.type;
+    embed_packed_ = lm_head_.packed;
   } else {
     memory_bytes_ += w.embed_tokens.nbytes;
   }
@@ -304,7 +335,10 @@ void CpuBackend::matmuls(const float* x, int64_t ldx, int n, std::initializer_li
     for (const MatJob& j : jobs) {
       const int64_t lo = std::max(b, off), hi = std::min(e, off + j.m->rows);
       if (lo < hi) {
-        if (dtype_is_quantized(j.m->type)) {
+        if (j.m->packed) {
+          kernels_->matmul_q_packed(*act_view_[static_cast<int>(cpu::act_format(j.m->type))], n, j.m->data,
+                                    j.m->type, j.m->cols, j.m->rows, lo - off, hi - off, j.y, j.ldy);
+        } else if (dtype_is_quantized(j.m->type)) {
           kernels_->matmul_q(*act_view_[static_cast<int>(cpu::act_format(j.m->type))], n, j.m->data, j.m->type,
                              j.m->cols, lo - off, hi - off, j.y, j.ldy);
         } else {
@@ -442,9 +476,14 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
   grow(att_, n * Q); grow(gate_, n * I); grow(up_, n * I); grow(tmp_, n * H);
 
   const size_t erow = dtype_row_bytes(embed_.dtype, H);
+  if (embed_packed_) embed_row_.resize(erow);
   for (int i = 0; i < n; ++i) {
-    kernels_->convert_row(static_cast<const uint8_t*>(embed_.data) + b.tokens[i] * erow,
-                          embed_.dtype, x_.data() + i * H, H);
+    const uint8_t* row = static_cast<const uint8_t*>(embed_.data) + b.tokens[i] * erow;
+    if (embed_packed_) {
+      cpu::unpack_row(embed_.data, embed_.dtype, lm_head_.rows, H, b.tokens[i], embed_row_.data());
+      row = embed_row_.data();
+    }
+    kernels_->convert_row(row, embed_.dtype, x_.data() + i * H, H);
   }
 
   for (int l = 0; l < cfg_.num_layers; ++l) {

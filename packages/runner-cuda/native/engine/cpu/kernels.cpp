@@ -1,5 +1,6 @@
 #include "kernels.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace inferkit {
@@ -49,6 +50,12 @@ const Kernels* kernels_by_name(const char* name) {
 
 const Kernels& best_kernels() {
   static const Kernels* best = [] {
+    // INFERKIT_CPU_KERNELS=generic|avx2|avx512|avx512vnni runs a fallback set on a machine that
+    // has a better one (the engine tests and benches of those paths); unknown or unsupported
+    // names are ignored.
+    if (const char* forced = std::getenv("INFERKIT_CPU_KERNELS")) {
+      if (const Kernels* k = kernels_by_name(forced)) return k;
+    }
     for (const char* n : {"avx512vnni", "avx512", "avx2"}) {
       if (const Kernels* k = kernels_by_name(n)) return k;
     }
@@ -78,6 +85,192 @@ const QuantAct& QuantActBuffer::prepare(ActFormat format, int64_t K, int rows) {
   act_.corr = q8_0 ? corr_.data() : nullptr;
   act_.dvec = q8_0 ? dvec_.data() : nullptr;
   return act_;
+}
+
+// ------------------------------------------------------------------ packed 16-row groups
+
+namespace {
+
+size_t packed_group_bytes(DType t, int64_t K) {
+  switch (t) {
+    case DType::kQ8_0: return static_cast<size_t>(K / kQK) * kPackedQ8_0Bytes;
+    case DType::kQ4_K: return static_cast<size_t>(K / kQKK) * kPackedQ4_KBytes;
+    case DType::kQ6_K: return static_cast<size_t>(K / kQKK) * kPackedQ6_KBytes;
+    default: return 0;
+  }
+}
+
+// One Q4_K super-block's 256 4-bit values in order, and back (the scales travel as they are).
+void decode_q4_k(const BlockQ4_K& b, uint8_t q[256]) {
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] = b.qs[32 * c + l] & 15;
+      q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
+    }
+  }
+}
+
+void encode_q4_k(const uint8_t q[256], BlockQ4_K* b) {
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) b->qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+  }
+}
+
+// One Q6_K super-block's 256 6-bit values (0..63) in order (dequantize_row's bit positions).
+void decode_q6_k(const BlockQ6_K& b, uint8_t q[256]) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    for (int l = 0; l < 32; ++l) {
+      q[128 * h + l] = static_cast<uint8_t>((ql[l] & 15) | (((qh[l] >> 0) & 3) << 4));
+      q[128 * h + l + 32] = static_cast<uint8_t>((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+      q[128 * h + l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      q[128 * h + l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
+
+void encode_q6_k(const uint8_t q[256], BlockQ6_K* b) {
+  for (int h = 0; h < 2; ++h) {
+    uint8_t* ql = b->ql + 64 * h;
+    uint8_t* qh = b->qh + 32 * h;
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* v = q + 128 * h + l;
+      ql[l] = static_cast<uint8_t>((v[0] & 15) | ((v[64] & 15) << 4));
+      ql[l + 32] = static_cast<uint8_t>((v[32] & 15) | ((v[96] & 15) << 4));
+      qh[l] = static_cast<uint8_t>((v[0] >> 4) | ((v[32] >> 4) << 2) | ((v[64] >> 4) << 4) | ((v[96] >> 4) << 6));
+    }
+  }
+}
+
+// Byte [i][r][j] of a [..][16][4] array: value 4i + j of row r.
+inline size_t lane(int i, int r, int j) { return static_cast<size_t>(i) * 64 + static_cast<size_t>(r) * 4 + j; }
+
+// Block b (Q8_0: 32 values; k-quants: 256) of the 16 rows `row[r]` into `out`, and back.
+void pack_block(DType t, const uint8_t* const row[kPackRows], int64_t b, uint8_t* out) {
+  if (t == DType::kQ8_0) {
+    for (int r = 0; r < kPackRows; ++r) {
+      const BlockQ8_0& w = reinterpret_cast<const BlockQ8_0*>(row[r])[b];
+      std::memcpy(out + 2 * r, &w.d, 2);
+      for (int k = 0; k < kQK; ++k) out[32 + lane(k / 4, r, k % 4)] = static_cast<uint8_t>(w.qs[k] + 128);
+    }
+  } else if (t == DType::kQ4_K) {
+    for (int r = 0; r < kPackRows; ++r) {
+      const BlockQ4_K& w = reinterpret_cast<const BlockQ4_K*>(row[r])[b];
+      uint8_t q[256];
+      decode_q4_k(w, q);
+      std::memcpy(out + 2 * r, &w.d, 2);
+      std::memcpy(out + 32 + 2 * r, &w.dmin, 2);
+      for (int i = 0; i < 12; ++i) out[64 + 16 * i + r] = w.scales[i];
+      uint8_t* qs = out + 256;
+      for (int c = 0; c < 4; ++c) {
+        for (int k = 0; k < 32; ++k) {
+          qs[512 * c + lane(k / 4, r, k % 4)] = static_cast<uint8_t>(q[64 * c + k] | (q[64 * c + 32 + k] << 4));
+        }
+      }
+    }
+  } else {  // Q6_K
+    for (int r = 0; r < kPackRows; ++r) {
+      const BlockQ6_K& w = reinterpret_cast<const BlockQ6_K*>(row[r])[b];
+      uint8_t q[256];
+      decode_q6_k(w, q);
+      std::memcpy(out + 2 * r, &w.d, 2);
+      for (int s = 0; s < 16; ++s) out[32 + 16 * s + r] = static_cast<uint8_t>(w.scales[s]);
+      uint8_t* ql = out + 288;
+      uint8_t* qh = out + 288 + 2048;
+      for (int c = 0; c < 4; ++c) {
+        for (int k = 0; k < 32; ++k) {
+          const int i = k / 4, j = k % 4;
+          const uint8_t lo = q[64 * c + k], hi = q[64 * c + 32 + k];
+          ql[512 * c + lane(i, r, j)] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
+          uint8_t& h = qh[256 * c + lane(i / 2, r, j)];
+          h = static_cast<uint8_t>(h | ((lo >> 4) << (4 * (i % 2))) | ((hi >> 4) << (4 * (i % 2) + 2)));
+        }
+      }
+    }
+  }
+}
+
+void unpack_block(DType t, const uint8_t* in, int r, int64_t b, uint8_t* row) {
+  if (t == DType::kQ8_0) {
+    BlockQ8_0& w = reinterpret_cast<BlockQ8_0*>(row)[b];
+    std::memcpy(&w.d, in + 2 * r, 2);
+    for (int k = 0; k < kQK; ++k) w.qs[k] = static_cast<int8_t>(in[32 + lane(k / 4, r, k % 4)] - 128);
+  } else if (t == DType::kQ4_K) {
+    BlockQ4_K& w = reinterpret_cast<BlockQ4_K*>(row)[b];
+    uint8_t q[256];
+    std::memcpy(&w.d, in + 2 * r, 2);
+    std::memcpy(&w.dmin, in + 32 + 2 * r, 2);
+    for (int i = 0; i < 12; ++i) w.scales[i] = in[64 + 16 * i + r];
+    const uint8_t* qs = in + 256;
+    for (int c = 0; c < 4; ++c) {
+      for (int k = 0; k < 32; ++k) {
+        const uint8_t v = qs[512 * c + lane(k / 4, r, k % 4)];
+        q[64 * c + k] = v & 15;
+        q[64 * c + 32 + k] = v >> 4;
+      }
+    }
+    encode_q4_k(q, &w);
+  } else {
+    BlockQ6_K& w = reinterpret_cast<BlockQ6_K*>(row)[b];
+    uint8_t q[256];
+    std::memcpy(&w.d, in + 2 * r, 2);
+    for (int s = 0; s < 16; ++s) w.scales[s] = static_cast<int8_t>(in[32 + 16 * s + r]);
+    const uint8_t* ql = in + 288;
+    const uint8_t* qh = in + 288 + 2048;
+    for (int c = 0; c < 4; ++c) {
+      for (int k = 0; k < 32; ++k) {
+        const int i = k / 4, j = k % 4;
+        const uint8_t l = ql[512 * c + lane(i, r, j)], h = qh[256 * c + lane(i / 2, r, j)];
+        q[64 * c + k] = static_cast<uint8_t>((l & 15) | (((h >> (4 * (i % 2))) & 3) << 4));
+        q[64 * c + 32 + k] = static_cast<uint8_t>((l >> 4) | (((h >> (4 * (i % 2) + 2)) & 3) << 4));
+      }
+    }
+    encode_q6_k(q, &w);
+  }
+}
+
+}  // namespace
+
+bool packable(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ6_K; }
+
+size_t packed_bytes(DType t, int64_t rows, int64_t K) {
+  const int64_t groups = rows / kPackRows;
+  return static_cast<size_t>(groups) * packed_group_bytes(t, K) +
+         static_cast<size_t>(rows - groups * kPackRows) * dtype_row_bytes(t, K);
+}
+
+void pack_rows(const void* src, DType t, int64_t rows, int64_t K, int64_t g0, int64_t g1, void* dst) {
+  const size_t rb = dtype_row_bytes(t, K), gb = packed_group_bytes(t, K);
+  const size_t bb = gb / static_cast<size_t>(K / dtype_block_values(t));
+  const int64_t full = rows / kPackRows;
+  const uint8_t* s = static_cast<const uint8_t*>(src);
+  uint8_t* d = static_cast<uint8_t*>(dst);
+  for (int64_t g = g0; g < g1 && g < full; ++g) {
+    const uint8_t* row[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) row[r] = s + (g * kPackRows + r) * rb;
+    uint8_t* out = d + g * gb;
+    std::memset(out, 0, gb);
+    for (int64_t b = 0; b < K / static_cast<int64_t>(dtype_block_values(t)); ++b) pack_block(t, row, b, out + b * bb);
+  }
+  if (g1 > full) {  // the tail rows, as they are
+    std::memcpy(d + full * gb, s + full * kPackRows * rb, (rows - full * kPackRows) * rb);
+  }
+}
+
+void unpack_row(const void* packed, DType t, int64_t rows, int64_t K, int64_t r, void* dst) {
+  const size_t rb = dtype_row_bytes(t, K), gb = packed_group_bytes(t, K);
+  const size_t bb = gb / static_cast<size_t>(K / dtype_block_values(t));
+  const int64_t full = rows / kPackRows;
+  const uint8_t* p = static_cast<const uint8_t*>(packed);
+  if (r >= full * kPackRows) {
+    std::memcpy(dst, p + full * gb + (r - full * kPackRows) * rb, rb);
+    return;
+  }
+  const uint8_t* g = p + (r / kPackRows) * gb;
+  for (int64_t b = 0; b < K / static_cast<int64_t>(dtype_block_values(t)); ++b) {
+    unpack_block(t, g + b * bb, static_cast<int>(r % kPackRows), b, static_cast<uint8_t*>(dst));
+  }
 }
 
 float f16_to_f32(uint16_t h) {

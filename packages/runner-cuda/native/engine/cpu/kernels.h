@@ -51,13 +51,19 @@ struct Kernels {
   // The plain scalar loop of the same product (tests compare every variant against it).
   void (*matmul_q_reference)(const QuantAct& a, int T, const void* w, DType wtype, int64_t K,
                              int64_t r0, int64_t r1, float* y, int64_t ldy);
+  // matmul_q over a matrix of `rows` rows in the packed 16-row layout (quant_blocks.h,
+  // pack_rows; a packable() type), the same values up to float summation order. nullptr in the
+  // variants without multi-row kernels (all but avx512vnni): they keep the ggml rows.
+  void (*matmul_q_packed)(const QuantAct& a, int T, const void* w, DType wtype, int64_t K,
+                          int64_t rows, int64_t r0, int64_t r1, float* y, int64_t ldy);
 };
 
 // Floats of per-thread scratch matmul() may use for converting a tile of weight rows.
 constexpr int64_t kTileRows = 16;
 inline int64_t matmul_scratch_floats(int64_t K) { return kTileRows * K; }
 
-// The best kernel set this CPU supports ("avx512vnni", "avx512", "avx2" or "generic").
+// The best kernel set this CPU supports ("avx512vnni", "avx512", "avx2" or "generic"), or the
+// one the environment variable INFERKIT_CPU_KERNELS names when this CPU and build have it.
 const Kernels& best_kernels();
 // A specific set by name, or nullptr if it was not compiled or the CPU lacks it (tests compare
 // every available set against "generic").

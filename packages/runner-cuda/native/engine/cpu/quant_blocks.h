@@ -65,6 +65,41 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(Block
                   sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210,
               "ggml block sizes");
 
+// Interleaved 16-row groups ("packed"), the layout the AVX-512 VNNI multi-row kernels read
+// (kernels_quant.inc): rows [16g, 16g + 16) of a matrix are stored together, block after block,
+// so that one 64-byte vector holds 4 consecutive values of each of the 16 rows and a single
+// vpdpbusd multiplies them with 4 activations broadcast to every lane (16 dot products in its
+// int32 lanes, no horizontal sums). Rows after the last full group keep the ggml row layout,
+// after the groups. Only the types below are packed; the size is exactly that of the ggml
+// blocks, and the packed copy replaces the file's pages (memory stays the file's). Per block of 16 rows
+// (f16 = the ggml scale; "[a][b][c]" = row-major arrays; r = row in the group, j = 0..3):
+//   Q8_0  per 32 values, 544 B:  f16 d[16]; uint8 qs[8][16][4] = w[r][4i + j] + 128 (unsigned,
+//                                as vpdpbusd wants; the -128 x sum(x) comes from the activations)
+//   Q4_K  per 256, 2304 B:       f16 d[16], dmin[16]; uint8 scales[12][16] (byte i of row r's
+//                                packed 6-bit scales and mins, decoded 16 rows at a time);
+//                                uint8 qs[4][8][16][4]: chunk c, low nibble q[r][64c + 4i + j],
+//                                high nibble q[r][64c + 32 + 4i + j] (sub-blocks 2c and 2c + 1)
+//   Q6_K  per 256, 3360 B:       f16 d[16]; int8 sc[16][16] (scale of 16-value sub-block s, row r);
+//                                uint8 ql[4][8][16][4]: the low 4 bits of q, nibbles as Q4_K's;
+//                                uint8 qh[4][4][16][4]: their top 2 bits, value 64c + 32h + 4i + j
+//                                at bits 4 (i % 2) + 2h of byte [c][i / 2][r][j] (q = 0..63, w =
+//                                d * sc * (q - 32))
+constexpr int kPackRows = 16;
+constexpr size_t kPackedQ8_0Bytes = 544;
+constexpr size_t kPackedQ4_KBytes = 2304;
+constexpr size_t kPackedQ6_KBytes = 3360;
+
+// Whether pack_rows handles `t`.
+bool packable(DType t);
+// Bytes of `rows` x `K` in the packed layout (the groups, then the tail rows as ggml rows).
+size_t packed_bytes(DType t, int64_t rows, int64_t K);
+// Rows [g0 * 16, g1 * 16) of a ggml row-major matrix (src) into the packed layout at dst (the
+// whole matrix's buffer, packed_bytes long); g1 = ceil(rows / 16) also copies the tail rows.
+void pack_rows(const void* src, DType t, int64_t rows, int64_t K, int64_t g0, int64_t g1, void* dst);
+// Row r of a packed matrix back in ggml blocks (dtype_row_bytes(t, K) at dst): the very bytes
+// it was packed from.
+void unpack_row(const void* packed, DType t, int64_t rows, int64_t K, int64_t r, void* dst);
+
 // The activation format a weight type is multiplied with.
 enum class ActFormat { kQ8_0 = 0, kQ8_K };
 
