@@ -146,6 +146,10 @@ void encode_q6_k(const uint8_t q[256], BlockQ6_K* b) {
 // Byte [i][r][j] of a [..][16][4] array: value 4i + j of row r.
 inline size_t lane(int i, int r, int j) { return static_cast<size_t>(i) * 64 + static_cast<size_t>(r) * 4 + j; }
 
+// Packed Q6_K: offsets of chunk c's vector i of low bits and of the vector with its top bits.
+inline size_t q6_ql(int c, int i) { return 288 + 768 * c + 192 * (i / 2) + 64 * (i % 2); }
+inline size_t q6_qh(int c, int i) { return 288 + 768 * c + 192 * (i / 2) + 128; }
+
 // Block b (Q8_0: 32 values; k-quants: 256) of the 16 rows `row[r]` into `out`, and back.
 void pack_block(DType t, const uint8_t* const row[kPackRows], int64_t b, uint8_t* out) {
   if (t == DType::kQ8_0) {
@@ -176,15 +180,14 @@ void pack_block(DType t, const uint8_t* const row[kPackRows], int64_t b, uint8_t
       decode_q6_k(w, q);
       std::memcpy(out + 2 * r, &w.d, 2);
       for (int s = 0; s < 16; ++s) out[32 + 16 * s + r] = static_cast<uint8_t>(w.scales[s]);
-      uint8_t* ql = out + 288;
-      uint8_t* qh = out + 288 + 2048;
       for (int c = 0; c < 4; ++c) {
         for (int k = 0; k < 32; ++k) {
           const int i = k / 4, j = k % 4;
           const uint8_t lo = q[64 * c + k], hi = q[64 * c + 32 + k];
-          ql[512 * c + lane(i, r, j)] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
-          uint8_t& h = qh[256 * c + lane(i / 2, r, j)];
-          h = static_cast<uint8_t>(h | ((lo >> 4) << (4 * (i % 2))) | ((hi >> 4) << (4 * (i % 2) + 2)));
+          out[q6_ql(c, i) + r * 4 + j] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
+          uint8_t& h = out[q6_qh(c, i) + r * 4 + j];
+          const int at = i % 2 ? 0 : 4;  // even i: bits 4-7, odd: 0-3 (low value's, then high value's)
+          h = static_cast<uint8_t>(h | ((lo >> 4) << at) | ((hi >> 4) << (at + 2)));
         }
       }
     }
@@ -216,14 +219,13 @@ void unpack_block(DType t, const uint8_t* in, int r, int64_t b, uint8_t* row) {
     uint8_t q[256];
     std::memcpy(&w.d, in + 2 * r, 2);
     for (int s = 0; s < 16; ++s) w.scales[s] = static_cast<int8_t>(in[32 + 16 * s + r]);
-    const uint8_t* ql = in + 288;
-    const uint8_t* qh = in + 288 + 2048;
     for (int c = 0; c < 4; ++c) {
       for (int k = 0; k < 32; ++k) {
         const int i = k / 4, j = k % 4;
-        const uint8_t l = ql[512 * c + lane(i, r, j)], h = qh[256 * c + lane(i / 2, r, j)];
-        q[64 * c + k] = static_cast<uint8_t>((l & 15) | (((h >> (4 * (i % 2))) & 3) << 4));
-        q[64 * c + 32 + k] = static_cast<uint8_t>((l >> 4) | (((h >> (4 * (i % 2) + 2)) & 3) << 4));
+        const uint8_t l = in[q6_ql(c, i) + r * 4 + j], h = in[q6_qh(c, i) + r * 4 + j];
+        const int at = i % 2 ? 0 : 4;
+        q[64 * c + k] = static_cast<uint8_t>((l & 15) | (((h >> at) & 3) << 4));
+        q[64 * c + 32 + k] = static_cast<uint8_t>((l >> 4) | (((h >> (at + 2)) & 3) << 4));
       }
     }
     encode_q6_k(q, &w);

@@ -80,10 +80,12 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(Block
 //                                uint8 qs[4][8][16][4]: chunk c, low nibble q[r][64c + 4i + j],
 //                                high nibble q[r][64c + 32 + 4i + j] (sub-blocks 2c and 2c + 1)
 //   Q6_K  per 256, 3360 B:       f16 d[16]; int8 sc[16][16] (scale of 16-value sub-block s, row r);
-//                                uint8 ql[4][8][16][4]: the low 4 bits of q, nibbles as Q4_K's;
-//                                uint8 qh[4][4][16][4]: their top 2 bits, value 64c + 32h + 4i + j
-//                                at bits 4 (i % 2) + 2h of byte [c][i / 2][r][j] (q = 0..63, w =
-//                                d * sc * (q - 32))
+//                                then per chunk c and pair u of vectors i = 2u, 2u + 1, in one
+//                                stream: ql[i][16][4], ql[i + 1][16][4], qh[16][4] (192 B): ql the
+//                                low 4 bits of q, nibbles as Q4_K's; qh their top 2 bits, value
+//                                64c + 32h + 4i + j at bits 4 (1 - i % 2) + 2h of byte [r][j], so
+//                                even i's sit where the nibble's top bits go (q = 0..63,
+//                                w = d * sc * (q - 32))
 constexpr int kPackRows = 16;
 constexpr size_t kPackedQ8_0Bytes = 544;
 constexpr size_t kPackedQ4_KBytes = 2304;
