@@ -110,6 +110,37 @@ TEST(quantize_act_matches_llama_cpp_formulas) {
   }
 }
 
+TEST(quantize_act_variants_agree_bit_for_bit) {
+  // Every array of every variant equals the generic (scalar) one: K = 800 leaves a Q8_0 row's
+  // last 32 values outside the 64-value steps; ties of |x| with opposite signs must pick the first.
+  std::mt19937 rng(17);
+  std::normal_distribution<float> n(0, 1);
+  const Kernels& g = *kernels_by_name("generic");
+  for (ActFormat f : {ActFormat::kQ8_0, ActFormat::kQ8_K}) {
+    const int64_t K = f == ActFormat::kQ8_0 ? 800 : 512;
+    const int T = 5;
+    std::vector<float> x(T * K);
+    for (auto& v : x) v = n(rng);
+    x[K + 10] = 7.5f, x[K + 200] = -7.5f;      // row 1: +max first
+    x[2 * K + 3] = -6.0f, x[2 * K + 100] = 6.0f;  // row 2: -max first
+    for (int j = 0; j < 32; ++j) x[3 * K + j] = 0;  // a zero block
+    Act want(f, K, T);
+    g.quantize_act(x.data(), K, 0, T, want.a);
+    for (const Kernels* k : available_kernels()) {
+      Act got(f, K, T);
+      k->quantize_act(x.data(), K, 0, T, got.a);
+      const int64_t blk = f == ActFormat::kQ8_0 ? 32 : 256, per_sum = f == ActFormat::kQ8_0 ? 32 : 16;
+      CHECK(std::memcmp(got.a.qs, want.a.qs, T * K) == 0);
+      CHECK(std::memcmp(got.a.d, want.a.d, T * (K / blk) * sizeof(float)) == 0);
+      CHECK(std::memcmp(got.a.sums, want.a.sums, T * (K / per_sum) * sizeof(int16_t)) == 0);
+      if (f == ActFormat::kQ8_0) {
+        CHECK(std::memcmp(got.a.corr, want.a.corr, T * (K / 4) * sizeof(int32_t)) == 0);
+        CHECK(std::memcmp(got.a.dvec, want.a.dvec, T * (K / 64) * 16 * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
 TEST(quantized_matmul_variants_match_the_scalar_kernel) {
   std::mt19937 rng(12);
   std::normal_distribution<float> n(0, 1);
