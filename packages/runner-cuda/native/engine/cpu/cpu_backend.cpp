@@ -2,7 +2,9 @@
 // Weights are read in place from the mmapped file: F32 directly, F16/BF16 converted per tile in
 // the matmul inner loop (or once at load: to F32, or to Q8_0 blocks), GGUF block types
 // (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) multiplied in their blocks with the activations quantized to
-// 8 bits the way llama.cpp does (kernels_quant.inc). Float accumulation is f32. Work is split
+// 8 bits the way llama.cpp does (kernels_quant.inc). With the AVX-512 VNNI kernels, Q8_0, Q4_K
+// and Q6_K matrices are repacked at load into 16-row groups for the multi-row kernels: a copy
+// of the same size that replaces the file's pages. Float accumulation is f32. Work is split
 // over output rows across the thread pool; batched steps run every token through each weight
 // tile while it is in cache.
 

@@ -100,22 +100,6 @@ size_t packed_group_bytes(DType t, int64_t K) {
   }
 }
 
-// One Q4_K super-block's 256 4-bit values in order, and back (the scales travel as they are).
-void decode_q4_k(const BlockQ4_K& b, uint8_t q[256]) {
-  for (int c = 0; c < 4; ++c) {
-    for (int l = 0; l < 32; ++l) {
-      q[64 * c + l] = b.qs[32 * c + l] & 15;
-      q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
-    }
-  }
-}
-
-void encode_q4_k(const uint8_t q[256], BlockQ4_K* b) {
-  for (int c = 0; c < 4; ++c) {
-    for (int l = 0; l < 32; ++l) b->qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
-  }
-}
-
 // One Q6_K super-block's 256 6-bit values (0..63) in order (dequantize_row's bit positions).
 void decode_q6_k(const BlockQ6_K& b, uint8_t q[256]) {
   for (int h = 0; h < 2; ++h) {
@@ -156,21 +140,23 @@ void pack_block(DType t, const uint8_t* const row[kPackRows], int64_t b, uint8_t
     for (int r = 0; r < kPackRows; ++r) {
       const BlockQ8_0& w = reinterpret_cast<const BlockQ8_0*>(row[r])[b];
       std::memcpy(out + 2 * r, &w.d, 2);
-      for (int k = 0; k < kQK; ++k) out[32 + lane(k / 4, r, k % 4)] = static_cast<uint8_t>(w.qs[k] + 128);
+      for (int i = 0; i < 8; ++i) {  // 4 values at a time, + 128 (the sign bit flipped)
+        uint32_t v;
+        std::memcpy(&v, w.qs + 4 * i, 4);
+        v ^= 0x80808080u;
+        std::memcpy(out + 32 + lane(i, r, 0), &v, 4);
+      }
     }
   } else if (t == DType::kQ4_K) {
     for (int r = 0; r < kPackRows; ++r) {
       const BlockQ4_K& w = reinterpret_cast<const BlockQ4_K*>(row[r])[b];
-      uint8_t q[256];
-      decode_q4_k(w, q);
       std::memcpy(out + 2 * r, &w.d, 2);
       std::memcpy(out + 32 + 2 * r, &w.dmin, 2);
       for (int i = 0; i < 12; ++i) out[64 + 16 * i + r] = w.scales[i];
-      uint8_t* qs = out + 256;
+      // ggml's byte qs[32c + l] holds values 64c + l (low nibble) and 64c + 32 + l (high): the
+      // packed nibble pairs, so bytes move 4 at a time.
       for (int c = 0; c < 4; ++c) {
-        for (int k = 0; k < 32; ++k) {
-          qs[512 * c + lane(k / 4, r, k % 4)] = static_cast<uint8_t>(q[64 * c + k] | (q[64 * c + 32 + k] << 4));
-        }
+        for (int i = 0; i < 8; ++i) std::memcpy(out + 256 + 512 * c + lane(i, r, 0), w.qs + 32 * c + 4 * i, 4);
       }
     }
   } else {  // Q6_K
@@ -198,22 +184,20 @@ void unpack_block(DType t, const uint8_t* in, int r, int64_t b, uint8_t* row) {
   if (t == DType::kQ8_0) {
     BlockQ8_0& w = reinterpret_cast<BlockQ8_0*>(row)[b];
     std::memcpy(&w.d, in + 2 * r, 2);
-    for (int k = 0; k < kQK; ++k) w.qs[k] = static_cast<int8_t>(in[32 + lane(k / 4, r, k % 4)] - 128);
+    for (int i = 0; i < 8; ++i) {
+      uint32_t v;
+      std::memcpy(&v, in + 32 + lane(i, r, 0), 4);
+      v ^= 0x80808080u;
+      std::memcpy(w.qs + 4 * i, &v, 4);
+    }
   } else if (t == DType::kQ4_K) {
     BlockQ4_K& w = reinterpret_cast<BlockQ4_K*>(row)[b];
-    uint8_t q[256];
     std::memcpy(&w.d, in + 2 * r, 2);
     std::memcpy(&w.dmin, in + 32 + 2 * r, 2);
     for (int i = 0; i < 12; ++i) w.scales[i] = in[64 + 16 * i + r];
-    const uint8_t* qs = in + 256;
     for (int c = 0; c < 4; ++c) {
-      for (int k = 0; k < 32; ++k) {
-        const uint8_t v = qs[512 * c + lane(k / 4, r, k % 4)];
-        q[64 * c + k] = v & 15;
-        q[64 * c + 32 + k] = v >> 4;
-      }
+      for (int i = 0; i < 8; ++i) std::memcpy(w.qs + 32 * c + 4 * i, in + 256 + 512 * c + lane(i, r, 0), 4);
     }
-    encode_q4_k(q, &w);
   } else {
     BlockQ6_K& w = reinterpret_cast<BlockQ6_K*>(row)[b];
     uint8_t q[256];
