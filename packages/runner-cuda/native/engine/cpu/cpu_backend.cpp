@@ -95,7 +95,9 @@ class CpuBackend final : public Backend {
   BackendOptions opt_;
   const Kernels* kernels_ = nullptr;
   std::unique_ptr<ThreadPool> pool_;
-  std::vector<std::vector<uint8_t>> owned_;  // converted weight copies
+  // Converted or packed weight copies, allocated uninitialized: the threads that fill them take
+  // the page faults (zero-filling 1.3 GB on the loading thread first doubled a 1b model's load).
+  std::vector<std::unique_ptr<uint8_t[]>> owned_;
 
   TensorView embed_;
   bool embed_packed_ = false;  // embed_ is lm_head_'s packed copy (tied)
@@ -167,9 +169,10 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
   }
   const DType to = widen ? DType::kF32 : DType::kQ8_0;
   const size_t src_row = dtype_row_bytes(t.dtype, out->cols), dst_row = dtype_row_bytes(to, out->cols);
-  std::vector<uint8_t> copy(dst_row * static_cast<size_t>(out->rows));
+  const size_t copy_bytes = dst_row * static_cast<size_t>(out->rows);
+  std::unique_ptr<uint8_t[]> copy(new uint8_t[copy_bytes]);
   const uint8_t* src = static_cast<const uint8_t*>(t.data);
-  uint8_t* dst = copy.data();
+  uint8_t* dst = copy.get();
   const int64_t cols = out->cols;
   pool_->parallel_for(out->rows, 1, t.numel(), [&](int64_t b, int64_t e, int) {
     std::vector<float> row(to_q8 ? static_cast<size_t>(cols) : 0);
@@ -182,7 +185,7 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
       }
     }
   });
-  out->data = copy.data();
+  out->data = copy.get();
   out->type = to;
   owned_.push_back(std::move(copy));
   // The file's pages of this tensor are not read again (tied embeddings read the copy too).
@@ -193,19 +196,19 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
 
 void CpuBackend::pack(const TensorView& t, Matrix* m) {
   const size_t bytes = dtype_row_bytes(m->type, m->cols) * static_cast<size_t>(m->rows);
-  const bool owned = !owned_.empty() && m->data == owned_.back().data();
+  const bool owned = !owned_.empty() && m->data == owned_.back().get();
   if (!kernels_->matmul_q_packed || !cpu::packable(m->type) || m->rows < cpu::kPackRows) {
     memory_bytes_ += bytes;
     return;
   }
-  std::vector<uint8_t> packed(cpu::packed_bytes(m->type, m->rows, m->cols));
+  std::unique_ptr<uint8_t[]> packed(new uint8_t[cpu::packed_bytes(m->type, m->rows, m->cols)]);
   const int64_t groups = (m->rows + cpu::kPackRows - 1) / cpu::kPackRows;
   const Matrix& src = *m;
   pool_->parallel_for(groups, 1, src.rows * src.cols * 4, [&](int64_t g0, int64_t g1, int) {
-    cpu::pack_rows(src.data, src.type, src.rows, src.cols, g0, g1, packed.data());
+    cpu::pack_rows(src.data, src.type, src.rows, src.cols, g0, g1, packed.get());
   });
-  memory_bytes_ += packed.size();
-  m->data = packed.data();
+  memory_bytes_ += cpu::packed_bytes(m->type, m->rows, m->cols);
+  m->data = packed.get();
   m->packed = true;
   // The packed copy replaces the rows it was made from: a converted copy is freed, the file's
   // pages are dropped (tied embeddings read the packed rows too, unpack_row).
