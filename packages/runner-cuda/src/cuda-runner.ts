@@ -242,7 +242,7 @@ export class CudaRunner implements ModelRunner {
     const modelDir = weights.format === 'gguf' ? weights.file : weights.dir;
     const { tokenizer, defaults } = await readModelFiles(weights);
     if (signal?.aborted) throw aborted();
-    // Loads the tokenizer again on a worker thread and probes the chat template there.
+    // Loads the tokenizer again in a prompt worker process and probes the chat template there.
     const prompts = await PromptPreparer.start(tokenizer.origin);
     try {
       await this.loadEngine(weights, modelDir, tokenizer, defaults, prompts, options);
@@ -431,7 +431,7 @@ export class CudaRunner implements ModelRunner {
         { details: { maxContextTokens: limit, requestedTokens: atLeast + (s.maxTokens ?? 1) }, requestId, provider: PROVIDER },
       );
     }
-    // Then the template and the tokenizer, on a worker thread.
+    // Then the template and the tokenizer, in a prompt worker process.
     const promptIds = await model.prompts.prepare(messages, {
       ...(continuationIds !== undefined ? { continuationTokenIds: continuationIds } : {}),
       ...(plan.templateTools !== undefined ? { tools: plan.templateTools.map(templateTool) } : {}),

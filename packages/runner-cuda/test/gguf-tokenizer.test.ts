@@ -134,7 +134,7 @@ describe('ModelTokenizer.fromGguf', () => {
     }
   });
 
-  test('its origin names the file, so a prompt worker thread reads the same tokenizer', async () => {
+  test('its origin names the file, so a prompt worker process reads the same tokenizer', async () => {
     const t = await ModelTokenizer.fromGguf(await readGgufMetadata(tokenizerGguf('spm')));
     expect(t.origin).toEqual({ kind: 'gguf', file: tokenizerGguf('spm') });
     const again = await ModelTokenizer.fromOrigin(t.origin);

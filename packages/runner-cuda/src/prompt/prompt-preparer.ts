@@ -1,12 +1,12 @@
+import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { abortError, InferenceError } from '@inferkit/inference-core';
 import { packageRoot } from '../binding/binary-path.js';
 import type { ChatMessage, TemplateTool } from '../chat/chat-prompt.js';
 import type { TokenizerOrigin } from '../tokenizer/model-tokenizer.js';
-import type { FromWorker, PrepareJob, PromptWorkerData } from './prompt-protocol.js';
+import type { FromWorker, PrepareJob } from './prompt-protocol.js';
 
 const PROVIDER = 'cuda';
 
@@ -14,11 +14,11 @@ const PROVIDER = 'cuda';
 export interface PromptLimits {
   /** Most milliseconds a chat template may render one conversation (default 2,000). */
   templateMs: number;
-  /** Heap of a worker; a template (or tokenizer) that needs more fails (default 512 MB). */
+  /** Heap of a worker process; a template (or tokenizer) that needs more fails (default 512 MB). */
   heapMb: number;
   /** Tokenizing may take 10 s plus 1 ms per this many bytes of rendered prompt (default 50). */
   tokenizeBytesPerMs: number;
-  /** Worker threads at most (default: 2, or 1 on a one-core machine). */
+  /** Worker processes at most (default: 2, or 1 on a one-core machine). */
   workers: number;
 }
 
@@ -63,21 +63,46 @@ interface Job {
 }
 
 interface Slot {
-  worker: Worker;
+  worker: ChildProcess;
   state: 'starting' | 'idle' | 'busy' | 'gone';
   job: Job | null;
   /** Whether the busy job's template has finished (then the tokenizer is running). */
   rendered: boolean;
   timer: NodeJS.Timeout | undefined;
-  /** Why the worker went, when it reported it ('error' comes before 'exit'). */
+  /** Why the worker could not start or be reached ('error' comes before 'exit'). */
   failure: Error | undefined;
   ready: { resolve(bytesPerToken: number | undefined): void; reject(e: InferenceError): void } | undefined;
+}
+
+/** Ends a worker process (at once: it may be running away) and resolves once it is gone. */
+function terminate(worker: ChildProcess): Promise<void> {
+  if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    worker.once('exit', () => resolve());
+    // Held until it is gone: an idle worker is unref'd, and a caller awaiting this must not see
+    // the event loop run dry first.
+    worker.ref();
+    worker.kill('SIGKILL');
+  });
+}
+
+/** Whether a worker process holds this process's event loop open (only while it has a job). */
+function holdLoop(worker: ChildProcess, hold: boolean): void {
+  if (hold) {
+    worker.ref();
+    worker.channel?.ref();
+  } else {
+    worker.unref();
+    worker.channel?.unref();
+  }
 }
 
 /** The built worker entry (tsup writes it next to the package's other outputs). @internal */
 export function promptWorkerPath(): string {
   return join(packageRoot(), 'dist', 'prompt-worker.js');
 }
+
+function ignoreSendError(): void {}
 
 function done(job: Job): boolean {
   if (job.settled) return false;
@@ -87,11 +112,16 @@ function done(job: Job): boolean {
 }
 
 /**
- * Builds prompt token ids on worker threads: the chat template and the tokenizer run there, so
+ * Builds prompt token ids in worker processes: the chat template and the tokenizer run there, so
  * neither a large prompt nor a hostile template stalls the event loop, and both are bounded — a
- * template gets `templateMs` and `heapMb` (a worker past either is terminated, its request fails
+ * template gets `templateMs` and `heapMb` (a worker past either is ended, its request fails
  * with `bad_request`, a fresh worker takes the next), tokenizing a time in proportion to the
  * rendered size. Rendered text over `maxPromptBytes` is refused before it is tokenized.
+ *
+ * Processes, not worker threads: a thread's `resourceLimits` are best-effort, and a template
+ * that grows one array past them aborts the whole host (V8's fatal out-of-memory,
+ * nodejs/node#47224; seen here from a runaway `range()` in a template). A process with its own
+ * `--max-old-space-size` takes only itself down.
  *
  * `start` loads the tokenizer in a first worker and renders a one-message conversation there, so
  * a template that breaks the limits on any input fails the load instead of every request.
@@ -129,7 +159,7 @@ export class PromptPreparer {
     } catch (e) {
       clearTimeout(first.timer);
       first.state = 'gone';
-      await first.worker.terminate();
+      await terminate(first.worker);
       throw e;
     }
     clearTimeout(first.timer);
@@ -193,14 +223,14 @@ export class PromptPreparer {
     if (this.closed) return;
     this.closed = true;
     for (const job of this.queue.splice(0)) if (done(job)) job.reject(this.closedError(job.requestId));
-    const ending: Promise<number>[] = [];
+    const ending: Promise<void>[] = [];
     for (const slot of this.slots) {
       clearTimeout(slot.timer);
       if (slot.job !== null && done(slot.job)) slot.job.reject(this.closedError(slot.job.requestId));
       slot.job = null;
       if (slot.state !== 'gone') {
         slot.state = 'gone';
-        ending.push(slot.worker.terminate());
+        ending.push(terminate(slot.worker));
       }
     }
     await Promise.all(ending);
@@ -211,12 +241,15 @@ export class PromptPreparer {
   }
 
   private static spawn(origin: TokenizerOrigin, heapMb: number): Slot {
-    const workerData: PromptWorkerData = { origin };
-    const worker = new Worker(promptWorkerPath(), {
-      workerData,
-      // Not the host's flags (--input-type, --inspect, loaders): the worker runs plain Node.
-      execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.min(64, heapMb) },
+    const env = { ...process.env };
+    // Not the host's flags (--input-type, --inspect, loaders): the worker runs plain Node.
+    delete env.NODE_OPTIONS;
+    const worker = fork(promptWorkerPath(), [JSON.stringify(origin)], {
+      execArgv: [`--max-old-space-size=${heapMb}`],
+      env,
+      serialization: 'advanced',
+      // Its stderr would carry V8's out-of-memory report (with paths) into the host's log.
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     const slot: Slot = { worker, state: 'starting', job: null, rendered: false, timer: undefined, failure: undefined, ready: undefined };
     worker.on('message', (m: FromWorker) => {
@@ -239,8 +272,8 @@ export class PromptPreparer {
     slot.worker.removeAllListeners('message');
     slot.worker.removeAllListeners('exit');
     slot.worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
-    slot.worker.on('exit', () => this.onExit(slot));
-    slot.worker.unref();
+    slot.worker.on('exit', (code, signal) => this.onExit(slot, code, signal));
+    holdLoop(slot.worker, false);
     this.slots.push(slot);
   }
 
@@ -259,9 +292,10 @@ export class PromptPreparer {
       slot.state = 'busy';
       slot.job = job;
       slot.rendered = false;
-      slot.worker.ref();
+      holdLoop(slot.worker, true);
       slot.timer = setTimeout(() => this.overrun(slot, job), this.limits.templateMs);
-      slot.worker.postMessage(job.message);
+      // A worker that died meanwhile: its 'exit' fails the job.
+      slot.worker.send(job.message, ignoreSendError);
     }
   }
 
@@ -275,7 +309,7 @@ export class PromptPreparer {
         this.slots.splice(this.slots.indexOf(slot), 1);
         if (this.closed) {
           slot.state = 'gone';
-          void slot.worker.terminate();
+          void terminate(slot.worker);
           return;
         }
         this.adopt(slot);
@@ -303,7 +337,7 @@ export class PromptPreparer {
     clearTimeout(slot.timer);
     slot.job = null;
     slot.state = 'idle';
-    slot.worker.unref();
+    holdLoop(slot.worker, false);
     if (done(job)) {
       if ('ids' in m) job.resolve(m.ids);
       else job.reject(this.withRequest(InferenceError.fromJSON(m.error), job.requestId));
@@ -324,9 +358,10 @@ export class PromptPreparer {
     this.retire(slot, error);
   }
 
-  private onExit(slot: Slot): void {
+  private onExit(slot: Slot, code: number | null, signal: NodeJS.Signals | null): void {
     if (slot.state === 'gone') return;
-    const oom = (slot.failure as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    // V8's fatal out-of-memory aborts the process (past --max-old-space-size).
+    const oom = signal === 'SIGABRT' || code === 134;
     const job = slot.job;
     const error =
       oom && !slot.rendered
@@ -335,7 +370,7 @@ export class PromptPreparer {
             provider: PROVIDER,
             requestId: job?.requestId,
           })
-        : new InferenceError('internal', `the prompt worker died${slot.failure ? `: ${slot.failure.message}` : ''}`, { provider: PROVIDER, requestId: job?.requestId });
+        : new InferenceError('internal', `the prompt worker died (${signal ?? `exit code ${code}`})`, { provider: PROVIDER, requestId: job?.requestId });
     this.retire(slot, error);
   }
 
@@ -346,7 +381,7 @@ export class PromptPreparer {
     slot.job = null;
     if (slot.state !== 'gone') {
       slot.state = 'gone';
-      void slot.worker.terminate();
+      void terminate(slot.worker);
     }
     if (job !== null && done(job)) job.reject(error);
     this.pump();

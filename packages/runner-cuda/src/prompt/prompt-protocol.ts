@@ -1,17 +1,11 @@
 /**
- * Messages between `PromptPreparer` (this thread) and the prompt worker thread
+ * Messages between `PromptPreparer` (the host) and a prompt worker process
  * (`prompt-worker.ts`), told apart by `op`.
  * @internal
  * @module
  */
 import type { InferenceErrorJSON } from '@inferkit/inference-core';
 import type { ChatMessage, TemplateTool } from '../chat/chat-prompt.js';
-import type { TokenizerOrigin } from '../tokenizer/model-tokenizer.js';
-
-/** `workerData` of a prompt worker: the tokenizer (and with it the chat template) to read. */
-export interface PromptWorkerData {
-  origin: TokenizerOrigin;
-}
 
 /** One prompt to build: render the conversation, check its size, tokenize. */
 export interface PrepareJob {

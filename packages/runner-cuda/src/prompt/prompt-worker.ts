@@ -1,24 +1,27 @@
 /**
- * Entry point of a prompt worker thread (built to `dist/prompt-worker.js`, started by
- * `PromptPreparer`): renders chat templates and tokenizes prompts off the event loop. Both are
+ * Entry point of a prompt worker process (built to `dist/prompt-worker.js`, forked by
+ * `PromptPreparer` with the tokenizer's origin as its argument): renders chat templates and
+ * tokenizes prompts off the host's event loop. Both are
  * synchronous and take time that grows with the prompt (about 2.5 s for 1 MiB of text on a
  * loaded 2-core machine) or with whatever a model's template computes; here they stall only
- * this thread, which the preparer can time out and terminate. One job at a time; every failure
+ * this process, which the preparer can time out and kill. One job at a time; every failure
  * becomes a `done` message with an `InferenceError`.
  * @internal
  * @module
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { InferenceError, liftInternal } from '@inferkit/inference-core';
 import { ChatPrompt } from '../chat/chat-prompt.js';
 import { ModelTokenizer } from '../tokenizer/model-tokenizer.js';
-import type { FromWorker, PromptWorkerData, ToWorker } from './prompt-protocol.js';
+import type { TokenizerOrigin } from '../tokenizer/model-tokenizer.js';
+import type { FromWorker, ToWorker } from './prompt-protocol.js';
 
-const port = parentPort!;
-const { origin } = workerData as PromptWorkerData;
+const origin = JSON.parse(process.argv[2] ?? 'null') as TokenizerOrigin;
+// The host went away (or closed the channel): nothing is left to do.
+process.on('disconnect', () => process.exit(0));
 
-function send(message: FromWorker, transfer?: ArrayBuffer[]): void {
-  port.postMessage(message, transfer);
+function send(message: FromWorker): void {
+  // The host may be gone already; then 'disconnect' ends this process.
+  process.send?.(message, undefined, undefined, () => undefined);
 }
 
 async function main(): Promise<void> {
@@ -31,10 +34,10 @@ async function main(): Promise<void> {
     send({ op: 'failed', error: liftInternal(e).toJSON() });
     return;
   }
-  port.on('message', (job: ToWorker) => {
+  process.on('message', (job: ToWorker) => {
     try {
       const ids = Int32Array.from(prepare(tokenizer, prompt, job));
-      send({ op: 'done', id: job.id, ids }, [ids.buffer as ArrayBuffer]);
+      send({ op: 'done', id: job.id, ids });
     } catch (e) {
       send({ op: 'done', id: job.id, error: liftInternal(e).toJSON() });
     }
