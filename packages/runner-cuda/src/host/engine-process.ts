@@ -5,6 +5,7 @@ import { InferenceError, isInferenceErrorKind } from '@inferkit/inference-core';
 import type { AddonEngineInfo, AddonEngineStats, AddonLoadOptions, AddonRequestId, AddonSubmitRequest, AddonTokenEvent } from '../binding/addon-types.js';
 import { packageRoot } from '../binding/binary-path.js';
 import type { EngineHandle, EngineProgress } from './engine-handle.js';
+import { holdEventLoop } from './hold-event-loop.js';
 import { FINISH_CODES, type ChildMessage, type ParentMessage, type WireDeliveries, type WireError } from './engine-protocol.js';
 
 const PROVIDER = 'cuda';
@@ -221,16 +222,7 @@ class Connection {
     const busy = this.gone === null && (this.closing || this.streams.size > 0 || this.calls.size > 0);
     if (busy === this.referenced) return;
     this.referenced = busy;
-    const stderr = this.child.stderr as unknown as { ref?(): void; unref?(): void } | null;
-    if (busy) {
-      this.child.ref();
-      this.child.channel?.ref();
-      stderr?.ref?.();
-    } else {
-      this.child.unref();
-      this.child.channel?.unref();
-      stderr?.unref?.();
-    }
+    holdEventLoop(this.child, busy);
   }
 }
 

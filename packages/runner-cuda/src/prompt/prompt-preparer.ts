@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { abortError, InferenceError } from '@inferkit/inference-core';
 import { packageRoot } from '../binding/binary-path.js';
+import { holdEventLoop } from '../host/hold-event-loop.js';
 import type { ChatMessage, TemplateTool } from '../chat/chat-prompt.js';
 import type { TokenizerOrigin } from '../tokenizer/model-tokenizer.js';
 import type { FromWorker, PrepareJob } from './prompt-protocol.js';
@@ -84,17 +85,6 @@ function terminate(worker: ChildProcess): Promise<void> {
     worker.ref();
     worker.kill('SIGKILL');
   });
-}
-
-/** Whether a worker process holds this process's event loop open (only while it has a job). */
-function holdLoop(worker: ChildProcess, hold: boolean): void {
-  if (hold) {
-    worker.ref();
-    worker.channel?.ref();
-  } else {
-    worker.unref();
-    worker.channel?.unref();
-  }
 }
 
 /** The built worker entry (tsup writes it next to the package's other outputs). @internal */
@@ -273,7 +263,7 @@ export class PromptPreparer {
     slot.worker.removeAllListeners('exit');
     slot.worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
     slot.worker.on('exit', (code, signal) => this.onExit(slot, code, signal));
-    holdLoop(slot.worker, false);
+    holdEventLoop(slot.worker, false);
     this.slots.push(slot);
   }
 
@@ -292,7 +282,7 @@ export class PromptPreparer {
       slot.state = 'busy';
       slot.job = job;
       slot.rendered = false;
-      holdLoop(slot.worker, true);
+      holdEventLoop(slot.worker, true);
       slot.timer = setTimeout(() => this.overrun(slot, job), this.limits.templateMs);
       // A worker that died meanwhile: its 'exit' fails the job.
       slot.worker.send(job.message, ignoreSendError);
@@ -337,7 +327,7 @@ export class PromptPreparer {
     clearTimeout(slot.timer);
     slot.job = null;
     slot.state = 'idle';
-    holdLoop(slot.worker, false);
+    holdEventLoop(slot.worker, false);
     if (done(job)) {
       if ('ids' in m) job.resolve(m.ids);
       else job.reject(this.withRequest(InferenceError.fromJSON(m.error), job.requestId));
