@@ -17,6 +17,33 @@ void release_mapped_pages(const void* data, size_t bytes) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}
+
+void AnonymousMemoryDeleter::operator()(uint8_t* p) const {
+  if (p && bytes > 0) munmap(p, bytes);
+}
+
+AnonymousMemory allocate_anonymous(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  bytes = (bytes + page - 1) / page * page;
+  // Reserve one huge page more, then unmap the unaligned head and the tail.
+  const size_t reserve = bytes + kHugePage;
+  void* m = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return AnonymousMemory(nullptr, AnonymousMemoryDeleter{0});
+  const uintptr_t start = reinterpret_cast<uintptr_t>(m);
+  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) munmap(m, aligned - start);
+  const uintptr_t end = start + reserve, used_end = aligned + bytes;
+  if (end > used_end) munmap(reinterpret_cast<void*>(used_end), end - used_end);
+#if defined(MADV_HUGEPAGE)
+  madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+#endif
+  return AnonymousMemory(reinterpret_cast<uint8_t*>(aligned), AnonymousMemoryDeleter{bytes});
+}
+
 MappedFile::~MappedFile() {
   if (data_ && size_ > 0) munmap(const_cast<uint8_t*>(data_), size_);
 }

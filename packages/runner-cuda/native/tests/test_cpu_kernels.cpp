@@ -187,6 +187,86 @@ TEST(thread_pool_covers_every_index_once) {
   }
 }
 
+TEST(silu_mul_and_softmax_all_variants) {
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(-12, 12);
+  for (const Kernels* k : available_kernels()) {
+    for (int n : {1, 5, 16, 17, 100, 2051}) {
+      std::vector<float> g(n), up(n);
+      for (int i = 0; i < n; ++i) { g[i] = u(rng); up[i] = u(rng); }
+      // The clamped range's edges and beyond, within the vectors and in the tail.
+      const float edges[] = {0.0f, -0.0f, 87.5f, -87.5f, 88.0f, -88.0f, 100.0f, -100.0f, 1e-8f};
+      for (int i = 0; i < n && i < 9; ++i) g[n - 1 - i] = edges[i];
+      std::vector<float> y = g;
+      k->silu_mul(y.data(), up.data(), n);
+      bool ok = true;
+      for (int i = 0; i < n; ++i) {
+        const double x = g[i], ref = x / (1.0 + std::exp(-x)) * up[i];
+        // A few ulp of the result (the exp within 2 ulp, then a divide and two multiplies).
+        ok = ok && std::fabs(y[i] - ref) <= 4e-7 * std::fabs(ref) + 1e-30;
+        if (!ok) { std::fprintf(stderr, "%s silu_mul n=%d x=%g got %.9g want %.9g\n", k->name, n, x, y[i], ref); break; }
+      }
+      CHECK(ok);
+      std::vector<float> sm(n);
+      for (int i = 0; i < n; ++i) sm[i] = 4 * u(rng);
+      if (n > 3) sm[n - 2] = -1e30f;  // far below the max: exp underflows
+      std::vector<float> in = sm;
+      k->softmax(sm.data(), n);
+      float mx = in[0];
+      for (float v : in) mx = std::max(mx, v);
+      // exp of the float difference: its rounding is the input's, not the kernel's error.
+      auto e = [mx](float v) { return std::exp(static_cast<double>(v - mx)); };
+      double z = 0;
+      for (float v : in) z += e(v);
+      bool sm_ok = true;
+      double total = 0;
+      for (int i = 0; i < n; ++i) {
+        const double ref = e(in[i]) / z;
+        total += sm[i];
+        const bool good = std::fabs(sm[i] - ref) <= 1e-6 * ref + 1e-30;
+        if (!good && sm_ok) std::fprintf(stderr, "%s softmax n=%d i=%d x=%g got %.9g want %.9g\n", k->name, n, i, in[i], sm[i], ref);
+        sm_ok = sm_ok && good;
+      }
+      CHECK(sm_ok);
+      CHECK_NEAR(total, 1.0, 1e-5);
+    }
+    // NaN stays NaN.
+    std::vector<float> nan_row(19, 1.0f), ones(19, 1.0f);
+    nan_row[3] = std::nanf("");
+    nan_row[18] = std::nanf("");
+    k->silu_mul(nan_row.data(), ones.data(), 19);
+    CHECK(std::isnan(nan_row[3]) && std::isnan(nan_row[18]) && !std::isnan(nan_row[0]));
+  }
+}
+
+TEST(sampler_greedy_over_a_vocabulary) {
+  // The greedy path scans in lanes of 16: maxima, ties and broken values in the lanes and in
+  // the tail give the same token as one plain scan (the lowest id among the largest).
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0, 3);
+  SamplerScratch s;
+  SamplingParams greedy;
+  const int vocab = 32000 + 7;
+  for (int pos : {0, 15, 16, 5000, 31999, 32000, 32006}) {
+    std::vector<float> logits(vocab);
+    for (auto& v : logits) v = nd(rng);
+    logits[pos] = 100.0f;
+    CHECK_EQ(sample_token(logits.data(), vocab, greedy, 0, &s), pos);
+    logits[vocab - 1] = 100.0f;  // a tie: the lower id wins
+    CHECK_EQ(sample_token(logits.data(), vocab, greedy, 0, &s), pos);
+    std::vector<float> broken = logits;
+    broken[pos == 0 ? 1 : pos - 1] = std::nanf("");
+    CHECK_EQ(sample_token(broken.data(), vocab, greedy, 0, &s), kNonFiniteLogits);
+    broken = logits;
+    broken[vocab - 3] = INFINITY;
+    CHECK_EQ(sample_token(broken.data(), vocab, greedy, 0, &s), kNonFiniteLogits);
+  }
+  std::vector<float> masked(vocab, -INFINITY);
+  CHECK_EQ(sample_token(masked.data(), vocab, greedy, 0, &s), 0);
+  masked[20001] = -5.0f;
+  CHECK_EQ(sample_token(masked.data(), vocab, greedy, 0, &s), 20001);
+}
+
 TEST(sampler_greedy_and_truncation) {
   std::vector<float> logits = {0.1f, 2.0f, -1.0f, 2.0f, 1.5f};
   SamplerScratch s;

@@ -71,8 +71,8 @@ class CpuBackend final : public Backend {
   // Replaces m's rows by a packed copy when the kernels have multi-row kernels for its type.
   void pack(const TensorView& t, Matrix* m);
   Status check_batch(const StepBatch& b) const;
-  // Row r of the logits with its penalties applied (a copy in penalized_), or `row` itself.
-  const float* penalized_row(const StepOutput& out, int r, const float* row);
+  // Row r of the logits with its penalties applied (a copy in `copy`), or `row` itself.
+  const float* penalized_row(const StepOutput& out, int r, const float* row, std::vector<float>* copy);
 
   struct MatJob {
     const Matrix* m;
@@ -97,7 +97,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<ThreadPool> pool_;
   // Converted or packed weight copies, allocated uninitialized: the threads that fill them take
   // the page faults (zero-filling 1.3 GB on the loading thread first doubled a 1b model's load).
-  std::vector<std::unique_ptr<uint8_t[]>> owned_;
+  std::vector<AnonymousMemory> owned_;
 
   TensorView embed_;
   bool embed_packed_ = false;  // embed_ is lm_head_'s packed copy (tied)
@@ -109,7 +109,9 @@ class CpuBackend final : public Backend {
   // Paged: [layers][kv_blocks] blocks of kKvBlockTokens positions. Within a block K is stored
   // transposed, [kv_heads][head_dim][16], so attention scores are outer products over
   // contiguous positions (no horizontal sums); V is [16][kv_dim].
-  std::unique_ptr<float[]> k_cache_, v_cache_;
+  AnonymousMemory k_mem_, v_mem_;
+  float* k_cache_ = nullptr;
+  float* v_cache_ = nullptr;
   int bps_ = 0;                      // block-table row length
   std::vector<int32_t> tables_;      // this step's block tables (resolve_block_tables)
   std::vector<float> rope_cos_, rope_sin_;     // [max_seq_len][head_dim / 2]
@@ -121,8 +123,9 @@ class CpuBackend final : public Backend {
   cpu::QuantActBuffer act_[2];
   const cpu::QuantAct* act_view_[2] = {nullptr, nullptr};
   std::vector<std::vector<float>> thread_scores_;   // attention scores
-  SamplerScratch sampler_;
-  std::vector<float> penalized_;
+  // Per worker: rows of a batch are sampled in parallel.
+  std::vector<SamplerScratch> thread_sampler_;
+  std::vector<std::vector<float>> thread_penalized_;
 
   size_t memory_bytes_ = 0;
   bool loaded_ = false;
@@ -170,7 +173,8 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
   const DType to = widen ? DType::kF32 : DType::kQ8_0;
   const size_t src_row = dtype_row_bytes(t.dtype, out->cols), dst_row = dtype_row_bytes(to, out->cols);
   const size_t copy_bytes = dst_row * static_cast<size_t>(out->rows);
-  std::unique_ptr<uint8_t[]> copy(new uint8_t[copy_bytes]);
+  AnonymousMemory copy = allocate_anonymous(copy_bytes);
+  if (!copy) return Status::Internal("cannot allocate " + std::to_string(copy_bytes) + " bytes for weight '" + t.name + "'");
   const uint8_t* src = static_cast<const uint8_t*>(t.data);
   uint8_t* dst = copy.get();
   const int64_t cols = out->cols;
@@ -197,11 +201,14 @@ Status CpuBackend::matrix(const TensorView& t, Matrix* out) {
 void CpuBackend::pack(const TensorView& t, Matrix* m) {
   const size_t bytes = dtype_row_bytes(m->type, m->cols) * static_cast<size_t>(m->rows);
   const bool owned = !owned_.empty() && m->data == owned_.back().get();
-  if (!kernels_->matmul_q_packed || !cpu::packable(m->type) || m->rows < cpu::kPackRows) {
+  AnonymousMemory packed;
+  if (kernels_->matmul_q_packed && cpu::packable(m->type) && m->rows >= cpu::kPackRows) {
+    packed = allocate_anonymous(cpu::packed_bytes(m->type, m->rows, m->cols));
+  }
+  if (!packed) {  // no multi-row kernels for it (or no memory for a copy): the ggml rows serve
     memory_bytes_ += bytes;
     return;
   }
-  std::unique_ptr<uint8_t[]> packed(new uint8_t[cpu::packed_bytes(m->type, m->rows, m->cols)]);
   const int64_t groups = (m->rows + cpu::kPackRows - 1) / cpu::kPackRows;
   const Matrix& src = *m;
   pool_->parallel_for(groups, 1, src.rows * src.cols * 4, [&](int64_t g0, int64_t g1, int) {
@@ -281,8 +288,10 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
     return Status::BadRequest("KV cache of " + std::to_string(per_cache) +
                               " floats is too large; lower maxBatch or maxSeqLen");
   }
-  k_cache_.reset(new (std::nothrow) float[per_cache]);
-  v_cache_.reset(new (std::nothrow) float[per_cache]);
+  k_mem_ = allocate_anonymous(per_cache * sizeof(float));
+  v_mem_ = allocate_anonymous(per_cache * sizeof(float));
+  k_cache_ = reinterpret_cast<float*>(k_mem_.get());
+  v_cache_ = reinterpret_cast<float*>(v_mem_.get());
   if (!k_cache_ || !v_cache_) {
     return Status::Internal("cannot allocate the KV cache (" +
                             std::to_string(2 * per_cache * sizeof(float)) + " bytes)");
@@ -303,6 +312,8 @@ Status CpuBackend::load(const ModelConfig& config, const ModelWeights& w,
   }
   thread_scratch_.assign(threads, {});
   thread_scores_.assign(threads, {});
+  thread_sampler_.assign(threads, {});
+  thread_penalized_.assign(threads, {});
   const int64_t max_k = std::max<int64_t>({cfg_.hidden_size, cfg_.intermediate_size, cfg_.q_dim()});
   for (auto& s : thread_scratch_) s.resize(static_cast<size_t>(cpu::matmul_scratch_floats(max_k)));
   const int rep = cfg_.num_heads / cfg_.num_kv_heads;
@@ -335,7 +346,12 @@ void CpuBackend::matmuls(const float* x, int64_t ldx, int n, std::initializer_li
     work += j.m->rows * j.m->cols * n;
   }
   quantize_inputs(x, ldx, n, jobs.begin()->m->cols, jobs);
-  pool_->parallel_for(total, cpu::kTileRows, work, [&](int64_t b, int64_t e, int t) {
+  // About 8 chunks per worker, whole 16-row tiles (packed groups): rows of different types
+  // (a Q6_K v beside Q4_K q and k) cost different amounts, and a worker the machine delays
+  // leaves the rest to the others instead of a wait at the end.
+  const int64_t per = static_cast<int64_t>(pool_->size()) * 8 * cpu::kTileRows;
+  const int64_t chunk = (total + per - 1) / per * cpu::kTileRows;
+  pool_->parallel_chunks(total, chunk, work, [&](int64_t b, int64_t e, int t) {
     int64_t off = 0;
     for (const MatJob& j : jobs) {
       const int64_t lo = std::max(b, off), hi = std::min(e, off + j.m->rows);
@@ -412,9 +428,13 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
   // longest rows of a prefill; tasks are dealt round-robin instead.
   const int64_t tasks = static_cast<int64_t>(n) * KVH;
   const int workers = work < ThreadPool::kMinParallelWork ? 1 : pool_->size();
+  // With a few tokens per worker, whole tokens are dealt (all KV heads in a row): a block's K
+  // and V of all heads are then read front to back, which the hardware prefetchers follow.
+  const int64_t deal = n >= 2 * workers ? KVH : 1;
   auto body = [&](int th) {
     float* scores = thread_scores_[th].data();
-    for (int64_t task = th; task < tasks; task += workers) {
+    for (int64_t task = 0; task < tasks; ++task) {
+      if ((task / deal) % workers != th) continue;
       const int i = static_cast<int>(task / KVH), g = static_cast<int>(task % KVH);
       const int p = b.positions[i];
       const int start = cfg_.sliding_window > 0 ? std::max(0, p - cfg_.sliding_window + 1) : 0;
@@ -424,27 +444,16 @@ void CpuBackend::attention(const StepBatch& b, int layer) {
       // Block by block: positions [j0, j1) of block j / 16, scores at j0 - start of each row.
       for (int j0 = start; j0 <= p;) {
         const int j1 = std::min(p + 1, (j0 / kKvBlockTokens + 1) * kKvBlockTokens);
-        const float* kt = k_cache_.get() + block_base(layer, row[j0 / kKvBlockTokens]) +
+        const float* kt = k_cache_ + block_base(layer, row[j0 / kKvBlockTokens]) +
                           static_cast<size_t>(g) * D * kKvBlockTokens + j0 % kKvBlockTokens;
         k.attn_scores(qi, rep, D, kt, kKvBlockTokens, j1 - j0, scale, scores + (j0 - start), len);
         j0 = j1;
       }
-      for (int r = 0; r < rep; ++r) {
-        float* s = scores + r * len;
-        float mx = s[0];
-        for (int j = 1; j < len; ++j) mx = std::max(mx, s[j]);
-        float sum = 0;
-        for (int j = 0; j < len; ++j) {
-          s[j] = std::exp(s[j] - mx);
-          sum += s[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < len; ++j) s[j] *= inv;
-      }
+      for (int r = 0; r < rep; ++r) k.softmax(scores + r * len, len);
       float* out = att_.data() + i * Q + static_cast<int64_t>(g) * rep * D;
       for (int j0 = start; j0 <= p;) {
         const int j1 = std::min(p + 1, (j0 / kKvBlockTokens + 1) * kKvBlockTokens);
-        const float* vc = v_cache_.get() + block_base(layer, row[j0 / kKvBlockTokens]) +
+        const float* vc = v_cache_ + block_base(layer, row[j0 / kKvBlockTokens]) +
                           static_cast<size_t>(j0 % kKvBlockTokens) * KV + g * D;
         k.attn_values(scores + (j0 - start), len, rep, j1 - j0, vc, KV, D, out, j0 != start);
         j0 = j1;
@@ -530,9 +539,9 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
         rotate(ki, cfg_.num_kv_heads);
         const int pos = b.positions[i];
         const size_t base = block_base(l, tables_[static_cast<size_t>(b.slots[i]) * bps_ + pos / kKvBlockTokens]);
-        float* kt = k_cache_.get() + base + pos % kKvBlockTokens;
+        float* kt = k_cache_ + base + pos % kKvBlockTokens;
         for (int64_t j = 0; j < KV; ++j) kt[j * kKvBlockTokens] = ki[j];  // [kv_head][d] rows of 16
-        std::memcpy(v_cache_.get() + base + static_cast<size_t>(pos % kKvBlockTokens) * KV, vi,
+        std::memcpy(v_cache_ + base + static_cast<size_t>(pos % kKvBlockTokens) * KV, vi,
                     sizeof(float) * KV);
       }
     };
@@ -552,17 +561,14 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
     auto swiglu = [&](int64_t b0, int64_t b1, int) {
       for (int64_t i = b0; i < b1; ++i) {
         float* g = gate_.data() + i * I;
-        const float* u = up_.data() + i * I;
-        for (int64_t j = 0; j < I; ++j) {
-          float gj = g[j], uj = u[j];
-          if (!L.gate_bias.empty()) gj += L.gate_bias[j];
-          if (!L.up_bias.empty()) uj += L.up_bias[j];
-          g[j] = gj / (1.0f + std::exp(-gj)) * uj;
-        }
+        float* u = up_.data() + i * I;
+        if (!L.gate_bias.empty()) for (int64_t j = 0; j < I; ++j) g[j] += L.gate_bias[j];
+        if (!L.up_bias.empty()) for (int64_t j = 0; j < I; ++j) u[j] += L.up_bias[j];
+        kernels_->silu_mul(g, u, I);
       }
     };
-    // exp() costs about 16 multiply-adds.
-    pool_->parallel_for(n, 1, static_cast<int64_t>(n) * I * 16, swiglu);
+    // About 4 multiply-adds per value with the vectorized exp.
+    pool_->parallel_for(n, 1, static_cast<int64_t>(n) * I * 4, swiglu);
     matmuls(gate_.data(), I, n, {{&L.down, tmp_.data(), H}});
     for (int i = 0; i < n; ++i) {
       float* xi = x_.data() + i * H;
@@ -586,27 +592,31 @@ Status CpuBackend::compute(const StepBatch& b, const StepOutput& out) {
   }
   matmuls(out_h_.data(), H, m, {{&lm_head_, logits, V}});
   if (out.sampled) {
-    for (int r = 0; r < m; ++r) {
-      float* raw = logits + static_cast<int64_t>(r) * V;
-      if (out.token_mask)
-        apply_token_mask(raw, static_cast<int>(V), out.token_mask + static_cast<int64_t>(r) * token_mask_words(static_cast<int>(V)));
-      const float* row = raw;
-      if (out.penalty_offsets) row = penalized_row(out, r, row);
-      out.sampled[r] = sample_token(row, static_cast<int>(V), out.sampling[r], out.sample_steps[r],
-                                    &sampler_);
-    }
+    // Rows are independent (each its own seed and step): one per worker at a time. A few
+    // passes over the vocabulary for greedy rows, a sort of it for top-p.
+    pool_->parallel_chunks(m, 1, static_cast<int64_t>(m) * V * 4, [&](int64_t r0, int64_t r1, int t) {
+      for (int64_t r = r0; r < r1; ++r) {
+        float* raw = logits + r * V;
+        if (out.token_mask)
+          apply_token_mask(raw, static_cast<int>(V), out.token_mask + r * token_mask_words(static_cast<int>(V)));
+        const float* row = raw;
+        if (out.penalty_offsets) row = penalized_row(out, static_cast<int>(r), row, &thread_penalized_[t]);
+        out.sampled[r] = sample_token(row, static_cast<int>(V), out.sampling[r], out.sample_steps[r],
+                                      &thread_sampler_[t]);
+      }
+    });
   }
   return Status::Ok();
 }
 
-const float* CpuBackend::penalized_row(const StepOutput& out, int r, const float* row) {
+const float* CpuBackend::penalized_row(const StepOutput& out, int r, const float* row, std::vector<float>* copy) {
   const int32_t b = out.penalty_offsets[r], e = out.penalty_offsets[r + 1];
   if (b == e) return row;
   // The caller's logits stay the model's: penalties go to a copy.
   const size_t V = static_cast<size_t>(cfg_.vocab_size);
-  penalized_.assign(row, row + V);
-  apply_penalties(penalized_.data(), out.sampling[r], out.penalty_tokens + b, e - b);
-  return penalized_.data();
+  copy->assign(row, row + V);
+  apply_penalties(copy->data(), out.sampling[r], out.penalty_tokens + b, e - b);
+  return copy->data();
 }
 
 }  // namespace

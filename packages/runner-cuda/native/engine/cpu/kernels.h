@@ -41,6 +41,11 @@ struct Kernels {
   void (*attn_values)(const float* p, int64_t ld_p, int nq, int len, const float* v,
                       int64_t kv_stride, int D, float* out, bool accumulate);
 
+  // g[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU), and x = softmax(x) in place (n >= 1), with a
+  // vectorized exp within 2 ulp of std::exp.
+  void (*silu_mul)(float* g, const float* u, int64_t n);
+  void (*softmax)(float* x, int64_t n);
+
   // Quantized weights (quant_blocks.h). quantize_act writes rows [t0, t1) of x ([*, K], row
   // stride ldx) into `a` in a.format, with llama.cpp's values (identical in every variant).
   void (*quantize_act)(const float* x, int64_t ldx, int t0, int t1, const QuantAct& a);

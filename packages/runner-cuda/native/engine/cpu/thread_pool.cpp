@@ -113,5 +113,23 @@ void ThreadPool::parallel_for(int64_t n, int64_t align, int64_t work,
   });
 }
 
+void ThreadPool::parallel_chunks(int64_t n, int64_t chunk, int64_t work,
+                                 const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (chunk < 1) chunk = 1;
+  if (work < kMinParallelWork || n <= chunk || n_threads_ == 1) {
+    fn(0, n, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  run([&](int t) {
+    for (;;) {
+      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= n) return;
+      fn(b, b + chunk < n ? b + chunk : n, t);
+    }
+  });
+}
+
 }  // namespace cpu
 }  // namespace inferkit

@@ -43,6 +43,13 @@ class ThreadPool {
   // engine_bench 125m Q4_K_M (2 threads) ran 6-15% slower, batch 1 and 8 sequences alike.
   static constexpr int64_t kMinParallelWork = 1 << 13;
 
+  // Like parallel_for, but [0, n) is cut into chunks of `chunk` (the last may be shorter) that
+  // the workers take one after another from a shared counter: work whose cost differs along the
+  // range (rows of different weight types, attention over positions) or a worker delayed by
+  // the machine no longer leaves the others waiting at the end of the region.
+  void parallel_chunks(int64_t n, int64_t chunk, int64_t work,
+                       const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+
  private:
   void worker_loop(int index);
 
